@@ -1,0 +1,56 @@
+#pragma once
+// The device interface. Every tensor op validates shapes and dtypes once, in tensor/ops, and
+// then calls one of these primitive kernels on the backend of the tensor's device; the CPU
+// backend lives in tensor/cpu, the CUDA backend in cuda/ (registered at start-up when built).
+#include <cstddef>
+#include <memory>
+
+#include "tensor/device.hpp"
+
+namespace ds {
+
+class Tensor;
+
+enum class UnaryOp { neg, exp, exp2, log, log2, sqrt, abs, sign, floor, round };
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
+enum class ReduceOp { sum, max, min, argmax, argmin };
+
+const char* op_name(UnaryOp op);
+const char* op_name(BinaryOp op);
+const char* op_name(ReduceOp op);
+inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::shared_ptr<void> allocate(std::size_t nbytes) = 0;
+  // Same shape and device; dtypes may differ (values are converted as by static_cast).
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  // Between this device and the host: both contiguous, same dtype and element count.
+  virtual void copy_to_host(const Tensor& src, void* host) = 0;
+  virtual void copy_from_host(const void* host, const Tensor& dst) = 0;
+  virtual void fill(const Tensor& dst, double value) = 0;
+  // All operands of one call have the same shape (broadcast operands arrive as stride-0 views)
+  // and `out` may alias an input element for element (in-place ops).
+  virtual void unary(UnaryOp op, const Tensor& in, const Tensor& out) = 0;
+  virtual void clamp(const Tensor& in, double low, double high, const Tensor& out) = 0;
+  // Comparisons write u8 0/1; other ops write the operands' dtype.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  virtual void where(const Tensor& condition, const Tensor& a, const Tensor& b,
+                     const Tensor& out) = 0;
+  // `in` has the reduced dims last (the caller permutes); `out` is contiguous with the
+  // leading dims. argmax/argmin write i32 flat indices within the reduced block.
+  virtual void reduce(ReduceOp op, const Tensor& in, int reduced_dims, const Tensor& out) = 0;
+  // Softmax or log-softmax over the last dim of a contiguous tensor.
+  virtual void softmax(const Tensor& in, bool log, const Tensor& out) = 0;
+  // out[b] = a[b] @ b[b]; a [B, n, k], b [B, k, m], out [B, n, m] contiguous; inputs may be
+  // transposed views and may have batch stride 0 (broadcast).
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+};
+
+Backend& backend_for(Device device);
+// Installs the backend of a device kind; the CUDA module calls this when it is linked in.
+void register_backend(DeviceKind kind, Backend* backend);
+bool has_backend(DeviceKind kind);
+
+}  // namespace ds

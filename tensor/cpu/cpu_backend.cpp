@@ -1,0 +1,73 @@
+#include "tensor/cpu/cpu_backend.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "tensor/cpu/strided_loop.hpp"
+#include "tensor/tensor.hpp"
+
+namespace ds {
+
+Backend& cpu_backend() {
+  static cpu::CpuBackend backend;
+  return backend;
+}
+
+namespace cpu {
+
+// 64-byte alignment so that every SIMD width up to AVX-512 can load a tensor's first element.
+constexpr std::size_t kAlignment = 64;
+
+std::shared_ptr<void> CpuBackend::allocate(std::size_t nbytes) {
+  const std::size_t rounded =
+      (std::max<std::size_t>(nbytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
+  void* data = std::aligned_alloc(kAlignment, rounded);
+  if (!data) fail("out of host memory allocating ", nbytes, " bytes");
+  return std::shared_ptr<void>(data, [](void* p) { std::free(p); });
+}
+
+void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
+  dispatch_dtype(src.dtype(), [&](auto src_tag) {
+    using S = typename decltype(src_tag)::type;
+    dispatch_dtype(dst.dtype(), [&](auto dst_tag) {
+      using D = typename decltype(dst_tag)::type;
+      const S* in = src.data<S>();
+      D* out = dst.data<D>();
+      for_each_run<2>(dst.shape(), {&dst.strides(), &src.strides()}, [&](const Run<2>& r) {
+        D* o = out + r.offset[0];
+        const S* i = in + r.offset[1];
+        if (r.stride[0] == 1 && r.stride[1] == 1) {
+          for (std::int64_t n = 0; n < r.length; ++n) o[n] = static_cast<D>(i[n]);
+        } else {
+          for (std::int64_t n = 0; n < r.length; ++n)
+            o[n * r.stride[0]] = static_cast<D>(i[n * r.stride[1]]);
+        }
+      });
+    });
+  });
+}
+
+void CpuBackend::copy_to_host(const Tensor& src, void* host) {
+  std::memcpy(host, src.data_ptr(),
+              static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype()));
+}
+
+void CpuBackend::copy_from_host(const void* host, const Tensor& dst) {
+  std::memcpy(dst.data_ptr(), host,
+              static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+}
+
+void CpuBackend::fill(const Tensor& dst, double value) {
+  dispatch_dtype(dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = static_cast<T>(value);
+    T* out = dst.data<T>();
+    for_each_run<1>(dst.shape(), {&dst.strides()}, [&](const Run<1>& r) {
+      T* o = out + r.offset[0];
+      for (std::int64_t n = 0; n < r.length; ++n) o[n * r.stride[0]] = v;
+    });
+  });
+}
+
+}  // namespace cpu
+}  // namespace ds

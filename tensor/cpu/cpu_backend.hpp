@@ -1,0 +1,24 @@
+#pragma once
+// The CPU implementation of the device interface; its kernels are split by family over
+// cpu_backend.cpp (memory, copies), elementwise.cpp, reduce.cpp and matmul.cpp.
+#include "tensor/backend.hpp"
+
+namespace ds::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  std::shared_ptr<void> allocate(std::size_t nbytes) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void copy_to_host(const Tensor& src, void* host) override;
+  void copy_from_host(const void* host, const Tensor& dst) override;
+  void fill(const Tensor& dst, double value) override;
+  void unary(UnaryOp op, const Tensor& in, const Tensor& out) override;
+  void clamp(const Tensor& in, double low, double high, const Tensor& out) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& condition, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void reduce(ReduceOp op, const Tensor& in, int reduced_dims, const Tensor& out) override;
+  void softmax(const Tensor& in, bool log, const Tensor& out) override;
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
+};
+
+}  // namespace ds::cpu

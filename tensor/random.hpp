@@ -1,0 +1,44 @@
+#pragma once
+// The framework's seeded generator. Its sequence is defined here (mt19937_64 plus our own
+// conversions), not by the standard library's distributions, so that a seed gives the same
+// numbers on every compiler and platform.
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "tensor/tensor.hpp"
+
+namespace ds {
+
+class Generator {
+ public:
+  explicit Generator(std::uint64_t seed = 0x5eedULL) { manual_seed(seed); }
+  void manual_seed(std::uint64_t seed);
+  std::uint64_t next_u64() { return engine_(); }
+  double uniform();                    // [0, 1) with 53 random bits
+  double normal();                     // standard normal (Box-Muller)
+  std::int64_t below(std::int64_t n);  // uniform in [0, n), unbiased
+  std::string state() const;           // serialised state, for checkpoints
+  void set_state(const std::string& state);
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+Generator& default_generator();
+void manual_seed(std::uint64_t seed);
+
+Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator& gen = default_generator());
+Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::f32,
+               Generator& gen = default_generator());
+Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator& gen = default_generator());
+Tensor normal(const Shape& shape, double mean, double stddev, DType dtype = DType::f32,
+              Generator& gen = default_generator());
+// Each element is 1 with probability p (elementwise tensor or a scalar), else 0; p's dtype.
+Tensor bernoulli(const Tensor& p, Generator& gen = default_generator());
+Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32,
+                 Generator& gen = default_generator());
+// A random permutation of 0..n-1 (i32), Fisher-Yates.
+Tensor randperm(std::int64_t n, Generator& gen = default_generator());
+
+}  // namespace ds
