@@ -3,6 +3,7 @@
 // then calls one of these primitive kernels on the backend of the tensor's device; the CPU
 // backend lives in tensor/cpu, the CUDA backend in cuda/ (registered at start-up when built).
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "tensor/device.hpp"
@@ -10,6 +11,21 @@
 namespace ds {
 
 class Tensor;
+
+// A 2-D sliding window (convolution and pooling geometry).
+struct Window {
+  std::int64_t kernel_h = 1, kernel_w = 1;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+
+  std::int64_t out_h(std::int64_t in_h) const {
+    return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+  }
+  std::int64_t out_w(std::int64_t in_w) const {
+    return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+  }
+};
 
 enum class UnaryOp { neg, exp, exp2, log, log2, sqrt, abs, sign, floor, round };
 enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
@@ -46,6 +62,11 @@ class Backend {
   // out[b] = a[b] @ b[b]; a [B, n, k], b [B, k, m], out [B, n, m] contiguous; inputs may be
   // transposed views and may have batch stride 0 (broadcast).
   virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // im2col: in [N, C, H, W] contiguous -> out [N, C * kh * kw, out_h * out_w]; positions in
+  // the padding read `pad_value`. col2im adds the columns back into a zeroed [N, C, H, W].
+  virtual void im2col(const Tensor& in, const Window& window, double pad_value,
+                      const Tensor& out) = 0;
+  virtual void col2im(const Tensor& cols, const Window& window, const Tensor& out) = 0;
 };
 
 Backend& backend_for(Device device);

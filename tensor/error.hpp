@@ -15,7 +15,7 @@ class Error : public std::runtime_error {
 
 // Concatenates anything that has operator<< into one message.
 template <typename... Parts>
-std::string cat(Parts&&... parts) {
+std::string concat(Parts&&... parts) {
   std::ostringstream out;
   (out << ... << std::forward<Parts>(parts));
   return out.str();
@@ -23,7 +23,7 @@ std::string cat(Parts&&... parts) {
 
 template <typename... Parts>
 [[noreturn]] void fail(Parts&&... parts) {
-  throw Error(cat(std::forward<Parts>(parts)...));
+  throw Error(concat(std::forward<Parts>(parts)...));
 }
 
 }  // namespace ds

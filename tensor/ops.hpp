@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "tensor/backend.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds {
@@ -82,5 +83,15 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim);
 // ---- matrix products (tensor/ops/matmul.cpp): 2-D @ 2-D, and batched 3-D @ 3-D or 2-D
 // with batch broadcasting; 1-D operands are treated as a row (left) or a column (right).
 Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- joining (tensor/ops/join.cpp): all tensors share dtype, device and the other dims
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim);
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim);
+
+// ---- sliding windows (tensor/ops/unfold.cpp), the building block of convolution and pooling
+// unfold: x [N, C, H, W] -> [N, C * kh * kw, out_h * out_w] (padding reads pad_value);
+// fold is its adjoint: it sums the columns back into [N, C, height, width].
+Tensor unfold(const Tensor& x, const Window& window, double pad_value = 0.0);
+Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, std::int64_t width);
 
 }  // namespace ds

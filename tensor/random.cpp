@@ -1,5 +1,6 @@
 #include "tensor/random.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <sstream>
@@ -72,7 +73,17 @@ Tensor rand(const Shape& shape, DType dtype, Generator& gen) {
 
 Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generator& gen) {
   if (!(low <= high)) fail("uniform: low ", low, " is above high ", high);
-  return generate(shape, dtype, [&] { return low + (high - low) * gen.uniform(); });
+  Tensor out = generate(shape, dtype, [&] { return low + (high - low) * gen.uniform(); });
+  if (low < high) {
+    // Rounding to f32 can carry a draw just below `high` onto it; keep the range half-open.
+    dispatch_floating(dtype, "uniform", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T top = std::nextafter(static_cast<T>(high), static_cast<T>(low));
+      T* data = out.data<T>();
+      for (std::int64_t i = 0; i < out.numel(); ++i) data[i] = std::min(data[i], top);
+    });
+  }
+  return out;
 }
 
 Tensor randn(const Shape& shape, DType dtype, Generator& gen) {

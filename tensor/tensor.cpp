@@ -178,7 +178,7 @@ Tensor Tensor::matmul(const Tensor& other) const { return ds::matmul(*this, othe
 
 std::string describe(const Tensor& tensor) {
   if (!tensor.defined()) return "undefined";
-  return cat(dtype_name(tensor.dtype()), shape_str(tensor.shape()),
+  return concat(dtype_name(tensor.dtype()), shape_str(tensor.shape()),
              tensor.device().is_cpu() ? "" : " " + tensor.device().str());
 }
 

@@ -142,6 +142,6 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
-std::string describe(const Tensor& tensor);  // "f32[2, 3] cpu", for error messages
+std::string describe(const Tensor& tensor);  // "f32[2, 3]" (plus the device when not the CPU)
 
 }  // namespace ds

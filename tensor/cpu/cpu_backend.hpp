@@ -19,6 +19,8 @@ class CpuBackend final : public Backend {
   void reduce(ReduceOp op, const Tensor& in, int reduced_dims, const Tensor& out) override;
   void softmax(const Tensor& in, bool log, const Tensor& out) override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void im2col(const Tensor& in, const Window& window, double pad_value, const Tensor& out) override;
+  void col2im(const Tensor& cols, const Window& window, const Tensor& out) override;
 };
 
 }  // namespace ds::cpu

@@ -1,6 +1,8 @@
 // Matrix products. 1-D operands become a row or a column and the extra dim is removed again;
 // 2-D and 3-D operands are viewed as batches ([B, n, k] @ [B, k, m]) with a broadcast batch
 // given stride 0, so the backend never copies to broadcast.
+#include <algorithm>
+
 #include "tensor/ops.hpp"
 #include "tensor/ops/kernel_calls.hpp"
 
@@ -26,9 +28,11 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
   const std::int64_t n = a.shape()[a.dim() - 2], m = b.shape().back();
   Shape batch_shape;
   if (a.dim() == 3 || b.dim() == 3) {
-    const Shape ba = a.dim() == 3 ? Shape{a.shape()[0]} : Shape{1};
-    const Shape bb = b.dim() == 3 ? Shape{b.shape()[0]} : Shape{1};
-    batch_shape = broadcast_shapes(ba, bb, "matmul");
+    const std::int64_t ba = a.dim() == 3 ? a.shape()[0] : 1;
+    const std::int64_t bb = b.dim() == 3 ? b.shape()[0] : 1;
+    if (ba != bb && ba != 1 && bb != 1)
+      fail("matmul: batch dims of ", a.shape(), " and ", b.shape(), " do not broadcast");
+    batch_shape = {std::max(ba, bb)};
   }
   const std::int64_t batches = batch_shape.empty() ? 1 : batch_shape[0];
   Tensor out = Tensor::empty({batches, n, m}, a.dtype(), a.device());
@@ -48,7 +52,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 0 || b.dim() == 0 || a.dim() > 3 || b.dim() > 3)
     fail("matmul: operands must have 1 to 3 dims, got ", a.shape(), " and ", b.shape());
   // Vectors go through the matrix path as a row / a column, recorded as views.
-  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(b.dim() == 1 ? -1 : -2);
   if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
 
   return autograd::record(

@@ -48,6 +48,8 @@ ReducePlan plan_reduction(const Tensor& x, const std::vector<std::int64_t>& dims
 }
 
 Tensor run_reduce(ReduceOp op, const Tensor& x, const ReducePlan& plan) {
+  if (plan.reduced_numel == 0 && op != ReduceOp::sum)
+    fail(op_name(op), ": cannot reduce over an empty dimension (input ", x.shape(), ")");
   const Tensor moved = x.detach().permute(plan.order);
   Tensor out = Tensor::empty(
       plan.out_shape, op == ReduceOp::argmax || op == ReduceOp::argmin ? DType::i32 : x.dtype(),
@@ -90,6 +92,9 @@ Tensor index_of_extreme(ReduceOp op, const char* name, const Tensor& x,
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  // Integer sums (mask counts above all) are returned as i32 so that they cannot wrap at 256.
+  if (!is_floating(x.dtype()) && x.dtype() != DType::i32)
+    return sum(x.to(DType::i32), dims, keepdim);
   const ReducePlan plan = plan_reduction(x, dims, "sum");
   Tensor out =
       record("sum", run_reduce(ReduceOp::sum, x, plan), {x},

@@ -1,0 +1,53 @@
+#pragma once
+// Stateless neural-network operations. Most are compositions of differentiable tensor ops
+// (so their gradients come from autograd); max pooling and the losses record their own
+// backward where routing or validation needs it.
+#include <cstdint>
+
+#include "tensor/backend.hpp"
+#include "tensor/random.hpp"
+#include "tensor/tensor.hpp"
+
+namespace ds::nn::functional {
+
+// y = x W^T + b, x [..., in], weight [out, in], bias [out] or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+
+struct Conv2dParams {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+
+// x [N, C, H, W], weight [O, C / groups, kh, kw], bias [O] or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& params);
+
+// Pooling over x [N, C, H, W]. Max pooling pads with -inf and sends the gradient to the first
+// maximum of each window (as PyTorch); average pooling counts the zero padding.
+Tensor max_pool2d(const Tensor& x, const Window& window);
+Tensor avg_pool2d(const Tensor& x, const Window& window);
+// PyTorch's adaptive bins: cell i covers [floor(i * H / out), ceil((i + 1) * H / out)).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);
+
+// Batch normalisation over dim 1 of x [N, C] or [N, C, H, W]. In training it normalises with
+// the batch statistics and, when running stats are given, updates them in place with
+// `momentum` (the running variance takes the unbiased batch variance, as PyTorch does).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps);
+
+// Zeroes each element with probability p and scales the rest by 1 / (1 - p) in training.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen = default_generator());
+
+Tensor relu6(const Tensor& x);
+
+enum class Reduction { mean, sum };
+// log_probs [N, C], target i32 [N] with labels in [0, C).
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target,
+                Reduction reduction = Reduction::mean);
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     Reduction reduction = Reduction::mean);
+
+}  // namespace ds::nn::functional

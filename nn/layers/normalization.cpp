@@ -1,0 +1,49 @@
+#include "autograd/grad_mode.hpp"
+#include "nn/layers.hpp"
+
+namespace ds::nn {
+
+BatchNorm::BatchNorm(std::int64_t features, int spatial_dims, double eps, double momentum,
+                     bool affine)
+    : Module(spatial_dims == 0 ? "BatchNorm1d" : "BatchNorm2d"),
+      features_(features),
+      spatial_dims_(spatial_dims),
+      eps_(eps),
+      momentum_(momentum) {
+  if (features < 1) fail(type_name(), ": features must be positive, got ", features);
+  if (affine) {
+    weight_ = register_parameter("weight", Tensor::ones({features}));
+    bias_ = register_parameter("bias", Tensor::zeros({features}));
+  }
+  running_mean_ = register_buffer("running_mean", Tensor::zeros({features}));
+  running_var_ = register_buffer("running_var", Tensor::ones({features}));
+  // PyTorch stores an int64 counter; i32 is our widest integer (the weights file converts).
+  num_batches_tracked_ = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i32));
+}
+
+Tensor BatchNorm::forward(const Tensor& input) {
+  const std::size_t expected = spatial_dims_ == 0 ? 2 : 4;
+  if (input.dim() != expected)
+    fail(type_name(), ": expects a ", expected, "-D input, got shape ", input.shape());
+  if (is_training()) {
+    NoGradGuard no_grad;
+    num_batches_tracked_.add_(1.0);
+  }
+  return functional::batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(),
+                                momentum_, eps_);
+}
+
+std::string BatchNorm::describe() const {
+  return concat(features_, ", eps=", eps_, ", momentum=", momentum_,
+                ", affine=", weight_.defined() ? "True" : "False");
+}
+
+std::shared_ptr<BatchNorm> batch_norm1d(std::int64_t features) {
+  return std::make_shared<BatchNorm>(features, 0);
+}
+
+std::shared_ptr<BatchNorm> batch_norm2d(std::int64_t features) {
+  return std::make_shared<BatchNorm>(features, 2);
+}
+
+}  // namespace ds::nn

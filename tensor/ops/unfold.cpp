@@ -1,0 +1,59 @@
+// unfold (im2col) and fold (col2im) are each other's adjoint, so each is the other's
+// backward. Convolution is unfold followed by a matrix product; pooling reduces the columns.
+#include "tensor/ops.hpp"
+#include "tensor/ops/kernel_calls.hpp"
+
+namespace ds {
+
+namespace {
+
+void check_window(const Window& w, const char* op) {
+  if (w.kernel_h < 1 || w.kernel_w < 1 || w.stride_h < 1 || w.stride_w < 1 || w.dilation_h < 1 ||
+      w.dilation_w < 1 || w.pad_h < 0 || w.pad_w < 0)
+    fail(op, ": invalid window: kernel ", w.kernel_h, "x", w.kernel_w, ", stride ", w.stride_h, "x",
+         w.stride_w, ", padding ", w.pad_h, "x", w.pad_w, ", dilation ", w.dilation_h, "x",
+         w.dilation_w);
+}
+
+std::int64_t positions(const Window& w, std::int64_t height, std::int64_t width, const char* op) {
+  const std::int64_t out_h = w.out_h(height), out_w = w.out_w(width);
+  if (out_h < 1 || out_w < 1)
+    fail(op, ": a ", w.kernel_h, "x", w.kernel_w, " window (dilation ", w.dilation_h, "x",
+         w.dilation_w, ", padding ", w.pad_h, "x", w.pad_w, ") does not fit a ", height, "x", width,
+         " input");
+  return out_h * out_w;
+}
+
+}  // namespace
+
+Tensor unfold(const Tensor& x, const Window& window, double pad_value) {
+  check_window(window, "unfold");
+  if (x.dim() != 4) fail("unfold: expects [N, C, H, W], got shape ", x.shape());
+  const auto& s = x.shape();
+  const std::int64_t taps = window.kernel_h * window.kernel_w;
+  Tensor out = Tensor::empty({s[0], s[1] * taps, positions(window, s[2], s[3], "unfold")},
+                             x.dtype(), x.device());
+  backend_for(x.device()).im2col(x.contiguous(), window, pad_value, out);
+  return autograd::record("unfold", out, {x},
+                          [window, h = s[2], w = s[3]](const Tensor& g, const std::vector<bool>&) {
+                            return std::vector<Tensor>{fold(g, window, h, w)};
+                          });
+}
+
+Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, std::int64_t width) {
+  check_window(window, "fold");
+  const std::int64_t taps = window.kernel_h * window.kernel_w;
+  const std::int64_t count = positions(window, height, width, "fold");
+  if (columns.dim() != 3 || columns.shape()[1] % taps != 0 || columns.shape()[2] != count)
+    fail("fold: columns of shape ", columns.shape(), " do not match a ", window.kernel_h, "x",
+         window.kernel_w, " window over a ", height, "x", width, " input (", count, " positions)");
+  Tensor out = Tensor::zeros({columns.shape()[0], columns.shape()[1] / taps, height, width},
+                             columns.dtype(), columns.device());
+  backend_for(columns.device()).col2im(columns.contiguous(), window, out);
+  return autograd::record("fold", out, {columns},
+                          [window](const Tensor& g, const std::vector<bool>&) {
+                            return std::vector<Tensor>{unfold(g, window)};
+                          });
+}
+
+}  // namespace ds
