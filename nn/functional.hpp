@@ -25,8 +25,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dParams& params);
 
 // Pooling over x [N, C, H, W]. Max pooling pads with -inf and sends the gradient to the first
-// maximum of each window (as PyTorch); average pooling counts the zero padding.
-Tensor max_pool2d(const Tensor& x, const Window& window);
+// maximum of each window (as PyTorch); average pooling counts the zero padding. With
+// ceil_mode the last window may hang over the bottom/right edge (PyTorch's rule: it must start
+// inside the input or its left padding).
+Tensor max_pool2d(const Tensor& x, const Window& window, bool ceil_mode = false);
 Tensor avg_pool2d(const Tensor& x, const Window& window);
 // PyTorch's adaptive bins: cell i covers [floor(i * H / out), ceil((i + 1) * H / out)).
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);

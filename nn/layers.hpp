@@ -107,12 +107,14 @@ class LogSoftmax : public Module {
 
 class MaxPool2d : public Module {
  public:
-  MaxPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0);
+  MaxPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0,
+            bool ceil_mode = false);
   Tensor forward(const Tensor& input) override;
   std::string describe() const override;
 
  private:
   Window window_;
+  bool ceil_mode_;
 };
 
 class AvgPool2d : public Module {

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "autograd/grad_mode.hpp"
+#include "nn/summary.hpp"
 
 namespace ds::nn {
 
@@ -11,7 +12,11 @@ Tensor Module::forward(const Tensor&) {
   fail(type_name_, ": this module has no single-input forward()");
 }
 
-Tensor Module::operator()(const Tensor& input) { return forward(input); }
+Tensor Module::operator()(const Tensor& input) {
+  Tensor output = forward(input);
+  if (detail::summary_recording()) detail::summary_record(*this, input.shape(), output.shape());
+  return output;
+}
 
 std::int64_t Module::macs(const Shape&, const Shape&) const { return 0; }
 

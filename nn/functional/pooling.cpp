@@ -44,8 +44,36 @@ Tensor take_first_max(const Tensor& columns) {
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const Window& window) {
+namespace {
+
+// Rows or columns of -inf to add at the far edge so that floor-mode windows give ceil-mode's count.
+std::int64_t ceil_mode_extra(std::int64_t in, std::int64_t kernel, std::int64_t stride,
+                             std::int64_t pad) {
+  std::int64_t out = (in + 2 * pad - kernel + stride - 1) / stride + 1;
+  if ((out - 1) * stride >= in + pad) --out;
+  return std::max<std::int64_t>(0, (out - 1) * stride + kernel - (in + 2 * pad));
+}
+
+Tensor pad_far_edge(const Tensor& x, std::int64_t dim, std::int64_t extra) {
+  if (extra == 0) return x;
+  Shape shape = x.shape();
+  shape[dim] = extra;
+  const Tensor fill =
+      Tensor::full(shape, -std::numeric_limits<double>::infinity(), x.dtype(), x.device());
+  return cat({x, fill}, dim);
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Window& window, bool ceil_mode) {
   check_image(x, "max_pool2d");
+  if (ceil_mode) {
+    const Tensor padded = pad_far_edge(
+        pad_far_edge(x, 2,
+                     ceil_mode_extra(x.shape()[2], window.kernel_h, window.stride_h, window.pad_h)),
+        3, ceil_mode_extra(x.shape()[3], window.kernel_w, window.stride_w, window.pad_w));
+    return max_pool2d(padded, window, false);
+  }
   if (window.pad_h * 2 > window.kernel_h || window.pad_w * 2 > window.kernel_w)
     fail("max_pool2d: padding ", window.pad_h, "x", window.pad_w,
          " must be at most half the kernel ", window.kernel_h, "x", window.kernel_w);

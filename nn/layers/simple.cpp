@@ -33,10 +33,16 @@ std::string window_text(const Window& w) {
 }
 }  // namespace
 
-MaxPool2d::MaxPool2d(std::int64_t kernel, std::int64_t stride, std::int64_t padding)
-    : Module("MaxPool2d"), window_(pooling_window("MaxPool2d", kernel, stride, padding)) {}
-Tensor MaxPool2d::forward(const Tensor& input) { return functional::max_pool2d(input, window_); }
-std::string MaxPool2d::describe() const { return window_text(window_); }
+MaxPool2d::MaxPool2d(std::int64_t kernel, std::int64_t stride, std::int64_t padding, bool ceil_mode)
+    : Module("MaxPool2d"),
+      window_(pooling_window("MaxPool2d", kernel, stride, padding)),
+      ceil_mode_(ceil_mode) {}
+Tensor MaxPool2d::forward(const Tensor& input) {
+  return functional::max_pool2d(input, window_, ceil_mode_);
+}
+std::string MaxPool2d::describe() const {
+  return window_text(window_) + (ceil_mode_ ? ", ceil_mode=True" : "");
+}
 
 AvgPool2d::AvgPool2d(std::int64_t kernel, std::int64_t stride, std::int64_t padding)
     : Module("AvgPool2d"), window_(pooling_window("AvgPool2d", kernel, stride, padding)) {}
