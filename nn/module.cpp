@@ -81,7 +81,11 @@ void Module::collect_modules(const std::string& prefix, std::vector<NamedModule>
 }
 
 std::vector<NamedModule> Module::named_modules() const {
-  std::vector<NamedModule> out{{"", std::const_pointer_cast<Module>(shared_from_this())}};
+  // A module that no shared_ptr owns (on the stack, or still inside its constructor) is
+  // listed through a non-owning alias: the caller holds it alive for the call anyway.
+  auto self = std::const_pointer_cast<Module>(weak_from_this().lock());
+  if (!self) self = ModulePtr(ModulePtr(), const_cast<Module*>(this));
+  std::vector<NamedModule> out{{"", std::move(self)}};
   collect_modules("", out);
   return out;
 }

@@ -19,6 +19,7 @@ struct NamedTensor {
 };
 
 class Module;
+struct LayerSummary;
 using ModulePtr = std::shared_ptr<Module>;
 
 struct NamedModule {
@@ -43,6 +44,8 @@ class Module : public std::enable_shared_from_this<Module> {
   // Multiply-accumulates of one forward pass producing `output` from `input` (this module
   // alone, children excluded).
   virtual std::int64_t macs(const Shape& input, const Shape& output) const;
+  // Lets a layer say how its weights are held (shift layers fill kind, bits, stored size).
+  virtual void annotate(LayerSummary&) const {}
 
   // ---- the tree (dotted names, depth first in registration order, as PyTorch)
   std::vector<NamedTensor> named_parameters(bool recurse = true) const;

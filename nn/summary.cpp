@@ -1,5 +1,6 @@
 #include "nn/summary.hpp"
 
+#include <algorithm>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -40,7 +41,9 @@ void summary_record(const Module& module, const Shape& input, const Shape& outpu
   for (const auto& p : module.named_parameters(false)) layer.parameters += p.tensor.numel();
   layer.bytes = bytes_of(module.named_parameters(false)) + bytes_of(module.named_buffers(false));
   layer.macs = module.macs(input, output);
+  layer.stored_bytes = layer.bytes;
   if (layer.parameters == 0) layer.kind = "-";
+  module.annotate(layer);
   active_recorder->layers.push_back(std::move(layer));
 }
 
@@ -68,21 +71,33 @@ ModelSummary summarize(Module& model, const Shape& input_shape) {
   summary.layers = std::move(recorder.layers);
   for (const auto& p : model.named_parameters()) summary.parameters += p.tensor.numel();
   summary.bytes = bytes_of(model.state_dict());
-  for (const auto& l : summary.layers) summary.macs += l.macs;
+  std::int64_t leaf_bytes = 0;
+  for (const auto& l : summary.layers) {
+    summary.macs += l.macs;
+    summary.multiplies_replaced += l.multiplies_replaced;
+    summary.stored_bytes += l.stored_bytes;
+    leaf_bytes += l.bytes;
+  }
+  // State that no leaf forward reported (a module whose forward skipped a child) counts as is.
+  summary.stored_bytes += std::max<std::int64_t>(0, summary.bytes - leaf_bytes);
   return summary;
 }
 
 std::string ModelSummary::table() const {
   std::ostringstream out;
-  out << std::left << std::setw(28) << "layer" << std::setw(20) << "type" << std::setw(10)
-      << "weights" << std::setw(22) << "output" << std::right << std::setw(12) << "params"
-      << std::setw(12) << "bytes" << std::setw(16) << "MACs" << '\n';
+  out << std::left << std::setw(28) << "layer" << std::setw(16) << "type" << std::setw(10)
+      << "weights" << std::setw(6) << "bits" << std::setw(20) << "output" << std::right
+      << std::setw(11) << "params" << std::setw(11) << "bytes" << std::setw(11) << "stored"
+      << std::setw(14) << "MACs" << std::setw(14) << "mul->shift" << '\n';
   for (const auto& l : layers)
-    out << std::left << std::setw(28) << l.name << std::setw(20) << l.type << std::setw(10)
-        << l.kind << std::setw(22) << shape_str(l.output) << std::right << std::setw(12)
-        << l.parameters << std::setw(12) << l.bytes << std::setw(16) << l.macs << '\n';
-  out << "total: " << parameters << " parameters, " << bytes << " bytes, " << macs
-      << " multiply-accumulates per forward pass\n";
+    out << std::left << std::setw(28) << l.name << std::setw(16) << l.type << std::setw(10)
+        << l.kind << std::setw(6) << (l.parameters ? std::to_string(l.weight_bits) : "-")
+        << std::setw(20) << shape_str(l.output) << std::right << std::setw(11) << l.parameters
+        << std::setw(11) << l.bytes << std::setw(11) << l.stored_bytes << std::setw(14) << l.macs
+        << std::setw(14) << l.multiplies_replaced << '\n';
+  out << "total: " << parameters << " parameters, " << bytes << " bytes in memory, " << stored_bytes
+      << " bytes stored; " << macs << " multiply-accumulates per forward pass, "
+      << multiplies_replaced << " of them replaced by shifts\n";
   return out.str();
 }
 

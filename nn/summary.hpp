@@ -17,11 +17,15 @@ struct LayerSummary {
   std::int64_t parameters = 0;
   std::int64_t bytes = 0;  // as stored in memory (parameters and buffers)
   std::int64_t macs = 0;   // multiply-accumulates of the forward pass
+  int weight_bits = 32;
+  std::int64_t multiplies_replaced = 0;  // by shifts and sign changes
+  std::int64_t stored_bytes = 0;         // as deployed: packed shift weights, else as in memory
 };
 
 struct ModelSummary {
   std::vector<LayerSummary> layers;
   std::int64_t parameters = 0, bytes = 0, macs = 0;
+  std::int64_t multiplies_replaced = 0, stored_bytes = 0;
   std::string table() const;  // an aligned text table with totals
 };
 

@@ -13,7 +13,7 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
-// Concatenates anything that has operator<< into one message.
+// Concatenates anything that has operator<< into one message (ds::cat is the tensor op).
 template <typename... Parts>
 std::string concat(Parts&&... parts) {
   std::ostringstream out;

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "tensor/cpu/strided_loop.hpp"
 #include "tensor/tensor.hpp"
@@ -18,9 +20,64 @@ namespace cpu {
 // 64-byte alignment so that every SIMD width up to AVX-512 can load a tensor's first element.
 constexpr std::size_t kAlignment = 64;
 
+namespace {
+
+// Keeps large freed blocks for reuse. The C library hands blocks above its mmap threshold
+// back to the kernel, so without this every large temporary of a training step would be
+// page-faulted and zero-filled again. Training allocates the same sizes every step, so blocks
+// are matched by (rounded) size.
+class LargeBlockCache {
+ public:
+  static constexpr std::size_t kMinBlock = std::size_t{1} << 20;
+  static constexpr std::size_t kGranule = std::size_t{1} << 16;
+  static constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
+
+  void* take(std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = free_.find(bytes);
+    if (found == free_.end()) return nullptr;
+    void* block = found->second;
+    free_.erase(found);
+    cached_bytes_ -= bytes;
+    return block;
+  }
+
+  void give(void* block, std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_bytes_ + bytes <= kMaxCachedBytes) {
+        free_.emplace(bytes, block);
+        cached_bytes_ += bytes;
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<std::size_t, void*> free_;
+  std::size_t cached_bytes_ = 0;
+};
+
+// Never destroyed: tensors held by other static objects may be freed after main returns.
+LargeBlockCache& block_cache() {
+  static auto* cache = new LargeBlockCache;
+  return *cache;
+}
+
+}  // namespace
+
 std::shared_ptr<void> CpuBackend::allocate(std::size_t nbytes) {
-  const std::size_t rounded =
-      (std::max<std::size_t>(nbytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
+  const std::size_t granule =
+      nbytes >= LargeBlockCache::kMinBlock ? LargeBlockCache::kGranule : kAlignment;
+  const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + granule - 1) / granule * granule;
+  if (rounded >= LargeBlockCache::kMinBlock) {
+    void* data = block_cache().take(rounded);
+    if (!data) data = std::aligned_alloc(kAlignment, rounded);
+    if (!data) fail("out of host memory allocating ", nbytes, " bytes");
+    return std::shared_ptr<void>(data, [rounded](void* p) { block_cache().give(p, rounded); });
+  }
   void* data = std::aligned_alloc(kAlignment, rounded);
   if (!data) fail("out of host memory allocating ", nbytes, " bytes");
   return std::shared_ptr<void>(data, [](void* p) { std::free(p); });

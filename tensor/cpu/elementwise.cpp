@@ -1,5 +1,10 @@
 // Elementwise CPU kernels: one templated loop per arity, the operation passed as a lambda so
 // that each (op, dtype) pair compiles to its own vectorisable inner loop.
+// GCC 12 reports false "uninitialized" warnings inside its AVX-512 intrinsics when Eigen's
+// packet code is inlined (see matmul.cpp).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <Eigen/Core>
 #include <cmath>
 #include <type_traits>
 
@@ -22,6 +27,25 @@ void map1(const Tensor& in, const Tensor& out, Fn fn) {
       for (std::int64_t n = 0; n < r.length; ++n) po[n] = fn(pa[n]);
     } else {
       for (std::int64_t n = 0; n < r.length; ++n) po[n * r.stride[0]] = fn(pa[n * r.stride[1]]);
+    }
+  });
+}
+
+// exp and log through Eigen's vectorised array functions where the run is contiguous (the C
+// library's expf/logf are only vectorised under -ffast-math); other layouts use std::.
+template <typename T, typename ArrayFn, typename ScalarFn>
+void map1_vectorised(const Tensor& in, const Tensor& out, ArrayFn array_fn, ScalarFn scalar_fn) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  const T* a = in.data<T>();
+  T* o = out.data<T>();
+  for_each_run<2>(out.shape(), {&out.strides(), &in.strides()}, [&](const Run<2>& r) {
+    T* po = o + r.offset[0];
+    const T* pa = a + r.offset[1];
+    if (r.stride[0] == 1 && r.stride[1] == 1) {
+      Eigen::Map<Array>(po, r.length) = array_fn(Eigen::Map<const Array>(pa, r.length));
+    } else {
+      for (std::int64_t n = 0; n < r.length; ++n)
+        po[n * r.stride[0]] = scalar_fn(pa[n * r.stride[1]]);
     }
   });
 }
@@ -87,11 +111,13 @@ void CpuBackend::unary(UnaryOp op, const Tensor& in, const Tensor& out) {
     if constexpr (std::is_floating_point_v<T>) {
       switch (op) {
         case UnaryOp::exp:
-          return map1<T, T>(in, out, [](T x) { return std::exp(x); });
+          return map1_vectorised<T>(
+              in, out, [](const auto& x) { return x.exp(); }, [](T x) { return std::exp(x); });
         case UnaryOp::exp2:
           return map1<T, T>(in, out, [](T x) { return std::exp2(x); });
         case UnaryOp::log:
-          return map1<T, T>(in, out, [](T x) { return std::log(x); });
+          return map1_vectorised<T>(
+              in, out, [](const auto& x) { return x.log(); }, [](T x) { return std::log(x); });
         case UnaryOp::log2:
           return map1<T, T>(in, out, [](T x) { return std::log2(x); });
         case UnaryOp::sqrt:

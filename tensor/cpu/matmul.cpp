@@ -100,9 +100,14 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
       return;
     }
     // Large products use Eigen's own threading; many small ones are spread over the cores.
-    const bool per_batch_threads = batches > 1 && n * m * k < 128 * 128 * 128;
-#pragma omp parallel for schedule(static) if (per_batch_threads)
-    for (std::int64_t i = 0; i < batches; ++i) gemm(oa, ob, result + i * n * m, i);
+    // The two loops stay separate: an inactive OpenMP region (if(false)) around Eigen's GEMM
+    // still makes Eigen open a nested region, which starts fresh threads on every call.
+    if (batches > 1 && n * m * k < 128 * 128 * 128) {
+#pragma omp parallel for schedule(static)
+      for (std::int64_t i = 0; i < batches; ++i) gemm(oa, ob, result + i * n * m, i);
+    } else {
+      for (std::int64_t i = 0; i < batches; ++i) gemm(oa, ob, result + i * n * m, i);
+    }
   });
 }
 
