@@ -1,0 +1,21 @@
+#pragma once
+// Whole-file reads and gzip inflation for the dataset readers. Every failure throws ds::Error
+// naming the file, so that a broken download is reported as such instead of as a crash.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace ds::data {
+
+// The file's bytes. Throws when the path is missing, is a directory or cannot be read.
+std::string read_file(const std::string& path);
+
+// True when `bytes` starts with the gzip magic number (1f 8b).
+bool is_gzip(std::string_view bytes);
+
+// Inflates one gzip stream. `name` names the source in messages. Throws on a corrupt or
+// truncated stream and when the output would exceed `max_bytes` (a guard against gzip bombs).
+std::string gunzip(std::string_view bytes, const std::string& name,
+                   std::size_t max_bytes = std::size_t{1} << 32);
+
+}  // namespace ds::data
