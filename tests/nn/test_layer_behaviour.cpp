@@ -1,0 +1,286 @@
+// Layer behaviour that has no single PyTorch reference value: dropout masks and seeds, the
+// default initialisation's distribution, the ResNet option-A shortcut, the model summary's
+// numbers (computed by hand here) and the errors for inputs that do not fit a layer.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nn/init.hpp"
+#include "nn/layers.hpp"
+#include "nn/summary.hpp"
+#include "support/golden.hpp"
+#include "tensor/error_matcher.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/random.hpp"
+
+namespace {
+
+using ds::DType;
+using ds::Tensor;
+using ds::test::values_of;
+using ds::testing::MessageContains;
+namespace F = ds::nn::functional;
+namespace nn = ds::nn;
+
+struct Moments {
+  double mean = 0, variance = 0, min = 0, max = 0;
+};
+
+Moments moments_of(const Tensor& t) {
+  const auto v = values_of(t);
+  Moments m{0, 0, v.at(0), v.at(0)};
+  for (const double x : v) {
+    m.mean += x;
+    m.min = std::min(m.min, x);
+    m.max = std::max(m.max, x);
+  }
+  m.mean /= static_cast<double>(v.size());
+  for (const double x : v) m.variance += (x - m.mean) * (x - m.mean);
+  m.variance /= static_cast<double>(v.size());
+  return m;
+}
+
+// Checks that `t` looks like n draws of U(-bound, bound): inside the bounds, reaching close to
+// them, with mean and variance within five standard errors.
+void check_uniform(const std::string& what, const Tensor& t, double bound) {
+  const Moments m = moments_of(t);
+  const double n = static_cast<double>(t.numel());
+  const double variance = bound * bound / 3.0;
+  INFO(what << ": bound " << bound << ", min " << m.min << ", max " << m.max << ", mean " << m.mean
+            << ", variance " << m.variance);
+  CHECK(m.min >= -bound);
+  CHECK(m.max <= bound);
+  CHECK(m.min < -0.9 * bound);
+  CHECK(m.max > 0.9 * bound);
+  CHECK(std::abs(m.mean) < 5.0 * std::sqrt(variance / n));
+  // The variance of U(-b, b) draws squared is 4 b^4 / 45.
+  CHECK(std::abs(m.variance - variance) < 5.0 * std::sqrt(4.0 * std::pow(bound, 4) / 45.0 / n));
+}
+
+Tensor parameter(const nn::Module& m, const std::string& name) {
+  for (const auto& p : m.named_parameters())
+    if (p.name == name) return p.tensor;
+  FAIL("no parameter " << name);
+  return {};
+}
+
+// conv 3->8 (3x3, padding 1), batch norm, relu, 2x2 max pool, linear 128->10 on 8x8 images.
+std::shared_ptr<nn::Sequential> summary_model() {
+  return nn::make<nn::Sequential>(std::vector<nn::ModulePtr>{
+      nn::make<nn::Conv2d>(nn::Conv2dOptions::square(3, 8, 3, 1, 1)),
+      nn::batch_norm2d(8),
+      nn::make<nn::ReLU>(),
+      nn::make<nn::MaxPool2d>(2),
+      nn::make<nn::Flatten>(),
+      nn::make<nn::Linear>(8 * 4 * 4, 10),
+  });
+}
+
+}  // namespace
+
+TEST_CASE("dropout is the identity in eval mode", "[nn][dropout]") {
+  nn::Dropout dropout(0.5);
+  dropout.eval();
+  const Tensor x = ds::randn({4, 5});
+  CHECK(values_of(dropout(x)) == values_of(x));
+  CHECK(values_of(F::dropout(x, 0.9, /*training=*/false)) == values_of(x));
+}
+
+TEST_CASE("dropout in training zeroes about p and scales the rest by 1/(1-p)", "[nn][dropout]") {
+  const double p = 0.3;
+  const std::int64_t n = 20000;
+  ds::Generator gen(21);
+  const Tensor x = Tensor::ones({n}).requires_grad_();
+  const Tensor y = F::dropout(x, p, /*training=*/true, gen);
+  std::int64_t zeros = 0;
+  for (const double v : values_of(y)) {
+    if (v == 0.0)
+      ++zeros;
+    else
+      CHECK(v == Approx(1.0 / (1.0 - p)).epsilon(1e-6));
+  }
+  const double fraction = static_cast<double>(zeros) / static_cast<double>(n);
+  CHECK(std::abs(fraction - p) < 5.0 * std::sqrt(p * (1 - p) / static_cast<double>(n)));
+
+  // The gradient goes through the same mask with the same scale.
+  ds::sum(y).backward();
+  CHECK(values_of(x.grad()) == values_of(y));
+}
+
+TEST_CASE("dropout masks follow the seed", "[nn][dropout]") {
+  const Tensor x = ds::randn({64, 32});
+  ds::Generator a(5), b(5), c(6);
+  const auto first = values_of(F::dropout(x, 0.5, true, a));
+  CHECK(first == values_of(F::dropout(x, 0.5, true, b)));
+  CHECK(first != values_of(F::dropout(x, 0.5, true, c)));
+
+  // The layer draws from the default generator.
+  nn::Dropout layer(0.5);
+  ds::manual_seed(77);
+  const auto seeded = values_of(layer(x));
+  CHECK(seeded != values_of(layer(x)));  // the next mask is a fresh one
+  ds::manual_seed(77);
+  CHECK(seeded == values_of(layer(x)));
+  CHECK_THROWS_MATCHES(nn::Dropout(1.5), ds::Error, MessageContains({"1.5"}));
+}
+
+TEST_CASE("Linear and Conv2d start from PyTorch's default initialisation", "[nn][init]") {
+  ds::manual_seed(31);
+  const nn::Linear linear(400, 256);
+  // kaiming_uniform(a = sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as the bias.
+  check_uniform("Linear weight", linear.weight(), 1.0 / std::sqrt(400.0));
+  check_uniform("Linear bias", linear.bias(), 1.0 / std::sqrt(400.0));
+
+  const nn::Conv2d conv(nn::Conv2dOptions::square(16, 48, 3));
+  check_uniform("Conv2d weight", conv.weight(), 1.0 / std::sqrt(16.0 * 9.0));
+  CHECK(conv.weight().shape() == ds::Shape{48, 16, 3, 3});
+  const nn::Conv2d grouped(nn::Conv2dOptions::square(16, 256, 3, 1, 0, true, /*groups=*/4));
+  check_uniform("grouped Conv2d weight", grouped.weight(), 1.0 / std::sqrt(4.0 * 9.0));
+  check_uniform("grouped Conv2d bias", grouped.bias(), 1.0 / std::sqrt(4.0 * 9.0));
+
+  const auto bn = nn::batch_norm2d(5);
+  CHECK(values_of(parameter(*bn, "weight")) == std::vector<double>(5, 1.0));
+  CHECK(values_of(parameter(*bn, "bias")) == std::vector<double>(5, 0.0));
+}
+
+TEST_CASE("initialisers follow PyTorch's formulas", "[nn][init]") {
+  ds::Generator gen(32);
+  CHECK(nn::init::fans({64, 16, 3, 3}) == std::pair<std::int64_t, std::int64_t>{144, 576});
+  CHECK_THROWS_AS(nn::init::fans({7}), ds::Error);
+
+  const Tensor w = Tensor::empty({128, 96});
+  nn::init::kaiming_uniform_(w, 0.0, nn::init::FanMode::fan_in, gen);
+  check_uniform("kaiming_uniform fan_in", w, std::sqrt(2.0) * std::sqrt(3.0 / 96.0));
+  nn::init::kaiming_uniform_(w, 0.0, nn::init::FanMode::fan_out, gen);
+  check_uniform("kaiming_uniform fan_out", w, std::sqrt(2.0) * std::sqrt(3.0 / 128.0));
+  nn::init::xavier_uniform_(w, 1.0, gen);
+  check_uniform("xavier_uniform", w, std::sqrt(6.0 / (96.0 + 128.0)));
+
+  nn::init::kaiming_normal_(w, 0.0, nn::init::FanMode::fan_out, gen);
+  const Moments m = moments_of(w);
+  const double variance = 2.0 / 128.0;  // gain^2 / fan_out
+  CHECK(std::abs(m.mean) < 5.0 * std::sqrt(variance / static_cast<double>(w.numel())));
+  CHECK(m.variance == Approx(variance).epsilon(0.05));
+}
+
+TEST_CASE("ShortcutA subsamples by 2 and pads planes/4 zero channels on both sides",
+          "[nn][shortcut]") {
+  nn::ShortcutA shortcut(8);
+  const Tensor x = Tensor::arange(0, 2 * 4 * 5 * 5, 1, DType::f32).reshape({2, 4, 5, 5});
+  const Tensor y = shortcut(x);
+  REQUIRE(y.shape() == ds::Shape{2, 8, 3, 3});  // odd sizes keep the last row and column
+  const auto v = values_of(y);
+  for (std::int64_t n = 0; n < 2; ++n)
+    for (std::int64_t c = 0; c < 8; ++c)
+      for (std::int64_t i = 0; i < 3; ++i)
+        for (std::int64_t j = 0; j < 3; ++j) {
+          const double got = v[static_cast<std::size_t>(((n * 8 + c) * 3 + i) * 3 + j)];
+          const bool padding = c < 2 || c >= 6;
+          const double want =
+              padding ? 0.0 : static_cast<double>(((n * 4 + (c - 2)) * 5 + 2 * i) * 5 + 2 * j);
+          INFO("n " << n << " c " << c << " i " << i << " j " << j);
+          CHECK(got == want);
+        }
+
+  // The gradient reaches exactly the kept pixels.
+  const Tensor leaf = ds::randn({1, 2, 4, 4}).requires_grad_();
+  ds::sum(nn::ShortcutA(4)(leaf)).backward();
+  const auto grad = values_of(leaf.grad());
+  for (std::size_t k = 0; k < grad.size(); ++k) {
+    const std::size_t row = (k / 4) % 4, col = k % 4;
+    CHECK(grad[k] == (row % 2 == 0 && col % 2 == 0 ? 1.0 : 0.0));
+  }
+}
+
+TEST_CASE("summarize reports output shapes, parameters, bytes and MACs", "[nn][summary]") {
+  const auto model_ptr = summary_model();
+  nn::Sequential& model = *model_ptr;
+  const nn::ModelSummary summary = nn::summarize(model, {1, 3, 8, 8});
+  REQUIRE(summary.layers.size() == 6);
+  struct Expected {
+    const char* name;
+    const char* type;
+    ds::Shape output;
+    std::int64_t parameters, bytes, macs;
+  };
+  const std::vector<Expected> expected{
+      // 8 outputs of 8x8, each 3*3*3 taps; weight 8*3*3*3 + bias 8.
+      {"0", "Conv2d", {1, 8, 8, 8}, 224, 224 * 4, 8 * 8 * 8 * 27},
+      // weight, bias, running mean and variance in f32, the i32 counter.
+      {"1", "BatchNorm2d", {1, 8, 8, 8}, 16, 4 * 8 * 4 + 4, 0},
+      {"2", "ReLU", {1, 8, 8, 8}, 0, 0, 0},
+      {"3", "MaxPool2d", {1, 8, 4, 4}, 0, 0, 0},
+      {"4", "Flatten", {1, 128}, 0, 0, 0},
+      {"5", "Linear", {1, 10}, 1290, 1290 * 4, 128 * 10},
+  };
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& got = summary.layers[i];
+    INFO("layer " << got.name);
+    CHECK(got.name == expected[i].name);
+    CHECK(got.type == expected[i].type);
+    CHECK(got.output == expected[i].output);
+    CHECK(got.parameters == expected[i].parameters);
+    CHECK(got.bytes == expected[i].bytes);
+    CHECK(got.macs == expected[i].macs);
+  }
+  CHECK(summary.parameters == 224 + 16 + 1290);
+  CHECK(summary.bytes == (224 + 16 + 1290) * 4 + 8 * 2 * 4 + 4);
+  CHECK(summary.macs == 8 * 8 * 8 * 27 + 128 * 10);
+  CHECK(summary.layers[0].kind == "FP32");
+  CHECK(summary.layers[2].kind == "-");
+  INFO(summary.table());
+  for (const char* part : {"Conv2d", "BatchNorm2d", "[1, 8, 4, 4]", "1530 parameters", "15104"})
+    CHECK(summary.table().find(part) != std::string::npos);
+
+  // The summary runs in eval mode and restores the mode: no statistics were updated.
+  CHECK(model.is_training());
+  for (const auto& b : model.named_buffers())
+    if (b.name == "1.num_batches_tracked") CHECK(b.tensor.item() == 0.0);
+  CHECK(values_of(model.named_buffers()[0].tensor) == std::vector<double>(8, 0.0));
+}
+
+TEST_CASE("summarize accepts a module that no shared_ptr owns", "[nn][summary]") {
+  nn::Sequential model({nn::make<nn::Linear>(6, 3), nn::make<nn::ReLU>()});
+  const nn::ModelSummary summary = nn::summarize(model, {2, 6});
+  REQUIRE(summary.layers.size() == 2);
+  CHECK(summary.layers[0].name == "0");
+  CHECK(summary.layers[1].output == ds::Shape{2, 3});
+  CHECK(summary.macs == 2 * 6 * 3);
+}
+
+TEST_CASE("inputs that do not fit a layer are reported with their shapes", "[nn][errors]") {
+  nn::Conv2d conv(nn::Conv2dOptions::square(3, 4, 3));
+  CHECK_THROWS_MATCHES(conv(Tensor::zeros({1, 2, 5, 5})), ds::Error,
+                       MessageContains({"conv2d", "[1, 2, 5, 5]", "[4, 3, 3, 3]"}));
+  CHECK_THROWS_MATCHES(conv(Tensor::zeros({2, 5, 5})), ds::Error,
+                       MessageContains({"conv2d", "[2, 5, 5]"}));
+  CHECK_THROWS_MATCHES(nn::Conv2d(nn::Conv2dOptions::square(6, 4, 3, 1, 0, true, 4)), ds::Error,
+                       MessageContains({"6", "4 groups"}));
+
+  nn::Linear linear(4, 2);
+  CHECK_THROWS_MATCHES(linear(Tensor::zeros({3, 5})), ds::Error,
+                       MessageContains({"linear", "[3, 5]", "[2, 4]"}));
+
+  const auto bn = nn::batch_norm2d(3);
+  CHECK_THROWS_MATCHES((*bn)(Tensor::zeros({2, 3})), ds::Error, MessageContains({"[2, 3]"}));
+  CHECK_THROWS_MATCHES((*bn)(Tensor::zeros({2, 4, 2, 2})), ds::Error,
+                       MessageContains({"[2, 4, 2, 2]"}));
+  CHECK_THROWS_MATCHES(nn::MaxPool2d(2)(Tensor::zeros({4, 4})), ds::Error,
+                       MessageContains({"max_pool2d", "[4, 4]"}));
+}
+
+TEST_CASE("loss labels outside [0, C) are reported with the label", "[nn][errors]") {
+  const Tensor logits = ds::randn({3, 4});
+  const Tensor too_big = Tensor::from_vector<std::int32_t>({0, 4, 1}, {3});
+  CHECK_THROWS_MATCHES(F::cross_entropy(logits, too_big), ds::Error,
+                       MessageContains({"label 4", "position 1", "[0, 4)"}));
+  const Tensor negative = Tensor::from_vector<std::int32_t>({0, 1, -1}, {3});
+  CHECK_THROWS_MATCHES(F::nll_loss(ds::log_softmax(logits, 1), negative), ds::Error,
+                       MessageContains({"label -1", "position 2"}));
+  const Tensor short_target = Tensor::from_vector<std::int32_t>({0, 1}, {2});
+  CHECK_THROWS_MATCHES(F::cross_entropy(logits, short_target), ds::Error,
+                       MessageContains({"[3]", "i32[2]"}));
+}
