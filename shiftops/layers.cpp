@@ -1,0 +1,169 @@
+#include "shiftops/layers.hpp"
+
+#include <cmath>
+
+#include "autograd/grad_mode.hpp"
+#include "nn/init.hpp"
+#include "nn/summary.hpp"
+#include "tensor/ops.hpp"
+
+namespace ds::shift {
+
+ShiftType parse_shift_type(const std::string& text) {
+  if (text == "Q") return ShiftType::Q;
+  if (text == "PS") return ShiftType::PS;
+  fail("unknown shift type '", text, "' (expected Q or PS)");
+}
+
+const char* shift_type_name(ShiftType type) { return type == ShiftType::Q ? "Q" : "PS"; }
+
+void ShiftOptions::validate() const {
+  validate_weight_bits(weight_bits);
+  activation.validate();
+}
+
+ShiftLayer::ShiftLayer(const char* base_name, ShiftType type, const ShiftOptions& options,
+                       const Shape& weight_shape, bool bias, double init_shift_low,
+                       double init_shift_high)
+    : Module(std::string(base_name) + (type == ShiftType::Q ? "ShiftQ" : "Shift")),
+      type_(type),
+      options_(options) {
+  options.validate();
+  const double fan_in = static_cast<double>(nn::init::fans(weight_shape).first);
+  if (type == ShiftType::Q) {
+    weight_ = register_parameter("weight", Tensor::empty(weight_shape));
+    nn::init::kaiming_uniform_(weight_, std::sqrt(5.0));
+  } else {
+    shift_ = register_parameter("shift", uniform(weight_shape, init_shift_low, init_shift_high));
+    sign_ = register_parameter("sign", uniform(weight_shape, -1.0, 1.0));
+    if (options.freeze_sign) sign_.requires_grad_(false);
+  }
+  if (bias) {
+    bias_ = register_parameter("bias", Tensor::empty({weight_shape[0]}));
+    nn::init::uniform_(bias_, -1.0 / std::sqrt(fan_in), 1.0 / std::sqrt(fan_in));
+  }
+}
+
+ShiftRange ShiftLayer::range() const {
+  return type_ == ShiftType::Q ? q_range(options_.weight_bits) : ps_range(options_.weight_bits);
+}
+
+Tensor ShiftLayer::effective_weight() {
+  const ShiftRange r = range();
+  if (type_ == ShiftType::Q) {
+    clamp_magnitude_(weight_, r);
+    return round_power_of_two(weight_, options_.rounding);
+  }
+  {
+    NoGradGuard no_grad;
+    shift_.clamp_(r.min_shift, r.max_shift);
+  }
+  return ps_weight(shift_, sign_, options_.rounding);
+}
+
+Tensor ShiftLayer::fixed_bias() const {
+  return bias_.defined() ? fixed_point(bias_, options_.activation) : Tensor();
+}
+
+void ShiftLayer::round_weights_() {
+  NoGradGuard no_grad;
+  const ShiftRange r = range();
+  if (type_ == ShiftType::Q) {
+    clamp_magnitude_(weight_, r);
+    weight_.copy_(round_power_of_two(weight_, Rounding::deterministic));
+  } else {
+    shift_.clamp_(r.min_shift, r.max_shift);
+    shift_.round_();
+    sign_.copy_(ds::sign(round(sign_)));
+  }
+  if (bias_.defined()) bias_.copy_(fixed_point(bias_, options_.activation));
+}
+
+void ShiftLayer::load_float_weights(const Tensor& weight, const Tensor& bias) {
+  NoGradGuard no_grad;
+  const Tensor& target = type_ == ShiftType::Q ? weight_ : shift_;
+  if (weight.shape() != target.shape())
+    fail(type_name(), ": weight of shape ", weight.shape(), " does not fit ", target.shape());
+  if (bias.defined() != bias_.defined())
+    fail(type_name(), ": bias presence differs from the layer being converted");
+  if (type_ == ShiftType::Q) {
+    weight_.copy_(weight);
+    if (bias_.defined()) bias_.copy_(fixed_point(bias, options_.activation));
+    return;
+  }
+  const ShiftRange r = range();
+  const Tensor magnitude = abs(weight);
+  const Tensor nonzero = ne(magnitude, Tensor::scalar(0, weight.dtype(), weight.device()));
+  // A zero weight has no exponent: it gets the smallest shift and sign 0.
+  const Tensor exponent = where(nonzero, round(log2(where(nonzero, magnitude, magnitude + 1.0))),
+                                Tensor::scalar(r.min_shift, weight.dtype(), weight.device()));
+  shift_.copy_(clamp(exponent, r.min_shift, r.max_shift));
+  sign_.copy_(ds::sign(weight));
+  if (bias_.defined()) bias_.copy_(bias);
+}
+
+std::int64_t ShiftLayer::weight_count() const {
+  return type_ == ShiftType::Q ? weight_.numel() : shift_.numel();
+}
+
+std::int64_t ShiftLayer::packed_bytes() const {
+  const std::int64_t codes = weight_count();
+  const std::int64_t weight_bytes = options_.weight_bits <= 4 ? (codes + 1) / 2 : codes;
+  return weight_bytes + (bias_.defined() ? bias_.numel() * 4 : 0);
+}
+
+void ShiftLayer::annotate(nn::LayerSummary& layer) const {
+  layer.kind = type_ == ShiftType::Q ? "shift-Q" : "shift-PS";
+  layer.weight_bits = options_.weight_bits;
+  layer.multiplies_replaced = layer.macs;
+  layer.stored_bytes = packed_bytes();
+}
+
+ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bool bias,
+                         ShiftType type, const ShiftOptions& options)
+    : ShiftLayer("Linear", type, options, {out_features, in_features}, bias,
+                 type == ShiftType::PS ? ps_range(options.weight_bits).min_shift : 0, 0.0),
+      in_features_(in_features),
+      out_features_(out_features) {}
+
+Tensor ShiftLinear::forward(const Tensor& input) {
+  return nn::functional::linear(fixed_point(input, options().activation), effective_weight(),
+                                fixed_bias());
+}
+
+std::string ShiftLinear::describe() const {
+  return concat("in_features=", in_features_, ", out_features=", out_features_,
+                ", bias=", bias().defined() ? "True" : "False",
+                ", weight_bits=", options().weight_bits,
+                ", rounding=", rounding_name(options().rounding));
+}
+
+std::int64_t ShiftLinear::macs(const Shape& input, const Shape&) const {
+  return numel_of(input) * out_features_;
+}
+
+// PS convolutions start their shifts in U(-10, -1), as the original does.
+ShiftConv2d::ShiftConv2d(const nn::Conv2dOptions& conv, ShiftType type, const ShiftOptions& options)
+    : ShiftLayer("Conv2d", type, options,
+                 {conv.out_channels, conv.in_channels / conv.groups, conv.kernel_h, conv.kernel_w},
+                 conv.bias, -10.0, -1.0),
+      conv_(conv) {}
+
+Tensor ShiftConv2d::forward(const Tensor& input) {
+  return nn::functional::conv2d(fixed_point(input, options().activation), effective_weight(),
+                                fixed_bias(), conv_.params());
+}
+
+std::string ShiftConv2d::describe() const {
+  return concat(conv_.in_channels, ", ", conv_.out_channels, ", kernel_size=(", conv_.kernel_h,
+                ", ", conv_.kernel_w, "), stride=(", conv_.stride_h, ", ", conv_.stride_w,
+                "), padding=(", conv_.pad_h, ", ", conv_.pad_w,
+                "), weight_bits=", options().weight_bits,
+                ", rounding=", rounding_name(options().rounding));
+}
+
+std::int64_t ShiftConv2d::macs(const Shape&, const Shape& output) const {
+  return numel_of(output) * (conv_.in_channels / conv_.groups) * conv_.kernel_h * conv_.kernel_w;
+}
+
+}  // namespace ds::shift
