@@ -1,6 +1,6 @@
 #pragma once
-// The optimizer interface shared by SGD, Adam, RAdam and Ranger: parameter groups, zero_grad,
-// step, and a plain-struct state for checkpoints.
+// The optimizer interface shared by SGD, Adam, RAdam, Ranger, Adadelta, Adagrad and RMSprop:
+// parameter groups, zero_grad, step, and a plain-struct state for checkpoints.
 #include <cstdint>
 #include <map>
 #include <string>

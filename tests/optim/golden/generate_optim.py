@@ -6,10 +6,14 @@ Run with Debian's interpreter, which has torch:
 
 optim_trajectories.golden: case `problem` holds a small least-squares-plus-quartic problem
 (x, y and the initial weight and bias); every other case is an optimizer configuration (written
-out on both sides: in OPTIMIZER_CASES here and in the table of test_trajectories.cpp) and holds
-the parameters after 0..STEPS steps, `weight` [STEPS+1, 3, 4] and `bias` [STEPS+1, 4]. SGD and
-Adam are torch.optim's; RAdam and Ranger are the reference implementations below, written from
+out on both sides: in OPTIMIZER_CASES here and in the table of problem.cpp) and holds the
+parameters after 0..STEPS steps, `weight` [STEPS+1, 3, 4] and `bias` [STEPS+1, 4]. SGD and Adam
+are torch.optim's; RAdam and Ranger are the reference implementations below, written from
 DESIGN.md section 3 (the original DeepShift code's formulas).
+
+extra_optimizers.golden: the same trajectories, on the same problem, for torch.optim's
+Adadelta, Adagrad and RMSprop (EXTRA_OPTIMIZER_CASES here, the table of
+test_extra_optimizers.cpp there).
 
 lr_schedulers.golden: per scheduler case, `lr` [EPOCHS+1, groups] holds get_last_lr() after
 construction and after each step(), and `closed` the closed-form lrs at the same epochs.
@@ -21,6 +25,8 @@ import torch
 
 SEED = 20240611
 STEPS = 40
+# The f32 tolerance of the C++ trajectory tests; keep both in step.
+F32_RTOL, F32_ATOL = 5e-5, 5e-6
 HERE = os.path.dirname(os.path.abspath(__file__))
 F64 = torch.float64
 
@@ -126,6 +132,28 @@ OPTIMIZER_CASES = [
      dict(lr=0.05, lookahead_k=4, lookahead_alpha=0.8, betas=(0.9, 0.99), eps=1e-6)),
 ]
 
+# Cases named after the optimizer alone run with every default, so that the C++ defaults are
+# checked against torch's.
+EXTRA_OPTIMIZER_CASES = [
+    ("adadelta", torch.optim.Adadelta, together, dict()),
+    ("adadelta_weight_decay", torch.optim.Adadelta, together,
+     dict(lr=2.0, rho=0.8, eps=1e-4, weight_decay=0.1)),
+    ("adadelta_groups", torch.optim.Adadelta, groups({}, dict(lr=3.0, eps=1e-5, weight_decay=0.0)),
+     dict(weight_decay=0.05)),
+    ("adagrad", torch.optim.Adagrad, together, dict()),
+    ("adagrad_lr_decay", torch.optim.Adagrad, together,
+     dict(lr=0.2, lr_decay=0.05, weight_decay=0.05, initial_accumulator_value=0.5, eps=1e-6)),
+    ("adagrad_groups", torch.optim.Adagrad, groups({}, dict(lr=0.3, weight_decay=0.01)),
+     dict(lr=0.1)),
+    ("rmsprop", torch.optim.RMSprop, together, dict()),
+    ("rmsprop_momentum", torch.optim.RMSprop, together,
+     dict(lr=0.005, momentum=0.9, weight_decay=0.05)),
+    ("rmsprop_centered", torch.optim.RMSprop, together,
+     dict(lr=0.01, alpha=0.95, eps=1e-4, momentum=0.5, centered=True)),
+    ("rmsprop_groups", torch.optim.RMSprop, groups({}, dict(lr=0.002, momentum=0.0, eps=1e-5)),
+     dict(lr=0.01, momentum=0.9)),
+]
+
 # (case, scheduler factory, initial lrs of the groups, epochs)
 SCHEDULER_CASES = [
     ("step", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3), [0.1, 0.02], 20),
@@ -161,32 +189,54 @@ def header(what):
             "Do not edit by hand." % (torch.__version__, SEED)]
 
 
-def trajectories():
+def problem():
     gen = torch.Generator().manual_seed(SEED)
     x = torch.randn(8, 3, dtype=F64, generator=gen)
     y = torch.randn(8, 4, dtype=F64, generator=gen)
     weight0 = torch.randn(3, 4, dtype=F64, generator=gen)
     bias0 = torch.randn(4, dtype=F64, generator=gen)
-    lines = header("Optimizer trajectories") + ["case problem"]
-    for name, value in [("x", x), ("y", y), ("weight", weight0), ("bias", bias0)]:
+    return x, y, weight0, bias0
+
+
+def run(case, factory, grouping, options, dtype):
+    """The weights and biases after 0..STEPS steps, stacked."""
+    x, y, weight0, bias0 = (t.to(dtype) for t in problem())
+    weight = weight0.clone().requires_grad_()
+    bias = bias0.clone().requires_grad_()
+    optimizer = factory(grouping(weight, bias), **options)
+    weights, biases = [weight.detach().clone()], [bias.detach().clone()]
+    for _ in range(STEPS):
+        optimizer.zero_grad()
+        loss_of(x, y, weight, bias).backward()
+        optimizer.step()
+        weights.append(weight.detach().clone())
+        biases.append(bias.detach().clone())
+    if isinstance(optimizer, RAdamReference):
+        assert optimizer.branches == {False, True}, case + " must cross the rho_t threshold"
+        assert optimizer.lookahead_k is None or optimizer.syncs >= 2, case
+    return torch.stack(weights), torch.stack(biases)
+
+
+def trajectories(cases):
+    """One case per optimizer configuration. Each is also run in f32, which must stay within
+    the C++ test's f32 tolerance of the f64 run: no case may be too ill-conditioned for f32."""
+    lines = []
+    for case in cases:
+        name = case[0]
+        exact = run(*case, F64)
+        for reference, single in zip(exact, run(*case, torch.float32)):
+            assert torch.allclose(single.to(F64), reference, rtol=F32_RTOL, atol=F32_ATOL), (
+                name + " does not hold the f32 tolerance")
+        lines.append("case " + name)
+        lines.append(tensor_line(name + "/weight", exact[0]))
+        lines.append(tensor_line(name + "/bias", exact[1]))
+    return lines
+
+
+def problem_case():
+    lines = ["case problem"]
+    for name, value in zip(["x", "y", "weight", "bias"], problem()):
         lines.append(tensor_line("problem/" + name, value))
-    for case, factory, grouping, options in OPTIMIZER_CASES:
-        weight = weight0.clone().requires_grad_()
-        bias = bias0.clone().requires_grad_()
-        optimizer = factory(grouping(weight, bias), **options)
-        weights, biases = [weight.detach().clone()], [bias.detach().clone()]
-        for _ in range(STEPS):
-            optimizer.zero_grad()
-            loss_of(x, y, weight, bias).backward()
-            optimizer.step()
-            weights.append(weight.detach().clone())
-            biases.append(bias.detach().clone())
-        if isinstance(optimizer, RAdamReference):
-            assert optimizer.branches == {False, True}, case + " must cross the rho_t threshold"
-            assert optimizer.lookahead_k is None or optimizer.syncs >= 2, case
-        lines.append("case " + case)
-        lines.append(tensor_line(case + "/weight", torch.stack(weights)))
-        lines.append(tensor_line(case + "/bias", torch.stack(biases)))
     return lines
 
 
@@ -216,5 +266,9 @@ def write(name, lines):
 
 
 if __name__ == "__main__":
-    write("optim_trajectories.golden", trajectories())
+    write("optim_trajectories.golden",
+          header("Optimizer trajectories") + problem_case() + trajectories(OPTIMIZER_CASES))
+    write("extra_optimizers.golden",
+          header("Adadelta, Adagrad and RMSprop trajectories") +
+          trajectories(EXTRA_OPTIMIZER_CASES))
     write("lr_schedulers.golden", schedules())
