@@ -1,0 +1,63 @@
+#include "cuda/runtime.hpp"
+
+#include <array>
+#include <mutex>
+
+#include "tensor/error.hpp"
+
+namespace ds::cuda {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    fail(what, ": ", cudaGetErrorString(status), " (", cudaGetErrorName(status), ")");
+}
+
+void check(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    fail(what, ": ", cublasGetStatusString(status), " (cuBLAS status ", static_cast<int>(status),
+         ")");
+}
+
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+namespace {
+
+struct PerDevice {
+  std::once_flag created;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+};
+
+// Never destroyed: the driver may already be unloading when static destructors run.
+std::array<PerDevice, kMaxDevices>& devices() {
+  static auto* all = new std::array<PerDevice, kMaxDevices>;
+  return *all;
+}
+
+PerDevice& resources(int device) {
+  if (device < 0 || device >= kMaxDevices)
+    fail("cuda:", device, " is not a valid device index (0..", kMaxDevices - 1, ")");
+  static const int count = [] {
+    int n = 0;
+    check(cudaGetDeviceCount(&n), "no usable CUDA device (cudaGetDeviceCount)");
+    return n;
+  }();
+  if (device >= count)
+    fail("cuda:", device, " does not exist: this machine has ", count, " CUDA device(s)");
+  PerDevice& d = devices()[static_cast<std::size_t>(device)];
+  check(cudaSetDevice(device), "cudaSetDevice");
+  std::call_once(d.created, [&] {
+    check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cublasCreate(&d.blas), "cublasCreate");
+    check(cublasSetStream(d.blas, d.stream), "cublasSetStream");
+  });
+  return d;
+}
+
+}  // namespace
+
+cudaStream_t use_device(int device) { return resources(device).stream; }
+
+cublasHandle_t blas_handle(int device) { return resources(device).blas; }
+
+}  // namespace ds::cuda

@@ -1,0 +1,98 @@
+// Issue 9 (c): training throughput on the GPU (images/s, forward + loss + backward + SGD step)
+// of the MNIST conv model (batch 64) and CIFAR resnet20 (batch 128), next to PyTorch's figures
+// for the same models measured in the same session by bench_pytorch_train.py. Usage:
+//   bench_cuda_train [--pytorch FILE] [--steps N]
+// FILE holds "<model> <images/s>" lines; without it the PyTorch column reads n/a. Figures are
+// printed, never asserted.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda.hpp"
+#include "nn/functional.hpp"
+#include "nn/models/mnist.hpp"
+#include "nn/models/zoo.hpp"
+#include "optim/sgd.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/random.hpp"
+
+namespace {
+
+struct Case {
+  std::string name;
+  std::string description;
+  ds::Shape input;
+};
+
+std::map<std::string, double> read_pytorch(const std::string& path) {
+  std::map<std::string, double> figures;
+  std::ifstream file(path);
+  std::string model;
+  double rate = 0;
+  while (file >> model >> rate) figures[model] = rate;
+  return figures;
+}
+
+double images_per_second(const Case& c, int steps) {
+  const ds::Device gpu = ds::Device::cuda();
+  ds::manual_seed(1);
+  const auto model = c.name == "conv" ? ds::nn::models::conv_mnist()
+                                      : ds::nn::models::create("cifar10", "resnet20");
+  model->train();
+  model->to(gpu);
+  std::vector<ds::optim::NamedParameter> params;
+  for (const auto& [name, tensor] : model->named_parameters()) params.push_back({name, tensor});
+  ds::optim::SGD sgd(params, {.lr = 0.01, .momentum = 0.9, .weight_decay = 1e-4});
+  const ds::Tensor images = ds::randn(c.input).to(gpu);
+  const ds::Tensor labels = (ds::rand({c.input[0]}) * 10.0).to(ds::DType::i32).to(gpu);
+  const auto step = [&] {
+    sgd.zero_grad();
+    ds::nn::functional::cross_entropy(model->forward(images), labels).backward();
+    sgd.step();
+  };
+  for (int i = 0; i < 3; ++i) step();  // optimizer state, allocator cache, cuBLAS heuristics
+  ds::cuda::synchronize();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  ds::cuda::synchronize();
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return static_cast<double>(steps * c.input[0]) / elapsed.count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string pytorch_file;
+  int steps = 30;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string arg = argv[i];
+    if (arg == "--pytorch") pytorch_file = argv[i + 1];
+    if (arg == "--steps") steps = std::atoi(argv[i + 1]);
+  }
+  if (!ds::cuda::is_available()) {
+    std::printf("bench_cuda_train: skipped, no CUDA device\n");
+    return 0;
+  }
+  const auto pytorch = read_pytorch(pytorch_file);
+  std::printf("bench_cuda_train: f32, SGD momentum 0.9, %d timed steps per model\n", steps);
+  std::printf("%-44s %12s %12s %8s %8s\n", "training throughput", "ours img/s", "PyTorch", "ratio",
+              "target");
+  const std::vector<Case> cases = {
+      {"conv", "MNIST conv (20@5x5, 50@5x5, 800-500-10), b64", {64, 1, 28, 28}},
+      {"resnet20", "CIFAR resnet20, batch 128", {128, 3, 32, 32}},
+  };
+  for (const Case& c : cases) {
+    const double ours = images_per_second(c, steps);
+    const auto found = pytorch.find(c.name);
+    if (found == pytorch.end())
+      std::printf("%-44s %12.0f %12s %8s %8s\n", c.description.c_str(), ours, "n/a", "n/a", ">= 1");
+    else
+      std::printf("%-44s %12.0f %12.0f %8.2f %8s\n", c.description.c_str(), ours, found->second,
+                  ours / found->second, ">= 1");
+  }
+  return 0;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Every GPU check of the project in one run of a few minutes, for a machine with an NVIDIA GPU,
+# nvcc, Meson and Ninja (and PyTorch for the comparison figures) but no Debian packages and no
+# network. Builds the library and the CUDA tests and benchmarks for sm_90 in a fresh build
+# folder, runs the CPU/GPU agreement tests and the GPU benchmarks, and writes one log.
+#   usage: tools/gpu_check.sh [LOG_FOLDER]        (default: $OUT, else the current folder)
+# Header-only dependencies come from .gpu-deps/ (made by tools/prepare_gpu_deps.sh) when the
+# system lacks them. Environment: GPU_CHECK_ARCH (default 90), GPU_CHECK_BUILD (build folder,
+# default a fresh one under /tmp), GPU_CHECK_DEPS (default <repo>/.gpu-deps).
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+log_dir=${1:-${OUT:-$PWD}}
+mkdir -p "$log_dir"
+log="$log_dir/gpu_check.log"
+exec > >(tee "$log") 2>&1
+
+arch=${GPU_CHECK_ARCH:-90}
+build=${GPU_CHECK_BUILD:-$(mktemp -d /tmp/deepshift-gpu-build.XXXXXX)}
+deps=${GPU_CHECK_DEPS:-$repo/.gpu-deps}
+failures=0
+
+step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+run() {  # runs a step, counting failures instead of stopping at the first
+  "$@"
+  local status=$?
+  if [[ $status -ne 0 ]]; then
+    echo "!!! failed (exit $status): $*"
+    failures=$((failures + 1))
+  fi
+  return $status
+}
+
+step "machine"
+uname -srm
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
+nvcc --version | tail -n 1
+meson --version
+nproc
+
+if [[ -d "$deps/usr/include" ]]; then
+  step "header-only dependencies from $deps"
+  export PKG_CONFIG_SYSROOT_DIR="$deps"
+  export PKG_CONFIG_PATH="$deps/usr/share/pkgconfig:$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/lib/pkgconfig"
+  export CXXFLAGS="${CXXFLAGS:-} -isystem $deps/usr/include"
+  export LDFLAGS="${LDFLAGS:-} -L$deps/usr/lib/x86_64-linux-gnu"
+  export LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
+fi
+
+step "configure for sm_$arch in $build"
+if [[ ! -f "$build/build.ninja" ]]; then
+  run meson setup "$build" "$repo" -Dcuda=enabled -Dcuda-arch="$arch" -Dbuildtype=release \
+    || { echo "gpu_check: configure failed"; exit 1; }
+fi
+
+step "build"
+targets=(tests/cuda/test_cuda_host tests/cuda/test_cuda_gpu tests/cuda/bench_cuda_train)
+run ninja -C "$build" "${targets[@]}" || { echo "gpu_check: build failed"; exit 1; }
+
+step "GPU tests"
+run "$build/tests/cuda/test_cuda_host"
+run "$build/tests/cuda/test_cuda_gpu"
+
+step "PyTorch's training throughput on this GPU"
+pytorch_figures="$log_dir/pytorch_train.txt"
+if python3 "$repo/tests/cuda/bench_pytorch_train.py" > "$pytorch_figures"; then
+  cat "$pytorch_figures"
+else
+  echo "(PyTorch with CUDA not usable here: the comparison column reads n/a)"
+  : > "$pytorch_figures"
+fi
+
+step "GPU benchmarks"
+run "$build/tests/cuda/bench_cuda_train" --pytorch "$pytorch_figures"
+
+step "done: $failures failed step(s); log in $log"
+exit $((failures > 0))
