@@ -23,7 +23,9 @@ class AccumulateGrad final : public Node {
       fail("AccumulateGrad: gradient of shape ", grad_output.shape(), " for a leaf of shape ",
            leaf->shape);
     if (leaf->grad) {
-      leaf->grad = add(Tensor(leaf->grad), grad_output).impl_ptr();
+      // In place, as PyTorch does: .grad is private to the leaf (created below), and a fresh
+      // sum would cost an allocation and a pass more on every parameter every step.
+      Tensor(leaf->grad).add_(grad_output);
     } else {
       // A private copy: the incoming gradient may alias another tensor, and optimizers and
       // zero_grad update .grad in place.

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "autograd/grad_mode.hpp"
+#include "tensor/random.hpp"
 
 namespace ds::nn::init {
 
@@ -21,13 +21,11 @@ double fan_of(const Tensor& t, FanMode mode) {
 }  // namespace
 
 void uniform_(const Tensor& t, double low, double high, Generator& gen) {
-  NoGradGuard no_grad;
-  t.copy_(uniform(t.shape(), low, high, t.dtype(), gen));
+  fill_uniform(t, low, high, gen);
 }
 
 void normal_(const Tensor& t, double mean, double stddev, Generator& gen) {
-  NoGradGuard no_grad;
-  t.copy_(normal(t.shape(), mean, stddev, t.dtype(), gen));
+  fill_normal(t, mean, stddev, gen);
 }
 
 void kaiming_uniform_(const Tensor& t, double a, FanMode mode, Generator& gen) {

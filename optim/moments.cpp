@@ -17,12 +17,44 @@ const Tensor& buffer(ParamState& state, const char* name, const Tensor& param) {
 
 }  // namespace
 
+bool fusable(std::initializer_list<const Tensor*> tensors) {
+  const Tensor& first = **tensors.begin();
+  for (const Tensor* t : tensors)
+    if (!t->device().is_cpu() || !is_floating(t->dtype()) || t->dtype() != first.dtype() ||
+        t->numel() != first.numel() || !t->is_contiguous())
+      return false;
+  return true;
+}
+
 Moments update_moments(const ParamGroup& group, const Tensor& param, const Tensor& grad,
                        ParamState& state) {
   const Tensor& exp_avg = buffer(state, "exp_avg", param);
   const Tensor& exp_avg_sq = buffer(state, "exp_avg_sq", param);
-  exp_avg.mul_(group.beta1).add_(grad, 1.0 - group.beta1);
-  exp_avg_sq.mul_(group.beta2).add_(grad * grad, 1.0 - group.beta2);
+  if (fusable({&exp_avg, &exp_avg_sq, &grad})) {
+    dispatch_floating(grad.dtype(), "update_moments", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* m = exp_avg.data<T>();
+      T* v = exp_avg_sq.data<T>();
+      const T* g = grad.data<T>();
+      const T b1 = static_cast<T>(group.beta1), b2 = static_cast<T>(group.beta2);
+      const T c1 = static_cast<T>(1.0 - group.beta1), c2 = static_cast<T>(1.0 - group.beta2);
+      for_ranges(grad.numel(), [=](std::int64_t begin, std::int64_t end) {
+        T* __restrict pm = m;
+        T* __restrict pv = v;
+        const T* __restrict pg = g;
+#pragma omp simd
+        for (std::int64_t i = begin; i < end; ++i) {
+          pm[i] = pm[i] * b1 + pg[i] * c1;
+          pv[i] = pv[i] * b2 + pg[i] * pg[i] * c2;
+        }
+      });
+    });
+    exp_avg.storage().bump_version();
+    exp_avg_sq.storage().bump_version();
+  } else {
+    exp_avg.mul_(group.beta1).add_(grad, 1.0 - group.beta1);
+    exp_avg_sq.mul_(group.beta2).add_(grad * grad, 1.0 - group.beta2);
+  }
   return {exp_avg, exp_avg_sq};
 }
 

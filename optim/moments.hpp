@@ -1,5 +1,11 @@
 #pragma once
-// The first and second moment estimates shared by Adam, RAdam and Ranger (internal header).
+// The first and second moment estimates shared by Adam, RAdam and Ranger, and the fused
+// element loops of the optimizers' updates (internal header).
+#include <omp.h>
+
+#include <cstdint>
+#include <initializer_list>
+
 #include "optim/optimizer.hpp"
 
 namespace ds::optim {
@@ -12,5 +18,20 @@ struct Moments {
 // m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2 in place, both starting from zero.
 Moments update_moments(const ParamGroup& group, const Tensor& param, const Tensor& grad,
                        ParamState& state);
+
+// Whether an update can run as one fused loop over raw memory: every tensor contiguous, on the
+// CPU, floating and of the first one's dtype and size. Otherwise the optimizers compose tensor
+// ops (other devices, odd layouts), with the same arithmetic in the same order.
+bool fusable(std::initializer_list<const Tensor*> tensors);
+
+// Calls body(begin, end) over [0, n) in one chunk per thread when n is large enough to pay
+// for waking them.
+template <typename Body>
+void for_ranges(std::int64_t n, Body&& body) {
+  constexpr std::int64_t kGrain = std::int64_t{1} << 16;
+  const int chunks = n >= kGrain ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
+}
 
 }  // namespace ds::optim

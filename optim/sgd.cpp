@@ -1,7 +1,9 @@
 #include "optim/sgd.hpp"
 
+#include <type_traits>
 #include <utility>
 
+#include "optim/moments.hpp"
 #include "tensor/ops.hpp"
 
 namespace ds::optim {
@@ -15,6 +17,43 @@ ParamGroup sgd_defaults(const SgdOptions& options) {
   group.momentum = options.momentum;
   return group;
 }
+
+// Calls fn with std::true_type or std::false_type.
+template <typename Fn>
+void with_flag(bool flag, Fn&& fn) {
+  if (flag)
+    fn(std::true_type{});
+  else
+    fn(std::false_type{});
+}
+
+// The update of a range of elements, in the arithmetic order of the tensor-op version below.
+template <typename T>
+struct SgdStep {
+  T* p;
+  const T* g;
+  T* buf;
+  T wd, momentum, keep, step;
+
+  template <bool Decay, bool Momentum, bool First, bool Nesterov>
+  void run(std::int64_t begin, std::int64_t end) const {
+    // Locals, restrict-qualified: the stores must not make the compiler reload the members
+    // or assume the arrays overlap, or the loop stays scalar.
+    T* __restrict p = this->p;
+    const T* __restrict g = this->g;
+    T* __restrict buf = this->buf;
+    const T wd = this->wd, momentum = this->momentum, keep = this->keep, step = this->step;
+#pragma omp simd
+    for (std::int64_t i = begin; i < end; ++i) {
+      T d = Decay ? g[i] + p[i] * wd : g[i];
+      if constexpr (Momentum) {
+        buf[i] = First ? d : buf[i] * momentum + d * keep;
+        d = Nesterov ? d + buf[i] * momentum : buf[i];
+      }
+      p[i] = p[i] + d * step;
+    }
+  }
+};
 
 }  // namespace
 
@@ -40,15 +79,47 @@ void SGD::check_group(const ParamGroup& group) const {
 
 void SGD::update(const ParamGroup& group, const Tensor& param, const Tensor& grad,
                  ParamState& state) {
+  auto found = state.buffers.find("momentum_buffer");
+  const bool first = found == state.buffers.end();
+  if (group.momentum != 0.0 && first)
+    found =
+        state.buffers
+            .emplace("momentum_buffer", Tensor::empty(param.shape(), param.dtype(), param.device()))
+            .first;
+  const Tensor buffer = group.momentum != 0.0 ? found->second : Tensor();
+  if (fusable({&param, &grad}) && (!buffer.defined() || fusable({&param, &buffer}))) {
+    dispatch_floating(param.dtype(), "SGD", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const SgdStep<T> step{param.data<T>(),
+                            grad.data<T>(),
+                            buffer.defined() ? buffer.data<T>() : nullptr,
+                            static_cast<T>(group.weight_decay),
+                            static_cast<T>(group.momentum),
+                            static_cast<T>(1.0 - dampening_),
+                            static_cast<T>(-group.lr)};
+      // The options become template arguments so that each combination is a branch-free loop.
+      with_flag(group.weight_decay != 0.0, [&](auto decay) {
+        with_flag(buffer.defined(), [&](auto momentum) {
+          with_flag(first, [&](auto first_step) {
+            with_flag(nesterov_, [&](auto nesterov) {
+              for_ranges(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+                step.template run<decay(), momentum(), first_step(), nesterov()>(begin, end);
+              });
+            });
+          });
+        });
+      });
+    });
+    param.storage().bump_version();
+    if (buffer.defined()) buffer.storage().bump_version();
+    return;
+  }
   Tensor direction = group.weight_decay != 0.0 ? grad + param * group.weight_decay : grad;
-  if (group.momentum != 0.0) {
-    auto found = state.buffers.find("momentum_buffer");
-    if (found == state.buffers.end()) {
-      found = state.buffers.emplace("momentum_buffer", direction.clone()).first;
-    } else {
-      found->second.mul_(group.momentum).add_(direction, 1.0 - dampening_);
-    }
-    const Tensor& buffer = found->second;
+  if (buffer.defined()) {
+    if (first)
+      buffer.copy_(direction);
+    else
+      buffer.mul_(group.momentum).add_(direction, 1.0 - dampening_);
     direction = nesterov_ ? direction + buffer * group.momentum : buffer;
   }
   param.add_(direction, -group.lr);

@@ -1,21 +1,35 @@
 #include "tensor/random.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numbers>
 #include <sstream>
 
+#include "autograd/grad_mode.hpp"
+
 namespace ds {
 
-void Generator::manual_seed(std::uint64_t seed) { engine_.seed(seed); }
+void Generator::manual_seed(std::uint64_t seed) {
+  engine_.seed(seed);
+  has_spare_ = false;
+}
 
 double Generator::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
 
 double Generator::normal() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_normal_;
+  }
   // Box-Muller; 1 - u keeps the logarithm's argument in (0, 1].
   const double u1 = 1.0 - uniform();
   const double u2 = uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+  const double radius = std::sqrt(-2.0 * std::log(u1));
+  const double angle = 2.0 * std::numbers::pi * u2;
+  spare_normal_ = radius * std::sin(angle);
+  has_spare_ = true;
+  return radius * std::cos(angle);
 }
 
 std::int64_t Generator::below(std::int64_t n) {
@@ -29,9 +43,12 @@ std::int64_t Generator::below(std::int64_t n) {
   return static_cast<std::int64_t>(draw % bound);
 }
 
+// The engine's own text, then the spare normal's flag and bits (exact, unlike decimal text).
+// A state without the last two fields (written before the spare existed) has no spare.
 std::string Generator::state() const {
   std::ostringstream out;
-  out << engine_;
+  out << engine_ << ' ' << (has_spare_ ? 1 : 0) << ' '
+      << std::bit_cast<std::uint64_t>(spare_normal_);
   return out.str();
 }
 
@@ -40,7 +57,16 @@ void Generator::set_state(const std::string& state) {
   std::mt19937_64 restored;
   in >> restored;
   if (in.fail()) fail("Generator::set_state: not a generator state (", state.size(), " bytes)");
+  int has_spare = 0;
+  std::uint64_t spare_bits = 0;
+  if (!(in >> has_spare)) {
+    has_spare = 0;
+  } else if (!(in >> spare_bits) || (has_spare != 0 && has_spare != 1)) {
+    fail("Generator::set_state: not a generator state (", state.size(), " bytes)");
+  }
   engine_ = restored;
+  has_spare_ = has_spare == 1;
+  spare_normal_ = std::bit_cast<double>(spare_bits);
 }
 
 Generator& default_generator() {
@@ -52,17 +78,53 @@ void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
 namespace {
 
-// Draws on the host in logical order so that a seed gives the same tensor on every device.
+// Draws on the host in logical order so that a seed gives the same tensor on every device;
+// a contiguous CPU destination is written directly, others through a host buffer.
+template <typename Draw>
+void fill_random(const Tensor& out, Draw draw) {
+  if (!is_floating(out.dtype()))
+    fail("random tensors need a floating dtype, got ", dtype_name(out.dtype()));
+  const bool direct = out.device().is_cpu() && out.is_contiguous();
+  const Tensor target = direct ? out : Tensor::empty(out.shape(), out.dtype());
+  dispatch_floating(out.dtype(), "random", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* data = target.data<T>();
+    const std::int64_t n = target.numel();
+    for (std::int64_t i = 0; i < n; ++i) data[i] = draw(tag);
+  });
+  if (direct) {
+    out.storage().bump_version();
+  } else {
+    NoGradGuard no_grad;
+    out.copy_(target);
+  }
+}
+
 template <typename Draw>
 Tensor generate(const Shape& shape, DType dtype, Draw draw) {
   if (!is_floating(dtype)) fail("random tensors need a floating dtype, got ", dtype_name(dtype));
   Tensor out = Tensor::empty(shape, dtype);
-  dispatch_floating(dtype, "random", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* data = out.data<T>();
-    for (std::int64_t i = 0; i < out.numel(); ++i) data[i] = static_cast<T>(draw());
-  });
+  fill_random(out, draw);
   return out;
+}
+
+// Draws of low + (high - low) u as T. Rounding to f32 can carry a draw just below `high` onto
+// it; clamping to the largest T below `high` keeps the range half-open.
+auto uniform_draw(double low, double high, Generator& gen) {
+  return [low, high, &gen](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T value = static_cast<T>(low + (high - low) * gen.uniform());
+    if (!(low < high)) return value;
+    const T top = std::nextafter(static_cast<T>(high), static_cast<T>(low));
+    return std::min(value, top);
+  };
+}
+
+auto normal_draw(double mean, double stddev, Generator& gen) {
+  return [mean, stddev, &gen](auto tag) {
+    using T = typename decltype(tag)::type;
+    return static_cast<T>(mean + stddev * gen.normal());
+  };
 }
 
 }  // namespace
@@ -73,17 +135,12 @@ Tensor rand(const Shape& shape, DType dtype, Generator& gen) {
 
 Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generator& gen) {
   if (!(low <= high)) fail("uniform: low ", low, " is above high ", high);
-  Tensor out = generate(shape, dtype, [&] { return low + (high - low) * gen.uniform(); });
-  if (low < high) {
-    // Rounding to f32 can carry a draw just below `high` onto it; keep the range half-open.
-    dispatch_floating(dtype, "uniform", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      const T top = std::nextafter(static_cast<T>(high), static_cast<T>(low));
-      T* data = out.data<T>();
-      for (std::int64_t i = 0; i < out.numel(); ++i) data[i] = std::min(data[i], top);
-    });
-  }
-  return out;
+  return generate(shape, dtype, uniform_draw(low, high, gen));
+}
+
+void fill_uniform(const Tensor& t, double low, double high, Generator& gen) {
+  if (!(low <= high)) fail("fill_uniform: low ", low, " is above high ", high);
+  fill_random(t, uniform_draw(low, high, gen));
 }
 
 Tensor randn(const Shape& shape, DType dtype, Generator& gen) {
@@ -92,7 +149,12 @@ Tensor randn(const Shape& shape, DType dtype, Generator& gen) {
 
 Tensor normal(const Shape& shape, double mean, double stddev, DType dtype, Generator& gen) {
   if (stddev < 0) fail("normal: stddev must be non-negative, got ", stddev);
-  return generate(shape, dtype, [&] { return mean + stddev * gen.normal(); });
+  return generate(shape, dtype, normal_draw(mean, stddev, gen));
+}
+
+void fill_normal(const Tensor& t, double mean, double stddev, Generator& gen) {
+  if (stddev < 0) fail("fill_normal: stddev must be non-negative, got ", stddev);
+  fill_random(t, normal_draw(mean, stddev, gen));
 }
 
 Tensor bernoulli(const Tensor& p, Generator& gen) {
@@ -103,12 +165,16 @@ Tensor bernoulli(const Tensor& p, Generator& gen) {
     if (!(prob[j] >= 0.0 && prob[j] <= 1.0))
       fail("bernoulli: probability ", prob[j], " at element ", j, " is outside [0, 1]");
   const Tensor draws =
-      generate(p.shape(), DType::f64, [&] { return gen.uniform() < prob[i++] ? 1.0 : 0.0; });
+      generate(p.shape(), DType::f64, [&](auto) { return gen.uniform() < prob[i++] ? 1.0 : 0.0; });
   return draws.to(p.dtype()).to(p.device());
 }
 
 Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& gen) {
-  return bernoulli(Tensor::full(shape, p, DType::f64), gen).to(dtype);
+  if (!(p >= 0.0 && p <= 1.0)) fail("bernoulli: probability ", p, " is outside [0, 1]");
+  return generate(shape, dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return gen.uniform() < p ? T(1) : T(0);
+  });
 }
 
 Tensor randperm(std::int64_t n, Generator& gen) {

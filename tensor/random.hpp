@@ -16,13 +16,16 @@ class Generator {
   void manual_seed(std::uint64_t seed);
   std::uint64_t next_u64() { return engine_(); }
   double uniform();                    // [0, 1) with 53 random bits
-  double normal();                     // standard normal (Box-Muller)
+  double normal();                     // standard normal (Box-Muller, both values of a pair)
   std::int64_t below(std::int64_t n);  // uniform in [0, n), unbiased
-  std::string state() const;           // serialised state, for checkpoints
+  std::string state() const;           // serialised state (spare normal included)
   void set_state(const std::string& state);
 
  private:
   std::mt19937_64 engine_;
+  // Box-Muller turns two uniforms into two normals; the second waits here for the next call.
+  double spare_normal_ = 0.0;
+  bool has_spare_ = false;
 };
 
 Generator& default_generator();
@@ -34,6 +37,10 @@ Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType:
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator& gen = default_generator());
 Tensor normal(const Shape& shape, double mean, double stddev, DType dtype = DType::f32,
               Generator& gen = default_generator());
+// Fill an existing tensor in place, drawing in logical order (as the factories above do) and
+// writing straight into contiguous CPU memory.
+void fill_uniform(const Tensor& t, double low, double high, Generator& gen = default_generator());
+void fill_normal(const Tensor& t, double mean, double stddev, Generator& gen = default_generator());
 // Each element is 1 with probability p (elementwise tensor or a scalar), else 0; p's dtype.
 Tensor bernoulli(const Tensor& p, Generator& gen = default_generator());
 Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32,

@@ -7,9 +7,22 @@
 
 namespace ds {
 
+namespace {
+
+// a * b, or a ds::Error naming the shape when the product leaves int64 (a shape that large
+// cannot be allocated, and a wrapped count would pass every later size check).
+std::int64_t checked_product(std::int64_t a, std::int64_t b, const Shape& shape) {
+  std::int64_t product;
+  if (__builtin_mul_overflow(a, b, &product))
+    fail("shape ", shape_str(shape), " has more elements than a 64-bit count can hold");
+  return product;
+}
+
+}  // namespace
+
 std::int64_t numel_of(const Shape& shape) {
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
+  for (auto d : shape) n = checked_product(n, d, shape);
   return n;
 }
 
@@ -18,7 +31,7 @@ Shape contiguous_strides(const Shape& shape) {
   std::int64_t stride = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= std::max<std::int64_t>(shape[i], 1);
+    stride = checked_product(stride, std::max<std::int64_t>(shape[i], 1), shape);
   }
   return strides;
 }

@@ -1,5 +1,7 @@
 // Negative log-likelihood and cross-entropy. The labels are validated first so that a label
 // outside [0, C) is reported with its position instead of reading a wrong class.
+#include <vector>
+
 #include "nn/functional.hpp"
 #include "tensor/ops.hpp"
 
@@ -15,13 +17,14 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
   for (std::int64_t i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
       fail("nll_loss: label ", labels[i], " at position ", i, " is outside [0, ", classes, ")");
-  const Tensor classes_row = Tensor::arange(0, static_cast<double>(classes), 1, DType::i32)
-                                 .reshape({1, classes})
-                                 .to(target.device());
-  const Tensor chosen = eq(classes_row, target.reshape({n, 1}));
-  const Tensor picked =
-      sum(where(chosen, log_probs, Tensor::scalar(0, log_probs.dtype(), log_probs.device())), {1});
-  return reduction == Reduction::mean ? -mean(picked) : -sum(picked);
+  // The loss is a weighted sum of the log-probabilities with one non-zero weight per row (at
+  // the label): two ops whose backward is a single product, instead of a mask built per class.
+  const double scale = reduction == Reduction::mean ? -1.0 / static_cast<double>(n) : -1.0;
+  std::vector<double> weights(static_cast<std::size_t>(n * classes), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) weights[i * classes + labels[i]] = scale;
+  const Tensor weight =
+      Tensor::from_vector(weights, {n, classes}).to(log_probs.dtype()).to(log_probs.device());
+  return sum(log_probs * weight);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {

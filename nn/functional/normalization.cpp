@@ -1,10 +1,164 @@
 // Batch normalisation, composed of differentiable reductions so that its gradient (including
 // the terms through the batch mean and variance) comes from autograd.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "autograd/function.hpp"
 #include "autograd/grad_mode.hpp"
 #include "nn/functional.hpp"
 #include "tensor/ops.hpp"
 
 namespace ds::nn::functional {
+
+namespace {
+
+// Batch statistics on the CPU in direct loops: one pass for the per-channel sums, one for the
+// output, and a backward that is the closed form of what autograd derives from the composed
+// version (two passes instead of a dozen temporaries).
+struct Layout {
+  std::int64_t batch, channels, inner;  // x viewed as [batch, channels, inner]
+};
+
+template <typename Fn>
+void for_channels(const Layout& l, Fn fn) {
+#pragma omp parallel for schedule(static) if (l.channels > 1 && \
+                                              l.batch * l.channels * l.inner >= 32768)
+  for (std::int64_t c = 0; c < l.channels; ++c) fn(c);
+}
+
+// Calls fn(offset, length) for each contiguous run of channel c.
+template <typename Fn>
+void for_runs(const Layout& l, std::int64_t c, Fn fn) {
+  for (std::int64_t n = 0; n < l.batch; ++n) fn((n * l.channels + c) * l.inner, l.inner);
+}
+
+template <typename T>
+double run_sum(const T* p, std::int64_t length) {
+  // Eight partial sums let the loop vectorise; a double per lane keeps long sums exact enough.
+  double part[8] = {};
+  std::int64_t i = 0;
+  for (; i + 8 <= length; i += 8)
+    for (int k = 0; k < 8; ++k) part[k] += static_cast<double>(p[i + k]);
+  for (; i < length; ++i) part[0] += static_cast<double>(p[i]);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
+                         const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                         double eps) {
+  const Tensor x = x_in.detach().contiguous();
+  const Layout l{x.shape()[0], x.shape()[1], x.numel() / (x.shape()[0] * x.shape()[1])};
+  const std::int64_t count = l.batch * l.inner;
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  // Per channel: mean, 1/sqrt(var + eps) (both kept for backward) and the biased variance.
+  Tensor stats = Tensor::empty({3, l.channels}, DType::f64);
+  dispatch_floating(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    double* mean = stats.data<double>();
+    double* invstd = mean + l.channels;
+    double* variance = mean + 2 * l.channels;
+    const Tensor w = weight.defined() ? weight.detach().to(DType::f64).contiguous() : Tensor();
+    const Tensor b = bias.defined() ? bias.detach().to(DType::f64).contiguous() : Tensor();
+    const double* pw = w.defined() ? w.data<double>() : nullptr;
+    const double* pb = b.defined() ? b.data<double>() : nullptr;
+    for_channels(l, [&](std::int64_t c) {
+      double total = 0;
+      for_runs(l, c, [&](std::int64_t at, std::int64_t len) { total += run_sum(px + at, len); });
+      const double mu = total / static_cast<double>(count);
+      double squares = 0;
+      for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+        double part[8] = {};
+        std::int64_t i = 0;
+        for (; i + 8 <= len; i += 8)
+          for (int k = 0; k < 8; ++k) {
+            const double d = static_cast<double>(px[at + i + k]) - mu;
+            part[k] += d * d;
+          }
+        for (; i < len; ++i) {
+          const double d = static_cast<double>(px[at + i]) - mu;
+          part[0] += d * d;
+        }
+        for (double v : part) squares += v;
+      });
+      const double var = squares / static_cast<double>(count);
+      mean[c] = mu;
+      invstd[c] = 1.0 / std::sqrt(var + eps);
+      const T scale = static_cast<T>(invstd[c] * (pw ? pw[c] : 1.0));
+      const T shift = static_cast<T>((pb ? pb[c] : 0.0) - mu * invstd[c] * (pw ? pw[c] : 1.0));
+      for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+#pragma omp simd
+        for (std::int64_t i = 0; i < len; ++i) py[at + i] = px[at + i] * scale + shift;
+      });
+      variance[c] = var;
+    });
+    if (training && running_mean.defined()) {
+      NoGradGuard no_grad;
+      const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+      const Tensor batch_mean = stats.select(0, 0).to(running_mean.dtype());
+      const Tensor batch_var = stats.select(0, 2).to(running_var.dtype());
+      running_mean.mul_(1 - momentum).add_(batch_mean, momentum);
+      running_var.mul_(1 - momentum).add_(batch_var, momentum * unbias);
+    }
+  });
+  y = y.reshape(x_in.shape());
+  return autograd::record(
+      "batch_norm", y, {x_in, weight, bias},
+      [x, stats, l, sw = autograd::SavedTensor(weight)](const Tensor& g_in,
+                                                        const std::vector<bool>& needs) {
+        const Tensor g = g_in.contiguous();
+        const Tensor& weight = sw.get("batch_norm");
+        Tensor gx = needs[0] ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+        Tensor gw = Tensor::empty({l.channels}, DType::f64);
+        Tensor gb = Tensor::empty({l.channels}, DType::f64);
+        const std::int64_t count = l.batch * l.inner;
+        dispatch_floating(x.dtype(), "batch_norm backward", [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const T* px = x.data<T>();
+          const T* pg = g.data<T>();
+          T* pgx = gx.defined() ? gx.data<T>() : nullptr;
+          const double* mean = stats.data<double>();
+          const double* invstd = mean + l.channels;
+          const Tensor w = weight.defined() ? weight.to(DType::f64).contiguous() : Tensor();
+          const double* pw = w.defined() ? w.data<double>() : nullptr;
+          double* sum_gxhat = gw.data<double>();
+          double* sum_g = gb.data<double>();
+          for_channels(l, [&](std::int64_t c) {
+            const double mu = mean[c], is = invstd[c];
+            double dot = 0, total = 0;  // sum(g * (x - mu)) and sum(g)
+            for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+#pragma omp simd reduction(+ : dot, total)
+              for (std::int64_t i = 0; i < len; ++i) {
+                const double gv = static_cast<double>(pg[at + i]);
+                dot += gv * (static_cast<double>(px[at + i]) - mu);
+                total += gv;
+              }
+            });
+            sum_gxhat[c] = dot * is;
+            sum_g[c] = total;
+            if (!pgx) return;
+            // dx = w * is / M * (M g - sum(g) - xhat * sum(g * xhat))
+            const double scale = (pw ? pw[c] : 1.0) * is;
+            const double mean_g = total / static_cast<double>(count);
+            const double proj = dot * is * is / static_cast<double>(count);
+            const T a = static_cast<T>(scale), b = static_cast<T>(-scale * proj);
+            const T k = static_cast<T>(-scale * mean_g + scale * proj * mu);
+            for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+#pragma omp simd
+              for (std::int64_t i = 0; i < len; ++i)
+                pgx[at + i] = a * pg[at + i] + b * px[at + i] + k;
+            });
+          });
+        });
+        return std::vector<Tensor>{gx.defined() ? gx.reshape(g_in.shape()) : Tensor(),
+                                   needs[1] ? gw.to(x.dtype()) : Tensor(),
+                                   needs[2] ? gb.to(x.dtype()) : Tensor()};
+      });
+}
+
+}  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
@@ -21,6 +175,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Shape channel_shape(x.dim(), 1);
   channel_shape[1] = channels;
 
+  if ((training || !running_mean.defined()) && x.device().is_cpu() && is_floating(x.dtype())) {
+    const std::int64_t count = x.numel() / channels;
+    if (count < 2 && training)
+      fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
+    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  }
   Tensor mu, sigma2;
   if (training || !running_mean.defined()) {
     const std::int64_t count = x.numel() / channels;

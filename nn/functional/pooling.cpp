@@ -1,6 +1,9 @@
 // Pooling through unfold: each window becomes a column, which is then reduced. Max pooling
-// records its own backward so that the gradient goes to the first maximum of each window.
+// records its own backward so that the gradient goes to the first maximum of each window; on
+// the CPU it runs as direct loops over the windows instead.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "autograd/function.hpp"
@@ -42,6 +45,103 @@ Tensor take_first_max(const Tensor& columns) {
       });
 }
 
+// The same first-maximum pooling as take_first_max over unfolded windows, as direct loops on
+// the CPU: no column copy, and the backward scatters into the input through saved indices.
+// Padding taps read -inf; an index of -1 (a window whose first maximum is padding) takes no
+// gradient, as fold drops the gradient of padding.
+template <typename T>
+void max_pool_planes(const T* in, T* out, std::int32_t* index, std::int64_t planes,
+                     std::int64_t height, std::int64_t width, const Window& w) {
+  const std::int64_t out_h = w.out_h(height), out_w = w.out_w(width);
+  const bool parallel = planes > 1 && planes * out_h * out_w * w.kernel_h * w.kernel_w >= 32768;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (std::int64_t plane = 0; plane < planes; ++plane) {
+    const T* src = in + plane * height * width;
+    T* dst = out + plane * out_h * out_w;
+    std::int32_t* idx = index + plane * out_h * out_w;
+    if (w.pad_h == 0 && w.pad_w == 0) {  // every tap inside: no bounds checks
+      for (std::int64_t oh = 0; oh < out_h; ++oh) {
+        for (std::int64_t ow = 0; ow < out_w; ++ow) {
+          std::int64_t best_at = oh * w.stride_h * width + ow * w.stride_w;
+          T best = src[best_at];
+          for (std::int64_t ki = 0; ki < w.kernel_h; ++ki) {
+            const std::int64_t row = (oh * w.stride_h + ki * w.dilation_h) * width;
+            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
+              const std::int64_t at = row + ow * w.stride_w + kj * w.dilation_w;
+              const T v = src[at];
+              if (best == best && (v != v || v > best)) {
+                best = v;
+                best_at = at;
+              }
+            }
+          }
+          dst[oh * out_w + ow] = best;
+          idx[oh * out_w + ow] = static_cast<std::int32_t>(best_at);
+        }
+      }
+      continue;
+    }
+    for (std::int64_t oh = 0; oh < out_h; ++oh) {
+      for (std::int64_t ow = 0; ow < out_w; ++ow) {
+        T best = -std::numeric_limits<T>::infinity();
+        std::int64_t best_at = -1;
+        bool first = true;
+        for (std::int64_t ki = 0; ki < w.kernel_h; ++ki) {
+          const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
+          for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
+            const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
+            const bool inside = ih >= 0 && ih < height && iw >= 0 && iw < width;
+            const T v = inside ? src[ih * width + iw] : -std::numeric_limits<T>::infinity();
+            // NaN wins, and the first of equal maxima is kept (as argmax does).
+            if (first || (best == best && (v != v || v > best))) {
+              best = v;
+              best_at = inside ? ih * width + iw : -1;
+            }
+            first = false;
+          }
+        }
+        dst[oh * out_w + ow] = best;
+        idx[oh * out_w + ow] = static_cast<std::int32_t>(best_at);
+      }
+    }
+  }
+}
+
+Tensor max_pool_direct(const Tensor& x, const Window& window) {
+  const auto& s = x.shape();
+  const Tensor input = x.detach().contiguous();
+  const Shape out_shape{s[0], s[1], window.out_h(s[2]), window.out_w(s[3])};
+  if (out_shape[2] < 1 || out_shape[3] < 1)
+    fail("max_pool2d: a ", window.kernel_h, "x", window.kernel_w, " window does not fit a ", s[2],
+         "x", s[3], " input");
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  Tensor index = Tensor::empty(out_shape, DType::i32);
+  dispatch_floating(x.dtype(), "max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_pool_planes(input.data<T>(), out.data<T>(), index.data<std::int32_t>(), s[0] * s[1], s[2],
+                    s[3], window);
+  });
+  return autograd::record(
+      "max_pool2d", out, {x}, [index, in_shape = s](const Tensor& g, const std::vector<bool>&) {
+        const Tensor grad = g.contiguous();
+        Tensor grad_in = Tensor::zeros(in_shape, g.dtype());
+        const std::int64_t planes = in_shape[0] * in_shape[1];
+        const std::int64_t plane_in = in_shape[2] * in_shape[3];
+        const std::int64_t plane_out = index.numel() / std::max<std::int64_t>(planes, 1);
+        dispatch_floating(g.dtype(), "max_pool2d backward", [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const T* go = grad.data<T>();
+          const std::int32_t* idx = index.data<std::int32_t>();
+          T* gi = grad_in.data<T>();
+#pragma omp parallel for schedule(static) if (planes > 1 && index.numel() >= 32768)
+          for (std::int64_t plane = 0; plane < planes; ++plane)
+            for (std::int64_t o = plane * plane_out; o < (plane + 1) * plane_out; ++o)
+              if (idx[o] >= 0) gi[plane * plane_in + idx[o]] += go[o];
+        });
+        return std::vector<Tensor>{grad_in};
+      });
+}
+
 }  // namespace
 
 namespace {
@@ -77,6 +177,7 @@ Tensor max_pool2d(const Tensor& x, const Window& window, bool ceil_mode) {
   if (window.pad_h * 2 > window.kernel_h || window.pad_w * 2 > window.kernel_w)
     fail("max_pool2d: padding ", window.pad_h, "x", window.pad_w,
          " must be at most half the kernel ", window.kernel_h, "x", window.kernel_w);
+  if (x.device().is_cpu()) return max_pool_direct(x, window);
   const Tensor columns = window_columns(x, window, -std::numeric_limits<double>::infinity());
   return to_image(take_first_max(columns), x, window);
 }

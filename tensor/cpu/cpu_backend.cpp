@@ -1,5 +1,6 @@
 #include "tensor/cpu/cpu_backend.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -94,6 +95,7 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
         D* o = out + r.offset[0];
         const S* i = in + r.offset[1];
         if (r.stride[0] == 1 && r.stride[1] == 1) {
+#pragma omp simd
           for (std::int64_t n = 0; n < r.length; ++n) o[n] = static_cast<D>(i[n]);
         } else {
           for (std::int64_t n = 0; n < r.length; ++n)
@@ -121,6 +123,10 @@ void CpuBackend::fill(const Tensor& dst, double value) {
     T* out = dst.data<T>();
     for_each_run<1>(dst.shape(), {&dst.strides()}, [&](const Run<1>& r) {
       T* o = out + r.offset[0];
+      if (r.stride[0] == 1) {
+        std::fill(o, o + r.length, v);
+        return;
+      }
       for (std::int64_t n = 0; n < r.length; ++n) o[n * r.stride[0]] = v;
     });
   });

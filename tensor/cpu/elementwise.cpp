@@ -21,12 +21,16 @@ void map1(const Tensor& in, const Tensor& out, Fn fn) {
   const In* a = in.data<In>();
   Out* o = out.data<Out>();
   for_each_run<2>(out.shape(), {&out.strides(), &in.strides()}, [&](const Run<2>& r) {
+    // A local copy of the op: its captured constants cannot alias the output, so they stay in
+    // registers and the loop vectorises.
+    const Fn op = fn;
     Out* po = o + r.offset[0];
     const In* pa = a + r.offset[1];
     if (r.stride[0] == 1 && r.stride[1] == 1) {
-      for (std::int64_t n = 0; n < r.length; ++n) po[n] = fn(pa[n]);
+#pragma omp simd
+      for (std::int64_t n = 0; n < r.length; ++n) po[n] = op(pa[n]);
     } else {
-      for (std::int64_t n = 0; n < r.length; ++n) po[n * r.stride[0]] = fn(pa[n * r.stride[1]]);
+      for (std::int64_t n = 0; n < r.length; ++n) po[n * r.stride[0]] = op(pa[n * r.stride[1]]);
     }
   });
 }
@@ -63,12 +67,15 @@ void map2(const Tensor& lhs, const Tensor& rhs, const Tensor& out, Fn fn) {
                     const auto [so, sa, sb] = r.stride;
                     // The common layouts get loops the compiler can vectorise.
                     if (so == 1 && sa == 1 && sb == 1) {
+#pragma omp simd
                       for (std::int64_t n = 0; n < r.length; ++n) po[n] = fn(pa[n], pb[n]);
                     } else if (so == 1 && sa == 1 && sb == 0) {
                       const In vb = *pb;
+#pragma omp simd
                       for (std::int64_t n = 0; n < r.length; ++n) po[n] = fn(pa[n], vb);
                     } else if (so == 1 && sa == 0 && sb == 1) {
                       const In va = *pa;
+#pragma omp simd
                       for (std::int64_t n = 0; n < r.length; ++n) po[n] = fn(va, pb[n]);
                     } else {
                       for (std::int64_t n = 0; n < r.length; ++n)
@@ -139,11 +146,18 @@ void CpuBackend::unary(UnaryOp op, const Tensor& in, const Tensor& out) {
 void CpuBackend::clamp(const Tensor& in, double low, double high, const Tensor& out) {
   dispatch_dtype(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    // Comparing in double keeps infinite bounds meaningful for integer dtypes; NaN passes.
-    map1<T, T>(in, out, [low, high](T x) {
-      const double v = static_cast<double>(x);
-      return v < low ? static_cast<T>(low) : v > high ? static_cast<T>(high) : x;
-    });
+    if constexpr (std::is_floating_point_v<T>) {
+      // Bounds in T (an out-of-range bound becomes an infinity, which clamps the same) keep the
+      // loop vectorisable; NaN passes.
+      const T lo = static_cast<T>(low), hi = static_cast<T>(high);
+      map1<T, T>(in, out, [lo, hi](T x) { return x < lo ? lo : x > hi ? hi : x; });
+    } else {
+      // Comparing in double keeps infinite bounds meaningful for integer dtypes.
+      map1<T, T>(in, out, [low, high](T x) {
+        const double v = static_cast<double>(x);
+        return v < low ? static_cast<T>(low) : v > high ? static_cast<T>(high) : x;
+      });
+    }
   });
 }
 
@@ -201,6 +215,31 @@ void CpuBackend::where(const Tensor& condition, const Tensor& a, const Tensor& b
     T* o = out.data<T>();
     for_each_run<4>(out.shape(), {&out.strides(), &condition.strides(), &a.strides(), &b.strides()},
                     [&](const Run<4>& r) {
+                      // The common layout (dense operands, maybe one scalar) gets a loop the
+                      // compiler can vectorise.
+                      const auto [so, sc, sa, sb] = r.stride;
+                      if (so == 1 && sc == 1 && sa == 1 && sb <= 1) {
+                        T* po = o + r.offset[0];
+                        const std::uint8_t* pc = c + r.offset[1];
+                        const T* pa_run = pa + r.offset[2];
+                        const T* pb_run = pb + r.offset[3];
+                        // Both sides are loaded unconditionally, so the choice is a blend.
+                        if (sb == 0) {
+                          const T vb = *pb_run;
+#pragma omp simd
+                          for (std::int64_t n = 0; n < r.length; ++n) {
+                            const T va = pa_run[n];
+                            po[n] = pc[n] ? va : vb;
+                          }
+                        } else {
+#pragma omp simd
+                          for (std::int64_t n = 0; n < r.length; ++n) {
+                            const T va = pa_run[n], vb = pb_run[n];
+                            po[n] = pc[n] ? va : vb;
+                          }
+                        }
+                        return;
+                      }
                       for (std::int64_t n = 0; n < r.length; ++n)
                         o[r.offset[0] + n * r.stride[0]] = c[r.offset[1] + n * r.stride[1]]
                                                                ? pa[r.offset[2] + n * r.stride[2]]

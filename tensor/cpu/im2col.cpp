@@ -1,5 +1,7 @@
 // im2col / col2im: the sliding-window rearrangement behind convolution and pooling. Each
 // (image, channel) pair is independent, so the work is split over the cores by that pair.
+#include <algorithm>
+
 #include "tensor/cpu/cpu_backend.hpp"
 #include "tensor/cpu/strided_loop.hpp"
 #include "tensor/tensor.hpp"
@@ -35,6 +37,18 @@ void for_each_tap(const Geometry& g, const Window& w, Fn fn) {
   }
 }
 
+// The output columns ow in [begin, end) whose input column iw = ow * stride + first lies inside
+// [0, width): outside that range a row reads padding.
+struct Span {
+  std::int64_t begin, end;
+};
+
+Span inside(std::int64_t first, std::int64_t stride, std::int64_t width, std::int64_t out_w) {
+  const std::int64_t begin = first >= 0 ? 0 : (-first + stride - 1) / stride;
+  const std::int64_t end = first >= width ? 0 : (width - 1 - first) / stride + 1;
+  return {std::min(begin, out_w), std::clamp(end, std::min(begin, out_w), out_w)};
+}
+
 }  // namespace
 
 void CpuBackend::im2col(const Tensor& in, const Window& w, double pad_value, const Tensor& out) {
@@ -46,6 +60,8 @@ void CpuBackend::im2col(const Tensor& in, const Window& w, double pad_value, con
     const T pad = static_cast<T>(pad_value);
     for_each_tap(g, w, [&](std::int64_t tap, std::int64_t image, std::int64_t column) {
       const std::int64_t ki = tap / w.kernel_w, kj = tap % w.kernel_w;
+      const std::int64_t first = kj * w.dilation_w - w.pad_w;  // iw of ow = 0
+      const Span span = inside(first, w.stride_w, g.width, g.out_w);
       for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
         const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
         T* out_row = dst + column + oh * g.out_w;
@@ -54,10 +70,14 @@ void CpuBackend::im2col(const Tensor& in, const Window& w, double pad_value, con
           continue;
         }
         const T* in_row = src + image + ih * g.width;
-        for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-          const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
-          out_row[ow] = iw >= 0 && iw < g.width ? in_row[iw] : pad;
+        std::fill(out_row, out_row + span.begin, pad);
+        if (w.stride_w == 1) {
+          std::copy(in_row + first + span.begin, in_row + first + span.end, out_row + span.begin);
+        } else {
+          for (std::int64_t ow = span.begin; ow < span.end; ++ow)
+            out_row[ow] = in_row[first + ow * w.stride_w];
         }
+        std::fill(out_row + span.end, out_row + g.out_w, pad);
       }
     });
   });
@@ -72,15 +92,15 @@ void CpuBackend::col2im(const Tensor& cols, const Window& w, const Tensor& out) 
     // Taps of one plane run on one thread, so the accumulation into the plane is race-free.
     for_each_tap(g, w, [&](std::int64_t tap, std::int64_t image, std::int64_t column) {
       const std::int64_t ki = tap / w.kernel_w, kj = tap % w.kernel_w;
+      const std::int64_t first = kj * w.dilation_w - w.pad_w;
+      const Span span = inside(first, w.stride_w, g.width, g.out_w);
       for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
         const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
         if (ih < 0 || ih >= g.height) continue;
         const T* col_row = src + column + oh * g.out_w;
         T* image_row = dst + image + ih * g.width;
-        for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-          const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
-          if (iw >= 0 && iw < g.width) image_row[iw] += col_row[ow];
-        }
+        for (std::int64_t ow = span.begin; ow < span.end; ++ow)
+          image_row[first + ow * w.stride_w] += col_row[ow];
       }
     });
   });

@@ -1,11 +1,14 @@
-// Matrix products through Eigen's GEMM, on the tensors' own memory. A row- or column-major
-// operand (including a transposed view) is mapped without a copy; only an operand strided in
-// both dims is packed first.
+// Matrix products through Eigen's GEMM kernel, on the tensors' own memory. A row- or
+// column-major operand (including a transposed view) is used without a copy; only an operand
+// strided in both dims is packed first. Threading is ours, not Eigen's (see gemm_parallel).
 // GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsics when
 // Eigen's packet code is inlined here; they are not about this file's code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include <omp.h>
+
 #include <Eigen/Core>
+#include <algorithm>
 
 #include "tensor/cpu/cpu_backend.hpp"
 #include "tensor/tensor.hpp"
@@ -14,27 +17,15 @@ namespace ds::cpu {
 
 namespace {
 
-template <typename T>
-using ColMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>,
-                          Eigen::Unaligned, Eigen::OuterStride<>>;
-template <typename T>
-using OutMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>,
-                          Eigen::Unaligned, Eigen::OuterStride<>>;
-
-// One matrix operand seen as a column-major map, transposed or not.
+// One matrix operand: its memory, and whether it is row-major (then its transpose is a
+// column-major matrix) or column-major.
 template <typename T>
 struct Operand {
   const T* data;
   std::int64_t batch_stride;
   std::int64_t rows, cols;
   std::int64_t outer_stride;
-  bool transposed;  // the map holds the operand's transpose (the operand is row-major)
-
-  ColMap<T> map(std::int64_t batch) const {
-    const T* p = data + batch * batch_stride;
-    return transposed ? ColMap<T>(p, cols, rows, Eigen::OuterStride<>(outer_stride))
-                      : ColMap<T>(p, rows, cols, Eigen::OuterStride<>(outer_stride));
-  }
+  bool transposed;  // the operand is row-major
 };
 
 template <typename T>
@@ -59,20 +50,68 @@ Operand<T> as_operand(const Tensor& t) {
   return {};  // strided in both dims: caller packs it
 }
 
+// One product on the calling thread through Eigen's GEMM kernel, without its OpenMP layer:
+// waking the other cores costs more than it saves on small products, more so on a busy machine.
+template <typename T, int LhsOrder, int RhsOrder>
+void serial_product(std::int64_t rows, std::int64_t cols, std::int64_t depth, const T* lhs,
+                    std::int64_t lhs_stride, const T* rhs, std::int64_t rhs_stride, T* res,
+                    std::int64_t res_stride) {
+  using namespace Eigen::internal;
+  for (std::int64_t j = 0; j < cols; ++j)  // the kernel accumulates: res += lhs * rhs
+    std::fill(res + j * res_stride, res + j * res_stride + rows, T(0));
+  gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic>
+      blocking(rows, cols, depth, 1, true);
+  general_matrix_matrix_product<Eigen::Index, T, LhsOrder, false, T, RhsOrder, false,
+                                Eigen::ColMajor, 1>::run(rows, cols, depth, lhs, lhs_stride, rhs,
+                                                         rhs_stride, res, 1, res_stride, T(1),
+                                                         blocking);
+}
+
+// out[rows n0..n1) = a[rows n0..n1) b, or out[:, cols m0..m1) = a b[:, cols m0..m1), on this
+// thread. out (n x m, row-major) is out^T (m x n) column-major: out^T = b^T a^T, where b^T is
+// column-major exactly when b is row-major (its map is transposed), and a^T likewise.
 template <typename T>
-void gemm(const Operand<T>& a, const Operand<T>& b, T* out, std::int64_t batch) {
-  // out (n x m, row-major) is out^T (m x n) column-major: out^T = b^T a^T.
-  OutMap<T> result(out, b.cols, a.rows, Eigen::OuterStride<>(b.cols));
-  const auto ma = a.map(batch);
-  const auto mb = b.map(batch);
-  if (a.transposed && b.transposed)
-    result.noalias() = mb * ma;
-  else if (a.transposed)
-    result.noalias() = mb.transpose() * ma;
+void gemm_block(const Operand<T>& a, const Operand<T>& b, T* out, std::int64_t batch,
+                std::int64_t n0, std::int64_t n1, std::int64_t m0, std::int64_t m1) {
+  const std::int64_t m = b.cols, k = a.cols;
+  const T* pa = a.data + batch * a.batch_stride + n0 * (a.transposed ? a.outer_stride : 1);
+  const T* pb = b.data + batch * b.batch_stride + m0 * (b.transposed ? 1 : b.outer_stride);
+  T* po = out + n0 * m + m0;
+  const std::int64_t rows = m1 - m0, cols = n1 - n0;
+  constexpr int col = Eigen::ColMajor, row = Eigen::RowMajor;
+  if (b.transposed && a.transposed)
+    serial_product<T, col, col>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
   else if (b.transposed)
-    result.noalias() = mb * ma.transpose();
+    serial_product<T, col, row>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
+  else if (a.transposed)
+    serial_product<T, row, col>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
   else
-    result.noalias() = mb.transpose() * ma.transpose();
+    serial_product<T, row, row>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
+}
+
+// A large product split into one block of rows (or columns) per thread. Each block is an
+// independent serial product, so no thread ever waits on another mid-product: Eigen's own
+// threading synchronises its threads per panel, and a thread descheduled on a busy machine then
+// stalls the others.
+template <typename T>
+void gemm_parallel(const Operand<T>& a, const Operand<T>& b, T* out, std::int64_t batch) {
+  const std::int64_t n = a.rows, m = b.cols;
+  const bool split_rows = n >= m;
+  const std::int64_t extent = split_rows ? n : m;
+#pragma omp parallel
+  {
+    const std::int64_t parts = omp_get_num_threads(), t = omp_get_thread_num();
+    // Block edges on multiples of 16 keep every block's SIMD panels full.
+    const std::int64_t begin = std::min(extent, (extent * t / parts + 15) / 16 * 16);
+    const std::int64_t end =
+        t + 1 == parts ? extent : std::min(extent, (extent * (t + 1) / parts + 15) / 16 * 16);
+    if (begin < end) {
+      if (split_rows)
+        gemm_block(a, b, out, batch, begin, end, 0, m);
+      else
+        gemm_block(a, b, out, batch, 0, n, begin, end);
+    }
+  }
 }
 
 }  // namespace
@@ -99,14 +138,18 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
       std::fill(result, result + out.numel(), T(0));
       return;
     }
-    // Large products use Eigen's own threading; many small ones are spread over the cores.
-    // The two loops stay separate: an inactive OpenMP region (if(false)) around Eigen's GEMM
-    // still makes Eigen open a nested region, which starts fresh threads on every call.
-    if (batches > 1 && n * m * k < 128 * 128 * 128) {
+    // Products below kSerialWork multiply-adds run on one thread; many of them in a batch are
+    // spread over the cores, one product per thread; larger ones are split over the cores.
+    constexpr std::int64_t kSerialWork = std::int64_t{1} << 22;
+    if (n * m * k >= kSerialWork && omp_get_max_threads() > 1) {
+      for (std::int64_t i = 0; i < batches; ++i) gemm_parallel(oa, ob, result + i * n * m, i);
+    } else if (batches > 1 && batches * n * m * k >= kSerialWork) {
 #pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < batches; ++i) gemm(oa, ob, result + i * n * m, i);
+      for (std::int64_t i = 0; i < batches; ++i)
+        gemm_block(oa, ob, result + i * n * m, i, 0, n, 0, m);
     } else {
-      for (std::int64_t i = 0; i < batches; ++i) gemm(oa, ob, result + i * n * m, i);
+      for (std::int64_t i = 0; i < batches; ++i)
+        gemm_block(oa, ob, result + i * n * m, i, 0, n, 0, m);
     }
   });
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "tensor/cpu/cpu_backend.hpp"
 #include "tensor/cpu/strided_loop.hpp"
@@ -34,7 +35,48 @@ using Accumulator = std::conditional_t<std::is_floating_point_v<T>, double, std:
 
 }  // namespace
 
+// Whether `in` (kept dims first, reduced dims last) lies in memory as a dense block with the
+// reduced dims outermost: then the reduction sums whole rows of memory, with no packing.
+bool reduced_dims_lead(const Tensor& in, int reduced_dims) {
+  const std::size_t kept = in.dim() - static_cast<std::size_t>(reduced_dims);
+  std::int64_t expected = 1;
+  const auto check = [&](std::size_t begin, std::size_t end) {
+    for (std::size_t d = end; d-- > begin;) {
+      if (in.shape()[d] != 1 && in.strides()[d] != expected) return false;
+      expected *= in.shape()[d];
+    }
+    return true;
+  };
+  return check(0, kept) && check(kept, in.dim());
+}
+
+// out[j] = sum over r of src[r * width + j], in double per column, vectorised across columns.
+template <typename T>
+void sum_leading(const T* src, std::int64_t rows, std::int64_t width, T* dst) {
+  const int chunks = rows * width >= kParallelGrain && width >= 64 ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int c = 0; c < chunks; ++c) {
+    const std::int64_t begin = width * c / chunks, end = width * (c + 1) / chunks;
+    std::vector<double> total(static_cast<std::size_t>(end - begin), 0.0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* row = src + r * width + begin;
+#pragma omp simd
+      for (std::int64_t j = 0; j < end - begin; ++j) total[j] += static_cast<double>(row[j]);
+    }
+    for (std::int64_t j = begin; j < end; ++j) dst[j] = static_cast<T>(total[j - begin]);
+  }
+}
+
 void CpuBackend::reduce(ReduceOp op, const Tensor& in, int reduced_dims, const Tensor& out) {
+  if (op == ReduceOp::sum && is_floating(in.dtype()) && in.numel() > 0 &&
+      reduced_dims_lead(in, reduced_dims)) {
+    const std::int64_t width = out.numel();
+    dispatch_floating(in.dtype(), "sum", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      sum_leading(in.data<T>(), in.numel() / width, width, out.data<T>());
+    });
+    return;
+  }
   const Tensor rows_in = dense(in, *this);
   std::int64_t row_length = 1;
   for (std::size_t d = in.dim() - static_cast<std::size_t>(reduced_dims); d < in.dim(); ++d)

@@ -103,7 +103,7 @@ Tensor relu(const Tensor& x) {
   backend_for(x.device()).clamp(x, 0.0, std::numeric_limits<double>::infinity(), out);
   return record("relu", out, {x}, [so = SavedTensor(out)](const Tensor& g, const Needs&) {
     const Tensor& y = so.get("relu");
-    return Grads{g * gt(y, scalar_like(0, y)).to(g.dtype())};
+    return Grads{where(gt(y, scalar_like(0, y)), g, scalar_like(0, g))};
   });
 }
 

@@ -1,6 +1,9 @@
 // Dtype and shape errors name the op and the operands at fault.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "deepshift.hpp"
@@ -55,6 +58,27 @@ TEST_CASE("matmul multiplies matching shapes", "[tensor][errors][matmul]") {
   CHECK(batched.to_vector<float>() == std::vector<float>{2, 3, 8, 9, 14, 15, 20, 21});
 }
 
+TEST_CASE("large products split over threads match a plain loop", "[tensor][matmul]") {
+  // Above 2^22 multiply-adds the product is split over the threads along its longer side: here
+  // along the columns (n < m) and along the rows (n > m), with transposed operands as well.
+  for (const auto& [n, m] : {std::pair<std::int64_t, std::int64_t>{8, 1030}, {1030, 8}}) {
+    const std::int64_t k = 600;
+    const Tensor a = randn({n, k}, DType::f64);
+    const Tensor b = randn({m, k}, DType::f64).t();  // a column-major operand
+    const auto va = a.to_vector<double>();
+    const auto vb = b.contiguous().to_vector<double>();
+    const auto product = matmul(a, b).to_vector<double>();
+    double worst = 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < m; ++j) {
+        double expected = 0;
+        for (std::int64_t l = 0; l < k; ++l) expected += va[i * k + l] * vb[l * m + j];
+        worst = std::max(worst, std::abs(product[i * m + j] - expected));
+      }
+    CHECK(worst < 1e-9);
+  }
+}
+
 TEST_CASE("matmul shape errors name both shapes", "[tensor][errors][matmul]") {
   const Tensor a = Tensor::zeros({2, 3});
   CHECK_THROWS_MATCHES(matmul(a, a), Error, MessageContains({"matmul", "[2, 3]"}));
@@ -64,4 +88,12 @@ TEST_CASE("matmul shape errors name both shapes", "[tensor][errors][matmul]") {
                        MessageContains({"matmul", "[2, 2, 3]", "[3, 3, 2]"}));
   CHECK_THROWS_AS(matmul(a, Tensor::zeros({2})), Error);
   CHECK_THROWS_AS(matmul(a, Tensor::zeros({3, 2}, DType::f64)), Error);
+}
+
+TEST_CASE("element counts that overflow int64 are refused, naming the shape", "[tensor][errors]") {
+  const Shape huge{std::int64_t{1} << 32, std::int64_t{1} << 32};
+  CHECK_THROWS_MATCHES(numel_of(huge), Error, MessageContains({"[4294967296, 4294967296]"}));
+  CHECK_THROWS_AS(contiguous_strides({3, std::int64_t{1} << 32, std::int64_t{1} << 32}), Error);
+  CHECK_THROWS_AS(Tensor::empty(huge), Error);
+  CHECK(numel_of({std::int64_t{1} << 31, std::int64_t{1} << 31}) == std::int64_t{1} << 62);
 }

@@ -1,0 +1,129 @@
+// One training step (forward, loss, backward, optimizer update) of the models issue 8 sets
+// speed targets for, against PyTorch's step on the same shapes measured on this machine
+// (Debian's torch with OpenBLAS-OpenMP, 2 threads; see docs/benchmarks.md). Usage:
+//   bench_train_step [fc|conv|resnet20 ...] [--steps N]
+// Figures are printed, never asserted: a benchmark does not fail on speed.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/functional.hpp"
+#include "nn/models/mnist.hpp"
+#include "nn/models/zoo.hpp"
+#include "optim/sgd.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/random.hpp"
+#include "timing.hpp"
+
+namespace {
+
+struct Case {
+  std::string name;
+  std::string description;
+  ds::Shape input;
+  double pytorch_ms;  // PyTorch's median step on this machine, 2 threads
+  double target;      // issue 8's goal for ours/PyTorch
+};
+
+ds::nn::ModulePtr build(const std::string& name) {
+  if (name == "fc") return ds::nn::models::linear_mnist();
+  if (name == "conv") return ds::nn::models::conv_mnist();
+  return ds::nn::models::create("cifar10", "resnet20");
+}
+
+std::vector<ds::optim::NamedParameter> named(const ds::nn::Module& model) {
+  std::vector<ds::optim::NamedParameter> params;
+  for (const auto& [name, tensor] : model.named_parameters()) params.push_back({name, tensor});
+  return params;
+}
+
+// CPU time of the whole process (all threads), in milliseconds.
+double cpu_ms() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return now.tv_sec * 1e3 + now.tv_nsec * 1e-6;
+}
+
+struct StepTimes {
+  double wall_ms, cpu_ms;  // medians per step
+};
+
+// The first steps run untimed (optimizer state, block cache). CPU time is printed beside wall
+// time because on a shared machine the wall time of a parallel step depends on the other load.
+StepTimes time_steps(const Case& c, int steps) {
+  ds::manual_seed(1);
+  const auto model = build(c.name);
+  model->train();
+  // The MNIST recipe: SGD with momentum; the CIFAR one adds weight decay.
+  ds::optim::SGD sgd(
+      named(*model),
+      {.lr = 0.01, .momentum = 0.9, .weight_decay = c.name == "resnet20" ? 1e-4 : 0});
+  const ds::Tensor images = ds::randn(c.input);
+  const ds::Tensor labels = (ds::rand({c.input[0]}) * 10.0).to(ds::DType::i32);  // classes 0..9
+  const auto step = [&] {
+    sgd.zero_grad();
+    const ds::Tensor loss = ds::nn::functional::cross_entropy(model->forward(images), labels);
+    loss.backward();
+    sgd.step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  std::vector<double> wall, cpu;
+  for (int i = 0; i < steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = cpu_ms();
+    step();
+    cpu.push_back(cpu_ms() - cpu_start);
+    wall.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  return {ds::bench::median(wall), ds::bench::median(cpu)};
+}
+
+std::string load_average() {
+  std::ifstream file("/proc/loadavg");
+  std::string one_minute;
+  file >> one_minute;
+  return one_minute.empty() ? "unknown" : one_minute;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<Case> cases = {
+      {"fc", "MNIST FC 784-512-512-10, batch 64", {64, 1, 28, 28}, 2.9, 0.7},
+      {"conv", "MNIST conv (20@5x5, 50@5x5, 800-500-10), batch 64", {64, 1, 28, 28}, 13.0, 0.7},
+      {"resnet20", "CIFAR resnet20, batch 128", {128, 3, 32, 32}, 313.0, 0.8},
+  };
+  std::vector<std::string> wanted;
+  int steps = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--steps" && i + 1 < argc)
+      steps = std::atoi(argv[++i]);
+    else
+      wanted.push_back(arg);
+  }
+  std::printf("bench_train_step: f32, %d OpenMP threads, SGD momentum 0.9, load average %s\n",
+              omp_get_max_threads(), load_average().c_str());
+  std::printf("%-52s %8s %8s %11s %6s %7s\n", "training step", "ours ms", "(cpu ms)", "PyTorch ms",
+              "ratio", "target");
+  for (const Case& c : cases) {
+    bool selected = wanted.empty();
+    for (const auto& w : wanted) selected = selected || w == c.name;
+    if (!selected) continue;
+    const int n = steps > 0 ? steps : c.name == "resnet20" ? 7 : 51;
+    const StepTimes ours = time_steps(c, n);
+    std::printf("%-52s %8.2f %8.2f %11.1f %6.2f %7.2f  (medians of %d)\n", c.description.c_str(),
+                ours.wall_ms, ours.cpu_ms, c.pytorch_ms, ours.wall_ms / c.pytorch_ms, c.target, n);
+  }
+  std::printf("load average at end: %s\n", load_average().c_str());
+  return 0;
+}
