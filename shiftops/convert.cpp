@@ -70,7 +70,7 @@ Tensor shift_l2_penalty(nn::Module& model, double weight_decay) {
   for (const auto& p : model.named_parameters()) {
     const std::string& name = p.name;
     if (name.size() < 6 || name.compare(name.size() - 6, 6, ".shift") != 0) continue;
-    const Tensor term = sum(pow(2.0, p.tensor * 2.0));
+    const Tensor term = sum(pow(4.0, p.tensor));  // (2^s)^2, saving only its output
     total = total.defined() ? total + term : term;
   }
   if (!total.defined()) return Tensor::scalar(0.0);
