@@ -5,6 +5,7 @@
 #include "autograd/grad_mode.hpp"
 #include "nn/init.hpp"
 #include "nn/summary.hpp"
+#include "shiftops/kernel.hpp"
 #include "tensor/ops.hpp"
 
 namespace ds::shift {
@@ -127,8 +128,11 @@ ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bo
       out_features_(out_features) {}
 
 Tensor ShiftLinear::forward(const Tensor& input) {
-  return nn::functional::linear(fixed_point(input, options().activation), effective_weight(),
-                                fixed_bias());
+  const Tensor x = fixed_point(input, options().activation);
+  if (uses_kernel())
+    return kernel_linear_forward(x, effective_weight(), fixed_bias(), options().activation,
+                                 options().weight_bits <= 4);
+  return nn::functional::linear(x, effective_weight(), fixed_bias());
 }
 
 std::string ShiftLinear::describe() const {
@@ -150,8 +154,11 @@ ShiftConv2d::ShiftConv2d(const nn::Conv2dOptions& conv, ShiftType type, const Sh
       conv_(conv) {}
 
 Tensor ShiftConv2d::forward(const Tensor& input) {
-  return nn::functional::conv2d(fixed_point(input, options().activation), effective_weight(),
-                                fixed_bias(), conv_.params());
+  const Tensor x = fixed_point(input, options().activation);
+  if (uses_kernel())
+    return kernel_conv2d_forward(x, effective_weight(), fixed_bias(), conv_.params(),
+                                 options().activation, options().weight_bits <= 4);
+  return nn::functional::conv2d(x, effective_weight(), fixed_bias(), conv_.params());
 }
 
 std::string ShiftConv2d::describe() const {

@@ -46,6 +46,9 @@ class ShiftLayer : public nn::Module {
   // Bytes when stored packed: 4 bits per weight for b <= 4, else 8; biases as 32-bit words.
   std::int64_t packed_bytes() const;
   void annotate(nn::LayerSummary& layer) const override;
+  // Routes the forward through the integer shift kernel (shiftops/kernel.hpp, use_kernel).
+  void set_use_kernel(bool enabled) { use_kernel_ = enabled; }
+  bool uses_kernel() const { return use_kernel_; }
 
  protected:
   ShiftLayer(const char* base_name, ShiftType type, const ShiftOptions& options,
@@ -55,6 +58,7 @@ class ShiftLayer : public nn::Module {
   ShiftType type_;
   ShiftOptions options_;
   Tensor weight_, shift_, sign_, bias_;
+  bool use_kernel_ = false;
 };
 
 class ShiftLinear : public ShiftLayer {

@@ -1,0 +1,88 @@
+#pragma once
+// Integer shift kernels for CPU inference (DESIGN.md section 2, docs/kernels.md): linear and
+// conv2d layers computed from fixed-point activations and packed shift weights with shifts,
+// adds and subtracts only. The result is the exact sum floored once to the activation grid.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/functional.hpp"
+#include "nn/module.hpp"
+#include "shiftops/packed.hpp"
+
+namespace ds::shift {
+
+// How the integer activations are stored: `bits` total bits (2..32), two's complement when
+// signed, else unsigned (after a ReLU: one more bit of range; unsigned 32-bit values travel
+// in the int32 buffer as their bit pattern).
+struct ActivationFormat {
+  int bits = 32;
+  bool is_signed = true;
+  void validate() const;
+  std::int64_t lowest() const;
+  std::int64_t highest() const;
+};
+
+// Implementations of the same integer loops, compiled for different instruction sets.
+enum class KernelPath { portable, avx2, avx512 };
+const char* kernel_path_name(KernelPath path);
+// The paths this CPU can run (portable always), and the fastest of them. The environment
+// variable DS_SHIFT_KERNEL=portable|avx2|avx512 overrides the choice of kernel_path().
+std::vector<KernelPath> available_kernel_paths();
+KernelPath kernel_path();
+
+// Accumulator width a layer needs (docs/kernels.md, "Exactness"): int32 partial sums flushed to
+// int64, int64 sums, or the wide path (per-exponent int64 sums combined by a floor-exact Horner
+// scheme) when even int64 could overflow.
+enum class Accumulator { int32_blocks, int64, wide };
+Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format);
+const char* accumulator_name(Accumulator accumulator);
+
+// y[n][o] = floor(sum_i sign_oi * x[n][i] * 2^-k_oi) + bias[o], exactly. x is [batch, cols].
+void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,
+                const ActivationFormat& format, std::int64_t* y, KernelPath path);
+
+struct ConvGeometry {
+  std::int64_t batch = 1, channels = 1, height = 1, width = 1;
+  std::int64_t kernel_h = 1, kernel_w = 1;
+  nn::functional::Conv2dParams params;
+  std::int64_t out_h() const;
+  std::int64_t out_w() const;
+  void validate(const PackedWeights& weights) const;
+};
+// The same for a convolution: x is [batch, channels, height, width], y [batch, rows, oh, ow]
+// (zero padding, any stride, dilation and groups).
+void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
+                const ActivationFormat& format, std::int64_t* y, KernelPath path);
+
+// The plain scalar references the kernels are tested against: one term at a time into a
+// 256-bit accumulator, the convolution straight from its definition.
+void linear_reference(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,
+                      const ActivationFormat& format, std::int64_t* y);
+void conv2d_reference(const PackedWeights& weights, const std::int32_t* x,
+                      const ConvGeometry& geometry, const ActivationFormat& format,
+                      std::int64_t* y);
+
+// Float tensors in and out: x (f32, CPU) becomes clamp(floor(x * 2^F)) in the layer's signed
+// I + F bit format, the result is y / 2^F. The float path computes the same up to float
+// rounding.
+Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
+                    KernelPath path = kernel_path());
+Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
+                    std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
+                    const ActivationBits& bits, KernelPath path = kernel_path());
+
+// Routes every shift layer of `model` through the integer kernel (enabled) or back to the float
+// path. Training works too: forward through the kernel on the weights rounded and packed at
+// that step, backward on the float path (straight-through, same gradients as the float path).
+void use_kernel(nn::Module& model, bool enabled = true);
+
+// What a shift layer's forward calls when routed through the kernel: x and bias already on the
+// fixed-point grid, weight the effective weight (0 or +-2^-k) carrying its gradient.
+Tensor kernel_linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const ActivationBits& bits, bool allow_4bit);
+Tensor kernel_conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const nn::functional::Conv2dParams& params, const ActivationBits& bits,
+                             bool allow_4bit);
+
+}  // namespace ds::shift

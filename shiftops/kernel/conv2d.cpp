@@ -1,0 +1,136 @@
+// Integer shift convolution: an integer im2col per image and group (zero padding is exact:
+// the float path pads the fixed-point input with zeros too), then the column form of the
+// loops with the output positions as vector lanes.
+#include <algorithm>
+#include <vector>
+
+#include "shiftops/kernel/plan.hpp"
+
+namespace ds::shift {
+
+std::int64_t ConvGeometry::out_h() const {
+  return (height + 2 * params.pad_h - params.dilation_h * (kernel_h - 1) - 1) / params.stride_h + 1;
+}
+
+std::int64_t ConvGeometry::out_w() const {
+  return (width + 2 * params.pad_w - params.dilation_w * (kernel_w - 1) - 1) / params.stride_w + 1;
+}
+
+void ConvGeometry::validate(const PackedWeights& weights) const {
+  const auto& p = params;
+  if (batch < 0 || channels < 1 || height < 1 || width < 1 || kernel_h < 1 || kernel_w < 1 ||
+      p.stride_h < 1 || p.stride_w < 1 || p.pad_h < 0 || p.pad_w < 0 || p.dilation_h < 1 ||
+      p.dilation_w < 1 || p.groups < 1)
+    fail("shift conv2d: invalid geometry (input ", batch, "x", channels, "x", height, "x", width,
+         ", kernel ", kernel_h, "x", kernel_w, ", groups ", p.groups, ")");
+  if (channels % p.groups != 0 || weights.rows % p.groups != 0)
+    fail("shift conv2d: ", channels, " input and ", weights.rows,
+         " output channels do not divide into ", p.groups, " groups");
+  if (weights.cols != channels / p.groups * kernel_h * kernel_w)
+    fail("shift conv2d: packed weights have ", weights.cols, " columns; ", channels / p.groups,
+         " channels per group with a ", kernel_h, "x", kernel_w, " kernel need ",
+         channels / p.groups * kernel_h * kernel_w);
+  if (out_h() < 1 || out_w() < 1)
+    fail("shift conv2d: a ", height, "x", width, " input gives no output with kernel ", kernel_h,
+         "x", kernel_w);
+}
+
+namespace {
+
+std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+// cols[(c * kh + r) * kw + s][oy * ow + ox] for the channels of one group of one image. For a
+// kernel offset, the output columns whose input column lies inside the image form one range
+// [ox_begin, ox_end): zeros outside it, and inside it a contiguous copy when the stride is 1.
+void im2col(const std::int32_t* image, const ConvGeometry& g, std::int64_t channels,
+            std::int64_t width, std::int32_t* cols) {
+  const auto& p = g.params;
+  const std::int64_t oh = g.out_h(), ow = g.out_w();
+  std::int32_t* out = cols;
+  for (std::int64_t c = 0; c < channels; ++c)
+    for (std::int64_t r = 0; r < g.kernel_h; ++r)
+      for (std::int64_t s = 0; s < g.kernel_w; ++s, out += width) {
+        const std::int32_t* plane = image + c * g.height * g.width;
+        const std::int64_t x0 = s * p.dilation_w - p.pad_w;  // input column of output column 0
+        // ox_begin: the first ox with x0 + ox * stride >= 0; ox_end: past the last < width.
+        const std::int64_t ox_begin =
+            std::clamp<std::int64_t>(x0 >= 0 ? 0 : (-x0 + p.stride_w - 1) / p.stride_w, 0, ow);
+        const std::int64_t ox_end = std::clamp<std::int64_t>(
+            g.width - x0 <= 0 ? 0 : (g.width - x0 + p.stride_w - 1) / p.stride_w, ox_begin, ow);
+        for (std::int64_t oy = 0; oy < oh; ++oy) {
+          const std::int64_t iy = oy * p.stride_h - p.pad_h + r * p.dilation_h;
+          std::int32_t* dst = out + oy * ow;
+          if (iy < 0 || iy >= g.height) {
+            std::fill(dst, dst + ow, 0);
+            continue;
+          }
+          std::fill(dst, dst + ox_begin, 0);
+          std::fill(dst + ox_end, dst + ow, 0);
+          const std::int32_t* src = plane + iy * g.width + x0 + ox_begin * p.stride_w;
+          if (p.stride_w == 1) {
+            std::copy(src, src + (ox_end - ox_begin), dst + ox_begin);
+          } else {
+            for (std::int64_t ox = ox_begin; ox < ox_end; ++ox, src += p.stride_w) dst[ox] = *src;
+          }
+        }
+      }
+}
+
+// One image and group: output rows [first, first + rows) of image `n`.
+void conv_item(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
+               const ConvGeometry& g, std::int64_t n, std::int64_t group, bool parallel_rows,
+               std::int64_t* y) {
+  const std::int64_t group_channels = g.channels / g.params.groups;
+  const std::int64_t group_rows = w.rows / g.params.groups;
+  const std::int64_t positions = g.out_h() * g.out_w();
+  const std::int64_t width = round_up(positions, 16);
+  std::vector<std::int32_t> cols(static_cast<std::size_t>(w.cols * width), 0);
+  im2col(x + (n * g.channels + group * group_channels) * g.height * g.width, g, group_channels,
+         width, cols.data());
+  const std::int64_t first = group * group_rows;
+  std::int64_t* out = y + (n * w.rows + first) * positions;
+  if (plan.accumulator == Accumulator::wide) {
+    std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
+    for (std::int64_t r = 0; r < group_rows; ++r)
+      for (std::int64_t l = 0; l < positions; ++l)
+        out[r * positions + l] = kernel::wide_output(w, first + r, cols.data() + l, width,
+                                                     plan.lanes.is_unsigned, buckets.data());
+    return;
+  }
+  std::vector<std::int64_t> sums(static_cast<std::size_t>(group_rows * width));
+  const std::int64_t chunk = kernel::row_chunk(group_rows, parallel_rows);
+#pragma omp parallel for schedule(dynamic) if (parallel_rows)
+  for (std::int64_t begin = 0; begin < group_rows; begin += chunk) {
+    const std::int64_t end = std::min(begin + chunk, group_rows);
+    plan.loops->columns({kernel::code_rows(w, first + begin), plan.lanes, w.cols, cols.data(),
+                         width, begin, end, sums.data() + begin * width, width});
+    for (std::int64_t r = begin; r < end; ++r)
+      for (std::int64_t l = 0; l < positions; ++l)
+        out[r * positions + l] = kernel::finish(w, first + r, sums[r * width + l]);
+  }
+}
+
+}  // namespace
+
+void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
+                const ActivationFormat& format, std::int64_t* y, KernelPath path) {
+  geometry.validate(weights);
+  const kernel::Plan plan = kernel::make_plan(weights, format, path);
+  const std::int64_t items = geometry.batch * geometry.params.groups;
+  const bool parallel = kernel::worth_threads(geometry.batch * weights.rows * weights.cols *
+                                              geometry.out_h() * geometry.out_w());
+  // Enough images and groups keep both cores busy on whole items; otherwise split the rows.
+  if (items >= 2) {
+#pragma omp parallel for schedule(dynamic) if (parallel)
+    for (std::int64_t item = 0; item < items; ++item)
+      conv_item(plan, weights, x, geometry, item / geometry.params.groups,
+                item % geometry.params.groups, false, y);
+    return;
+  }
+  for (std::int64_t item = 0; item < items; ++item)
+    conv_item(plan, weights, x, geometry, 0, 0, parallel, y);
+}
+
+}  // namespace ds::shift

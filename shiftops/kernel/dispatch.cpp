@@ -1,0 +1,176 @@
+// Choosing a kernel path from cpuid and an accumulator from the layer's bound
+// (docs/kernels.md, "Exactness" and "Dispatch").
+#include <omp.h>
+
+#include <bit>
+#include <cstdlib>
+#include <string>
+
+#include "shiftops/kernel/plan.hpp"
+
+namespace ds::shift {
+
+void ActivationFormat::validate() const {
+  if (bits < 2 || bits > 32)
+    fail("shift kernel: activations of ", bits, " bits; the kernels take 2 to 32 bits");
+}
+
+std::int64_t ActivationFormat::lowest() const {
+  return is_signed ? -(std::int64_t{1} << (bits - 1)) : 0;
+}
+
+std::int64_t ActivationFormat::highest() const {
+  return is_signed ? (std::int64_t{1} << (bits - 1)) - 1 : (std::int64_t{1} << bits) - 1;
+}
+
+const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::portable:
+      return "portable";
+    case KernelPath::avx2:
+      return "avx2";
+    case KernelPath::avx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+std::vector<KernelPath> available_kernel_paths() {
+  std::vector<KernelPath> paths{KernelPath::portable};
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("bmi2"))
+    paths.push_back(KernelPath::avx2);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    paths.push_back(KernelPath::avx512);
+#endif
+  return paths;
+}
+
+KernelPath kernel_path() {
+  static const KernelPath chosen = [] {
+    const std::vector<KernelPath> paths = available_kernel_paths();
+    const char* wanted = std::getenv("DS_SHIFT_KERNEL");
+    if (!wanted || !*wanted) return paths.back();
+    for (const KernelPath path : paths)
+      if (std::string(wanted) == kernel_path_name(path)) return path;
+    fail("DS_SHIFT_KERNEL=", wanted, " names no kernel path this CPU runs (portable, avx2, ",
+         "avx512)");
+  }();
+  return chosen;
+}
+
+const char* accumulator_name(Accumulator accumulator) {
+  switch (accumulator) {
+    case Accumulator::int32_blocks:
+      return "int32 blocks";
+    case Accumulator::int64:
+      return "int64";
+    case Accumulator::wide:
+      return "wide";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// A term sign * x << (K - k) has magnitude at most 2^(magnitude_bits + K).
+int magnitude_bits(const ActivationFormat& format) {
+  return format.is_signed ? format.bits - 1 : format.bits;
+}
+
+// int32 partial sums must hold a whole 64-weight block of terms of magnitude up to 2^t
+// (a negated lowest value reaches it): 64 * 2^t <= 2^30 keeps every partial sum in range.
+constexpr int kInt32TermBits = 24;
+
+// How the int32 path splits the shift amounts a = (g << split_bits) + lo so that every term
+// x << lo has at most kInt32TermBits magnitude bits (docs/kernels.md, "Exactness").
+struct Int32Split {
+  bool fits = false;
+  int groups = 1, split_bits = 7, term_bits = 0;
+};
+
+Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& format) {
+  const int m = magnitude_bits(format), k = weights.max_k;
+  // The int64 total of the flushed partial sums is bounded as the exact sum is.
+  const int count_bits = std::bit_width(static_cast<std::uint64_t>(weights.cols));
+  if (m > kInt32TermBits || m + k + count_bits > 62) return {};
+  if (m + k <= kInt32TermBits) return {true, 1, 7, m + k};
+  // The widest low part lo < 2^split with m + 2^split - 1 <= kInt32TermBits.
+  const int split = std::bit_width(static_cast<unsigned>(kInt32TermBits + 1 - m)) - 1;
+  const int groups = (k >> split) + 1;
+  if (groups > kernel::kMaxGroups) return {};
+  return {true, groups, split, m + (1 << split) - 1};
+}
+
+}  // namespace
+
+Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format) {
+  format.validate();
+  if (int32_split(weights, format).fits) return Accumulator::int32_blocks;
+  const int term_bits = magnitude_bits(format) + weights.max_k;
+  const int count_bits = std::bit_width(static_cast<std::uint64_t>(weights.cols));
+  return term_bits + count_bits <= 62 ? Accumulator::int64 : Accumulator::wide;
+}
+
+namespace kernel {
+
+Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path) {
+  Plan plan;
+  plan.accumulator = choose_accumulator(weights, format);
+  const Int32Split split = int32_split(weights, format);
+  plan.lanes.wide64 = plan.accumulator != Accumulator::int32_blocks;
+  plan.lanes.is_unsigned = !format.is_signed;
+  plan.lanes.flush_blocks = std::int64_t{1} << (kInt32TermBits - split.term_bits);
+  plan.lanes.groups = split.groups;
+  plan.lanes.split_bits = split.split_bits;
+  kernel::ListShape& lists = plan.lanes.lists;
+  const std::int64_t blocks = (weights.cols + kPackedBlock - 1) / kPackedBlock;
+  const std::int64_t segment_blocks = std::max<std::int64_t>(
+      1, std::min(blocks, plan.lanes.flush_blocks));
+  lists.capacity = segment_blocks * kPackedBlock;
+  lists.segments = (blocks + segment_blocks - 1) / segment_blocks;
+  lists.lists = 2 * split.groups;
+  for (int l = 0; l < lists.lists; ++l) lists.list_offset[l] = l * lists.capacity;
+  lists.segment_slots = lists.lists * lists.capacity;
+  lists.row_counts = lists.segments * lists.lists;
+  lists.row_slots = lists.row_counts * lists.capacity;
+  // About 256 KiB of entries per chunk: they stay in the cache while the tiles reread them.
+  lists.chunk_rows = std::max<std::int64_t>(1, (std::int64_t{1} << 15) / lists.row_slots);
+  lists.chunk_slots = lists.chunk_rows * lists.row_slots;
+  lists.chunk_counts = lists.chunk_rows * lists.row_counts;
+  switch (path) {
+    case KernelPath::portable:
+      plan.loops = &portable::loops;
+      break;
+#if defined(__x86_64__)
+    case KernelPath::avx2:
+      plan.loops = &avx2::loops;
+      break;
+    case KernelPath::avx512:
+      plan.loops = &avx512::loops;
+      break;
+#endif
+    default:
+      fail("shift kernel: path ", kernel_path_name(path), " is not built for this CPU");
+  }
+  bool runs = false;
+  for (const KernelPath available : available_kernel_paths()) runs |= available == path;
+  if (!runs) fail("shift kernel: this CPU lacks the instructions of path ", kernel_path_name(path));
+  return plan;
+}
+
+CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row) {
+  return {weights.row(first_row), weights.row_bytes(), weights.padded_cols(), weights.code_bits};
+}
+
+std::int64_t row_chunk(std::int64_t rows, bool parallel) {
+  if (!parallel) return std::max<std::int64_t>(1, rows);
+  const std::int64_t pieces = 4 * static_cast<std::int64_t>(omp_get_max_threads());
+  return std::max<std::int64_t>(1, (rows + pieces - 1) / pieces);
+}
+
+}  // namespace kernel
+
+}  // namespace ds::shift

@@ -1,0 +1,152 @@
+// Float tensors through the integer kernels, and the shift layers' route through them: the
+// forward runs the kernel on the weights packed at that step, the backward re-runs the float
+// op so that the gradients are exactly the float path's (straight-through).
+#include <cmath>
+
+#include "autograd/function.hpp"
+#include "autograd/grad_mode.hpp"
+#include "shiftops/convert.hpp"
+#include "shiftops/kernel.hpp"
+
+namespace ds::shift {
+
+namespace {
+
+ActivationFormat format_of(const ActivationBits& bits) {
+  bits.validate();
+  return {bits.integer + bits.fraction, true};
+}
+
+void check_input(const Tensor& x, const char* op) {
+  if (x.device() != Device::cpu() || x.dtype() != DType::f32)
+    fail(op, ": the CPU shift kernel takes f32 CPU tensors, got ", describe(x));
+}
+
+void check_bias_grid(const PackedWeights& weights, const ActivationBits& bits, const char* op) {
+  if (!weights.bias.empty() && weights.fraction_bits != bits.fraction)
+    fail(op, ": the packed bias is on the 2^-", weights.fraction_bits,
+         " grid but the activations have ", bits.fraction, " fraction bits");
+}
+
+// clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as integers.
+std::vector<std::int32_t> to_fixed(const Tensor& x, const ActivationBits& bits) {
+  const ActivationFormat format = format_of(bits);
+  const double low = static_cast<double>(format.lowest());
+  const double high = static_cast<double>(format.highest());
+  const std::vector<float> values = x.contiguous().to_vector<float>();
+  std::vector<std::int32_t> fixed(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isnan(values[i])) fail("shift kernel: the input holds a NaN at flat index ", i);
+    const double scaled = std::floor(std::ldexp(static_cast<double>(values[i]), bits.fraction));
+    fixed[i] = static_cast<std::int32_t>(std::fmin(std::fmax(scaled, low), high));
+  }
+  return fixed;
+}
+
+Tensor to_float(const std::vector<std::int64_t>& values, const Shape& shape, int fraction) {
+  std::vector<float> out(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i)
+    out[i] = std::ldexp(static_cast<float>(values[i]), -fraction);
+  return Tensor::from_vector(out, shape);
+}
+
+// Runs `float_op` on detached copies of the inputs with recording on, and returns the
+// gradients its backward gives for `grad`.
+template <typename FloatOp>
+std::vector<Tensor> float_path_gradients(const std::vector<Tensor>& inputs, const Tensor& grad,
+                                         const std::vector<bool>& needs_grad, FloatOp&& float_op) {
+  struct RecordingOn {
+    bool previous = GradMode::enabled();
+    RecordingOn() { GradMode::set_enabled(true); }
+    ~RecordingOn() { GradMode::set_enabled(previous); }
+  } recording;
+  std::vector<Tensor> leaves;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    leaves.push_back(inputs[i].detach());
+    if (needs_grad[i]) leaves.back().requires_grad_(true);
+  }
+  float_op(leaves).backward(grad);
+  std::vector<Tensor> grads;
+  for (std::size_t i = 0; i < leaves.size(); ++i)
+    grads.push_back(needs_grad[i] ? leaves[i].grad() : Tensor());
+  return grads;
+}
+
+std::vector<Tensor> defined(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return bias.defined() ? std::vector<Tensor>{x, weight, bias} : std::vector<Tensor>{x, weight};
+}
+
+Tensor bias_of(const std::vector<Tensor>& in) { return in.size() > 2 ? in[2] : Tensor(); }
+
+}  // namespace
+
+Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
+                    KernelPath path) {
+  check_input(x, "shift_linear");
+  check_bias_grid(weights, bits, "shift_linear");
+  if (x.dim() < 1 || x.size(-1) != weights.cols)
+    fail("shift_linear: input of shape ", x.shape(), " for packed weights with ", weights.cols,
+         " columns");
+  const std::int64_t batch = x.numel() / weights.cols;
+  const std::vector<std::int32_t> fixed = to_fixed(x, bits);
+  std::vector<std::int64_t> y(static_cast<std::size_t>(batch * weights.rows));
+  linear_int(weights, fixed.data(), batch, format_of(bits), y.data(), path);
+  Shape shape = x.shape();
+  shape.back() = weights.rows;
+  return to_float(y, shape, bits.fraction);
+}
+
+Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
+                    std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
+                    const ActivationBits& bits, KernelPath path) {
+  check_input(x, "shift_conv2d");
+  check_bias_grid(weights, bits, "shift_conv2d");
+  if (x.dim() != 4) fail("shift_conv2d: input of shape ", x.shape(), " is not [N, C, H, W]");
+  const ConvGeometry geometry{x.size(0), x.size(1), x.size(2), x.size(3),
+                              kernel_h,  kernel_w,  params};
+  geometry.validate(weights);
+  const std::vector<std::int32_t> fixed = to_fixed(x, bits);
+  const Shape shape{geometry.batch, weights.rows, geometry.out_h(), geometry.out_w()};
+  std::vector<std::int64_t> y(static_cast<std::size_t>(numel_of(shape)));
+  conv2d_int(weights, fixed.data(), geometry, format_of(bits), y.data(), path);
+  return to_float(y, shape, bits.fraction);
+}
+
+Tensor kernel_linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const ActivationBits& bits, bool allow_4bit) {
+  return autograd::custom_function(
+      "shift_linear_kernel", defined(x, weight, bias),
+      [&](const std::vector<Tensor>& in) {
+        const PackedWeights packed = pack_weights(in[1], bias_of(in), bits.fraction, allow_4bit);
+        return shift_linear(in[0], packed, bits);
+      },
+      [x, weight, bias](const Tensor& grad, const std::vector<bool>& needs_grad) {
+        return float_path_gradients(defined(x, weight, bias), grad, needs_grad,
+                                    [](const std::vector<Tensor>& in) {
+                                      return nn::functional::linear(in[0], in[1], bias_of(in));
+                                    });
+      });
+}
+
+Tensor kernel_conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const nn::functional::Conv2dParams& params, const ActivationBits& bits,
+                             bool allow_4bit) {
+  return autograd::custom_function(
+      "shift_conv2d_kernel", defined(x, weight, bias),
+      [&](const std::vector<Tensor>& in) {
+        const PackedWeights packed = pack_weights(in[1], bias_of(in), bits.fraction, allow_4bit);
+        return shift_conv2d(in[0], packed, in[1].size(2), in[1].size(3), params, bits);
+      },
+      [x, weight, bias, params](const Tensor& grad, const std::vector<bool>& needs_grad) {
+        return float_path_gradients(
+            defined(x, weight, bias), grad, needs_grad, [&params](const std::vector<Tensor>& in) {
+              return nn::functional::conv2d(in[0], in[1], bias_of(in), params);
+            });
+      });
+}
+
+void use_kernel(nn::Module& model, bool enabled) {
+  for (const NamedShiftLayer& named : shift_layers(model)) named.layer->set_use_kernel(enabled);
+}
+
+}  // namespace ds::shift

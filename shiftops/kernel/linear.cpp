@@ -1,0 +1,87 @@
+// Integer shift linear layer: the dot form for small batches (the codes streamed once per
+// sample), the column form for larger ones (the batch becomes the vector lanes).
+#include <vector>
+
+#include "shiftops/kernel/plan.hpp"
+
+namespace ds::shift {
+
+namespace {
+
+// Below this batch the weights are streamed once per sample; from it on, the samples share
+// every weight's shift across the vector lanes.
+constexpr std::int64_t kColumnBatch = 4;
+
+std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t batch,
+                 const ActivationFormat& format, std::int64_t* y) {
+#pragma omp parallel if (kernel::worth_threads(batch * w.rows * w.cols))
+  {
+    std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
+#pragma omp for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < batch; ++n)
+      for (std::int64_t r = 0; r < w.rows; ++r)
+        y[n * w.rows + r] =
+            kernel::wide_output(w, r, x + n * w.cols, 1, !format.is_signed, buckets.data());
+  }
+}
+
+void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
+                std::int64_t batch, std::int64_t* y) {
+  const std::int64_t padded = w.padded_cols();
+  std::vector<std::int32_t> sample(static_cast<std::size_t>(padded), 0);
+  std::vector<std::int32_t> negated(sample.size(), 0);
+  std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
+  const bool parallel = kernel::worth_threads(w.rows * padded);
+  const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
+  for (std::int64_t n = 0; n < batch; ++n) {
+    std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
+    // Only the int32 path reads it, where activations have at most 25 bits: no overflow.
+    if (!plan.lanes.wide64)
+      for (std::int64_t i = 0; i < w.cols; ++i)
+        negated[static_cast<std::size_t>(i)] = -x[n * w.cols + i];
+#pragma omp parallel for schedule(dynamic) if (parallel)
+    for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
+      const std::int64_t end = std::min(begin + chunk, w.rows);
+      plan.loops->dot({kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
+                       begin, end, sums.data() + begin});
+    }
+    for (std::int64_t r = 0; r < w.rows; ++r)
+      y[n * w.rows + r] = kernel::finish(w, r, sums[static_cast<std::size_t>(r)]);
+  }
+}
+
+void linear_columns(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
+                    std::int64_t batch, std::int64_t* y) {
+  const std::int64_t width = round_up(batch, 16);
+  std::vector<std::int32_t> xt(static_cast<std::size_t>(w.cols * width), 0);
+  for (std::int64_t n = 0; n < batch; ++n)
+    for (std::int64_t i = 0; i < w.cols; ++i) xt[i * width + n] = x[n * w.cols + i];
+  std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows * width));
+  const bool parallel = kernel::worth_threads(w.rows * w.cols * batch);
+  const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
+    const std::int64_t end = std::min(begin + chunk, w.rows);
+    plan.loops->columns({kernel::code_rows(w, begin), plan.lanes, w.cols, xt.data(), width, begin,
+                         end, sums.data() + begin * width, width});
+    for (std::int64_t r = begin; r < end; ++r)
+      for (std::int64_t n = 0; n < batch; ++n)
+        y[n * w.rows + r] = kernel::finish(w, r, sums[r * width + n]);
+  }
+}
+
+}  // namespace
+
+void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,
+                const ActivationFormat& format, std::int64_t* y, KernelPath path) {
+  const kernel::Plan plan = kernel::make_plan(weights, format, path);
+  if (plan.accumulator == Accumulator::wide) return linear_wide(weights, x, batch, format, y);
+  if (batch < kColumnBatch) return linear_dot(plan, weights, x, batch, y);
+  linear_columns(plan, weights, x, batch, y);
+}
+
+}  // namespace ds::shift

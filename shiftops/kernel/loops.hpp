@@ -1,0 +1,87 @@
+#pragma once
+// The inner loops every instruction-set path compiles (loops.inc) and the tasks they take.
+// Deliberately free of framework headers: each path's file is compiled with its own target
+// flags, and an inline function shared with other files could be emitted with those flags.
+#include <cstdint>
+
+namespace ds::shift::kernel {
+
+// The packed rows a task works on (see shiftops/packed.hpp for the code layout).
+struct CodeRows {
+  const std::uint8_t* codes;  // the first row of the task's range (callers do the indexing)
+  std::int64_t row_bytes;
+  std::int64_t padded_cols;  // a multiple of 64; codes past the real columns are zero weights
+  int code_bits;             // 8 or 4
+};
+
+// How the activations widen and how long int32 partial sums may run before a flush. On the
+// int32 path a shift amount a = (g << split_bits) + lo is split into a group g < groups and a
+// low part lo: each group sums x << lo in its own int32 partial sums, which are flushed to int64
+// shifted left by g << split_bits (docs/kernels.md, "Exactness").
+inline constexpr int kMaxGroups = 4;
+
+// The int32 column form's entry lists (loops.inc): per row, for each segment of flush_blocks
+// blocks and each of `lists` lists (2 * groups: group g's positive, then negative weights),
+// `capacity` slots and a count. Sized by make_plan, so that the loops do no index arithmetic.
+struct ListShape {
+  std::int64_t capacity;    // slots per list: the weights of one segment
+  std::int64_t segments;    // per row
+  int lists;                // 2 * groups
+  std::int64_t list_offset[2 * kMaxGroups];  // l * capacity: where list l of a segment starts
+  std::int64_t segment_slots;       // lists * capacity
+  std::int64_t row_slots;   // segments * lists * capacity
+  std::int64_t row_counts;  // segments * lists
+  std::int64_t chunk_rows;  // rows whose lists are built before the lane tiles run over them
+  std::int64_t chunk_slots, chunk_counts;  // chunk_rows * row_slots, chunk_rows * row_counts
+};
+
+struct Lanes {
+  bool wide64;                // int64 terms throughout (else int32 partial sums)
+  bool is_unsigned;           // activations are unsigned bit patterns (zero-extended)
+  std::int64_t flush_blocks;  // int32 path: 64-weight blocks summed before flushing to int64
+  int groups;                 // int32 path: 1 to kMaxGroups shift-range groups
+  int split_bits;             // int32 path: bits of lo (7 with one group: lo = a)
+  ListShape lists;            // int32 path, column form
+};
+
+// Dot form, one activation vector against rows [row_begin, row_end): sums[r - row_begin] =
+// sum_i sign * x[i] << a. x holds padded_cols values (zero past the real columns); the int32
+// path also reads negated_x = -x (the int64 path negates after widening).
+struct DotTask {
+  CodeRows weights;
+  Lanes lanes;
+  const std::int32_t* x;
+  const std::int32_t* negated_x;
+  std::int64_t row_begin, row_end;
+  std::int64_t* sums;
+};
+
+// Column form, rows [row_begin, row_end) against a column matrix xt [cols, width] (row i holds
+// input i for every one of `width` positions): sums[r][l] (leading dimension `width`).
+struct ColumnTask {
+  CodeRows weights;
+  Lanes lanes;
+  std::int64_t cols;
+  const std::int32_t* xt;
+  std::int64_t width;
+  std::int64_t row_begin, row_end;
+  std::int64_t* sums;
+  std::int64_t sums_stride;  // between rows of sums
+};
+
+struct PathLoops {
+  void (*dot)(const DotTask&);
+  void (*columns)(const ColumnTask&);
+};
+
+namespace portable {
+extern const PathLoops loops;
+}
+namespace avx2 {
+extern const PathLoops loops;
+}
+namespace avx512 {
+extern const PathLoops loops;
+}
+
+}  // namespace ds::shift::kernel

@@ -1,0 +1,41 @@
+#pragma once
+// What linear.cpp and conv2d.cpp share: the accumulator and loops chosen for a layer, the
+// final floor-and-bias step, and the wide path for exponent ranges int64 cannot hold.
+#include <cstdint>
+
+#include "shiftops/kernel.hpp"
+#include "shiftops/kernel/loops.hpp"
+
+namespace ds::shift::kernel {
+
+struct Plan {
+  Accumulator accumulator;
+  Lanes lanes;
+  const PathLoops* loops;
+};
+Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path);
+
+CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row);
+
+// floor(sum / 2^K) + bias[row]: the single rounding of the exact sum (an arithmetic shift).
+inline std::int64_t finish(const PackedWeights& weights, std::int64_t row, std::int64_t sum) {
+  const std::int64_t floored = sum >> weights.max_k;
+  return weights.bias.empty() ? floored : floored + weights.bias[static_cast<std::size_t>(row)];
+}
+
+// The wide path for one output: floor(sum_i sign_i * x_i * 2^-k_i) + bias[row] for any K, with
+// x_i = x[i * stride]. `buckets` has room for max_k + 1 values.
+std::int64_t wide_output(const PackedWeights& weights, std::int64_t row, const std::int32_t* x,
+                         std::int64_t stride, bool is_unsigned, std::int64_t* buckets);
+
+// The row ranges handed to the loops: enough chunks for every thread to get a few (all rows in
+// one range when `parallel` is false).
+std::int64_t row_chunk(std::int64_t rows, bool parallel = true);
+
+// Whether a call of `terms` shift-adds is worth waking the OpenMP threads: below about 2^23
+// terms (a batch-1 1024x1024 linear has 2^20) starting and joining the team costs more than
+// the work on a shared machine.
+inline constexpr std::int64_t kParallelTerms = std::int64_t{1} << 23;
+inline bool worth_threads(std::int64_t terms) { return terms >= kParallelTerms; }
+
+}  // namespace ds::shift::kernel

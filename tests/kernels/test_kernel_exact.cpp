@@ -1,0 +1,182 @@
+// The integer kernels against the plain scalar reference, bit for bit: every path this CPU runs,
+// weight bits 2-8 (PS and Q, 4- and 8-bit codes), activations of 8, 16 and 32 bits signed and
+// unsigned, sizes that are not multiples of any vector width, zero weights, the largest shifts,
+// saturated inputs, every convolution geometry, and each accumulator choice.
+#include <catch2/catch.hpp>
+#include <random>
+#include <set>
+#include <string>
+
+#include "random_layers.hpp"
+#include "shiftops/kernel.hpp"
+#include "tensor/error_matcher.hpp"
+
+using namespace ds;
+using namespace ds::shift;
+using ds::testing::MessageContains;
+
+namespace {
+
+std::string describe_case(const test::LayerFormat& f, const KernelPath path) {
+  return std::string(kernel_path_name(path)) + " " + shift_type_name(f.type) +
+         " b=" + std::to_string(f.weight_bits) + " act=" + std::to_string(f.activation.bits) +
+         (f.activation.is_signed ? "s" : "u");
+}
+
+PackedWeights random_packed(std::mt19937_64& rng, const test::LayerFormat& format,
+                            const Shape& shape, bool with_bias) {
+  PackedWeights packed = pack_weights(test::random_shift_weights(rng, format, shape), Tensor(), 0,
+                                      format.weight_bits <= 4);
+  if (with_bias) packed.bias = test::random_bias(rng, packed.rows);
+  return packed;
+}
+
+}  // namespace
+
+TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") {
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<std::int64_t> rows_of(1, 40), cols_of(1, 150);
+  const std::int64_t batches[] = {1, 2, 5, 19};
+  std::set<Accumulator> seen;
+  std::set<int> code_widths;
+  for (const KernelPath path : available_kernel_paths())
+    for (const test::LayerFormat& format : test::all_layer_formats()) {
+      const std::int64_t rows = rows_of(rng), cols = cols_of(rng);
+      const std::int64_t batch = batches[rng() % 4];
+      const PackedWeights w = random_packed(rng, format, {rows, cols}, rng() % 2);
+      seen.insert(choose_accumulator(w, format.activation));
+      code_widths.insert(w.code_bits);
+      const auto x = test::random_activations(rng, format.activation, batch * cols);
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows));
+      std::vector<std::int64_t> actual(expected.size());
+      linear_reference(w, x.data(), batch, format.activation, expected.data());
+      linear_int(w, x.data(), batch, format.activation, actual.data(), path);
+      INFO(describe_case(format, path)
+           << " rows=" << rows << " cols=" << cols << " batch=" << batch << " K=" << w.max_k);
+      REQUIRE(actual == expected);
+    }
+  CHECK(seen.size() == 3);
+  CHECK(code_widths.size() == 2);
+}
+
+TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") {
+  std::mt19937_64 rng(11);
+  auto pick = [&](std::int64_t low, std::int64_t high) {
+    return std::uniform_int_distribution<std::int64_t>(low, high)(rng);
+  };
+  int cases = 0;
+  for (const KernelPath path : available_kernel_paths())
+    for (const test::LayerFormat& format : test::all_layer_formats()) {
+      if (rng() % 3 != 0) continue;  // a third of the formats per path keeps the run short
+      ConvGeometry g;
+      const std::int64_t groups = pick(1, 3);
+      const bool depthwise = rng() % 4 == 0;
+      g.batch = pick(1, 3);
+      g.channels = depthwise ? pick(1, 5) : groups * pick(1, 3);
+      g.params.groups = depthwise ? g.channels : groups;
+      g.height = pick(1, 9), g.width = pick(1, 9);
+      g.kernel_h = pick(1, 3), g.kernel_w = pick(1, 3);
+      g.params.stride_h = pick(1, 3), g.params.stride_w = pick(1, 3);
+      g.params.pad_h = pick(0, 2), g.params.pad_w = pick(0, 2);
+      g.params.dilation_h = pick(1, 2), g.params.dilation_w = pick(1, 2);
+      if (g.out_h() < 1 || g.out_w() < 1) continue;
+      const std::int64_t out_channels = g.params.groups * pick(1, 3);
+      const PackedWeights w = random_packed(
+          rng, format, {out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
+          rng() % 2);
+      const auto x = test::random_activations(rng, format.activation,
+                                              g.batch * g.channels * g.height * g.width);
+      const std::size_t outputs =
+          static_cast<std::size_t>(g.batch * out_channels * g.out_h() * g.out_w());
+      std::vector<std::int64_t> expected(outputs), actual(outputs);
+      conv2d_reference(w, x.data(), g, format.activation, expected.data());
+      conv2d_int(w, x.data(), g, format.activation, actual.data(), path);
+      INFO(describe_case(format, path)
+           << " N=" << g.batch << " C=" << g.channels << " O=" << out_channels << " " << g.height
+           << "x" << g.width << " k=" << g.kernel_h << "x" << g.kernel_w
+           << " stride=" << g.params.stride_h << "," << g.params.stride_w
+           << " pad=" << g.params.pad_h << "," << g.params.pad_w << " dil=" << g.params.dilation_h
+           << "," << g.params.dilation_w << " groups=" << g.params.groups);
+      REQUIRE(actual == expected);
+      ++cases;
+    }
+  CHECK(cases > 20);
+}
+
+TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
+  // Every term at the format's extreme: x = lowest or highest shifted by the whole K, over
+  // enough columns for several flushes, in both the dot (batch 1) and column (batch 8) forms.
+  for (const bool is_signed : {true, false}) {
+    const ActivationFormat format{8, is_signed};
+    const std::int64_t cols = 40000;
+    std::vector<float> weights(static_cast<std::size_t>(2 * cols), is_signed ? -1.0f : 1.0f);
+    weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -10);  // K = 10
+    const PackedWeights w =
+        pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
+    REQUIRE(choose_accumulator(w, format) == Accumulator::int32_blocks);
+    for (const std::int64_t batch : {1, 8}) {
+      const std::vector<std::int32_t> x(
+          static_cast<std::size_t>(batch * cols),
+          static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(2 * batch)),
+          actual(expected.size());
+      linear_reference(w, x.data(), batch, format, expected.data());
+      for (const KernelPath path : available_kernel_paths()) {
+        linear_int(w, x.data(), batch, format, actual.data(), path);
+        INFO(kernel_path_name(path) << " batch " << batch);
+        REQUIRE(actual == expected);
+      }
+      // The exact sum far exceeds int32: 39999 terms of 2^17 (signed) or 255 * 2^10.
+      CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 10);
+    }
+  }
+}
+
+TEST_CASE("the floor is taken once, not per term", "[kernels]") {
+  // 3 * 2^-1 + 3 * 2^-1 = 3 exactly; flooring each term first (as the original does) gives 2.
+  const PackedWeights w =
+      pack_weights(Tensor::from_vector(std::vector<float>{0.5f, 0.5f}, {1, 2}), Tensor(), 0, true);
+  const std::vector<std::int32_t> x{3, 3};
+  std::int64_t y = 0;
+  linear_int(w, x.data(), 1, {8, true}, &y, kernel_path());
+  CHECK(y == 3);
+  const std::vector<std::int32_t> negative{-3, 0};
+  linear_int(w, negative.data(), 1, {8, true}, &y, kernel_path());
+  CHECK(y == -2);  // floor(-1.5)
+}
+
+TEST_CASE("packing round-trips and chooses 4-bit codes only where they fit", "[kernels]") {
+  std::mt19937_64 rng(3);
+  for (const int bits : {2, 3, 4, 5, 8}) {
+    const test::LayerFormat format{bits, ShiftType::PS, {16, true}};
+    const Tensor weights = test::random_shift_weights(rng, format, {5, 7, 3, 3});
+    const PackedWeights packed = pack_weights(weights, Tensor(), 0, bits <= 4);
+    CHECK(packed.code_bits == (bits <= 4 ? 4 : 8));
+    CHECK(packed.cols == 63);
+    CHECK(static_cast<std::int64_t>(packed.codes.size()) == 5 * packed.row_bytes());
+    CHECK(unpack_weights(packed).reshape({5, 7, 3, 3}).to_vector<float>() ==
+          weights.to_vector<float>());
+  }
+  // Q with 4 bits spans 8 exponents: with both ends present it needs 8-bit codes.
+  const Tensor wide_span = Tensor::from_vector(std::vector<float>{1.0f, -0x1p-7f, 0.0f}, {1, 3});
+  CHECK(pack_weights(wide_span, Tensor(), 0, true).code_bits == 8);
+}
+
+TEST_CASE("bad kernel inputs are refused with a clear message", "[kernels]") {
+  const Tensor three = Tensor::from_vector(std::vector<float>{0.75f}, {1, 1});
+  CHECK_THROWS_MATCHES(pack_weights(three, Tensor(), 0, false), Error,
+                       MessageContains({"pack_weights", "0.75"}));
+  const Tensor one = Tensor::from_vector(std::vector<float>{1.0f}, {1, 1});
+  const Tensor off_grid = Tensor::from_vector(std::vector<float>{0.3f}, {1});
+  CHECK_THROWS_MATCHES(pack_weights(one, off_grid, 4, false), Error,
+                       MessageContains({"bias", "grid"}));
+  const PackedWeights w = pack_weights(one, Tensor(), 0, false);
+  std::int64_t y = 0;
+  const std::int32_t x = 1;
+  CHECK_THROWS_MATCHES(linear_int(w, &x, 1, {33, true}, &y, KernelPath::portable), Error,
+                       MessageContains({"33 bits"}));
+  ConvGeometry g;
+  g.channels = 2, g.height = 2, g.width = 2, g.kernel_h = 3, g.kernel_w = 3;
+  CHECK_THROWS_MATCHES(conv2d_int(w, &x, g, {8, true}, &y, KernelPath::portable), Error,
+                       MessageContains({"columns"}));
+}

