@@ -1,0 +1,89 @@
+#include "examples/common/evaluation.hpp"
+
+#include <vector>
+
+#include "autograd/grad_mode.hpp"
+#include "examples/common/progress.hpp"
+#include "nn/functional.hpp"
+#include "shiftops/convert.hpp"
+#include "tensor/ops.hpp"
+
+namespace ds::trainer {
+namespace {
+
+struct Hits {
+  std::int64_t top1 = 0, top5 = 0;
+};
+
+// Top-1 is the first maximum (as argmax); a label is in the top 5 when fewer than five classes
+// score strictly higher.
+Hits count_hits(const Tensor& output, const Tensor& labels) {
+  const auto scores = output.detach().to(Device::cpu()).contiguous().to_vector<float>();
+  const auto targets = labels.to(Device::cpu()).to_vector<std::int32_t>();
+  const std::int64_t classes = output.size(1);
+  Hits hits;
+  for (std::size_t row = 0; row < targets.size(); ++row) {
+    const float* s = scores.data() + row * classes;
+    std::int64_t best = 0, higher = 0;
+    for (std::int64_t c = 0; c < classes; ++c) {
+      if (s[c] > s[best]) best = c;
+      if (s[c] > s[targets[row]]) ++higher;
+    }
+    hits.top1 += best == targets[row];
+    hits.top5 += higher < 5;
+  }
+  return hits;
+}
+
+}  // namespace
+
+EpochResult train_epoch(const TrainStep& step, data::DataLoader& loader, std::int64_t epoch,
+                        const std::string& label, int log_interval) {
+  step.model.train();
+  loader.start_epoch(epoch);
+  ProgressLine progress(label, loader.batches_per_epoch(), log_interval);
+  while (std::optional<data::Batch> batch = loader.next()) {
+    const Tensor images = batch->images.to(step.device);
+    const Tensor labels = batch->labels.to(step.device);
+    step.optimizer.zero_grad();
+    const Tensor output = step.model(images);
+    Tensor loss = nn::functional::cross_entropy(output, labels);
+    if (step.shift_weight_decay > 0) {
+      loss = loss + shift::shift_l2_penalty(step.model, step.shift_weight_decay);
+    }
+    loss.backward();
+    step.optimizer.step();
+    const std::int64_t n = labels.size(0);
+    progress.update(n, loss.item() * n, count_hits(output, labels).top1);
+  }
+  progress.finish();
+  return {progress.mean_loss(), progress.accuracy()};
+}
+
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,
+                    const std::string& label, int log_interval) {
+  NoGradGuard no_grad;
+  model.eval();
+  loader.start_epoch(0);
+  ProgressLine progress(label, loader.batches_per_epoch(), log_interval);
+  EvalResult result;
+  double loss_sum = 0.0;
+  while (std::optional<data::Batch> batch = loader.next()) {
+    const Tensor images = batch->images.to(device);
+    const Tensor labels = batch->labels.to(device);
+    const Tensor output = model(images);
+    const double batch_loss =
+        nn::functional::cross_entropy(output, labels, nn::functional::Reduction::sum).item();
+    const Hits hits = count_hits(output, labels);
+    loss_sum += batch_loss;
+    result.top1_correct += hits.top1;
+    result.top5_correct += hits.top5;
+    result.total += labels.size(0);
+    progress.update(labels.size(0), batch_loss, hits.top1);
+  }
+  progress.finish();
+  result.loss = result.total ? loss_sum / result.total : 0.0;
+  return result;
+}
+
+}  // namespace ds::trainer

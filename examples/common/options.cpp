@@ -1,0 +1,192 @@
+#include "examples/common/options.hpp"
+
+#include <map>
+
+#include "tensor/error.hpp"
+
+namespace ds::trainer {
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : "|") + name;
+  return text;
+}
+
+// argparse's distutils.strtobool spellings, for --pretrained True and friends.
+CLI::Option* add_bool(CLI::App& app, const std::string& name, bool& value,
+                      const std::string& help) {
+  return app.add_option(name, value, help + " (true|false)")
+      ->type_name("BOOL")
+      ->capture_default_str();
+}
+
+const std::vector<std::string> kOptimizers{"sgd",     "adam",  "adadelta", "adagrad",
+                                           "rmsprop", "radam", "ranger"};
+const std::vector<std::string> kSchedules{"true", "false", "step", "multistep", "cosine"};
+
+}  // namespace
+
+void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& defaults) {
+  o = defaults.options;
+  const std::string archs = join(defaults.archs);
+  if (defaults.arch_is_type) {
+    app.add_option("--type", o.arch, "model architecture type: " + archs)
+        ->check(CLI::IsMember(defaults.archs))
+        ->capture_default_str();
+  } else {
+    app.add_option("-a,--arch", o.arch, "model architecture: " + archs)
+        ->check(CLI::IsMember(defaults.archs))
+        ->capture_default_str();
+  }
+  if (defaults.data_positional) {
+    app.add_option("data", o.data_dir, "path to the dataset (train/ and val/ folders)");
+  }
+  app.add_option("--data-dir", o.data_dir, "dataset folder")->capture_default_str();
+  app.add_option("--model", o.model,
+                 "a weights file written by this trainer: the model is rebuilt with the "
+                 "architecture and shift settings stored in it, then loaded");
+  app.add_option("--weights", o.weights,
+                 "FP32 weights (safetensors, e.g. exported from PyTorch) loaded before the "
+                 "shift conversion, which then starts from them");
+  add_bool(app, "--pretrained", o.pretrained,
+           "start from the FP32 baseline <models-dir>/<dataset>/<arch>/shift_0/"
+           "weights.safetensors");
+  app.add_option("-s,--shift-depth", o.shift_depth,
+                 "how many layers to convert to shift, counted from the output end (1000: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--shift-type", o.shift_type, "DeepShift method: Q|PS (short form -st)")
+      ->check(CLI::IsMember({"Q", "PS"}))
+      ->capture_default_str();
+  app.add_option("-r,--rounding", o.rounding, "rounding: deterministic|stochastic")
+      ->check(CLI::IsMember({"deterministic", "stochastic"}))
+      ->capture_default_str();
+  app.add_option("--weight-bits", o.weight_bits,
+                 "bits of a shift weight, sign included, 2..8 (short form -wb)")
+      ->capture_default_str();
+  app.add_option("--activation-bits", o.activation_bits,
+                 "integer and fraction bits of the fixed-point activations (short form -ab)")
+      ->expected(2)
+      ->capture_default_str();
+  app.add_option("-b,--batch-size", o.batch_size, "training batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--test-batch-size", o.test_batch_size, "evaluation batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--epochs", o.epochs, "epochs to train")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--start-epoch", o.start_epoch, "first epoch (0-based; a checkpoint sets it)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--optimizer,--opt", o.optimizer,
+                 "optimizer: " + join(kOptimizers) + " (short form -opt)")
+      ->transform(CLI::IsMember(kOptimizers, CLI::ignore_case))
+      ->capture_default_str();
+  app.add_option("--lr", o.lr, "learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--momentum", o.momentum, "momentum (sgd, rmsprop)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--wd,--weight-decay", o.weight_decay,
+                 "weight decay; shift parameters get wd/2 * sum((2^shift)^2) in the loss instead")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--lr-schedule", o.lr_schedule,
+                 "learning-rate schedule: true (StepLR with --lr-step-size, else MultiStepLR at "
+                 "80,120,160,180), false, step, multistep, cosine")
+      ->transform(CLI::IsMember(kSchedules, CLI::ignore_case))
+      ->capture_default_str();
+  app.add_option("--lr-step-size", o.lr_step_size, "StepLR period in epochs (gamma 0.1)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--lr-sign", o.lr_sign,
+                 "learning rate of the PS .sign parameters (default: --lr; 0 freezes them)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--resume", o.resume, "continue from this checkpoint file");
+  app.add_flag("-e,--evaluate", o.evaluate, "only evaluate the model on the test set");
+  app.add_option("--seed", o.seed, "random seed")->capture_default_str();
+  app.add_option(defaults.print_freq_name, o.log_interval,
+                 "batches between progress lines when the output is not a terminal")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_bool(app, "--freeze", o.freeze,
+           "train only the shift layers; the other pre-trained parameters stay fixed");
+  add_bool(app, "--save-model", o.save_model, "write checkpoints and weights files");
+  add_bool(app, "--print-weights", o.print_weights,
+           "write the final weights as text to weights_log.txt");
+  app.add_option("--desc", o.desc, "description appended to the output folder name");
+  add_bool(app, "--use-kernel", o.use_kernel,
+           "evaluate with the integer shift kernels (inference only: needs -e)");
+  app.add_option("-j,--workers", o.workers, "data loading threads")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--device", o.device, "cpu|cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--models-dir", o.models_dir, "root of the output folders")->capture_default_str();
+  app.add_option(
+         "--train-limit", o.train_limit,
+         "use only N training samples spread evenly over the set (0: all); for quick checks")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--test-limit", o.test_limit,
+                 "use only N test samples spread evenly over the set (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.footer(
+      "The original's short forms -st, -wb, -ab and -opt are accepted as well. Outputs go to "
+      "<models-dir>/<dataset>/<arch>/<shift label>[_<desc>]/.");
+}
+
+std::vector<std::string> expand_short_forms(int argc, const char* const* argv) {
+  static const std::map<std::string, std::string> kLong{{"-st", "--shift-type"},
+                                                        {"-wb", "--weight-bits"},
+                                                        {"-ab", "--activation-bits"},
+                                                        {"-opt", "--optimizer"}};
+  std::vector<std::string> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto found = kLong.find(arg);
+    args.push_back(i > 0 && found != kLong.end() ? found->second : arg);
+  }
+  return args;
+}
+
+void validate(const TrainOptions& o) {
+  if (o.weight_bits < 2 || o.weight_bits > 8) {
+    fail("-wb/--weight-bits must be in 2..8, got ", o.weight_bits);
+  }
+  if (o.activation_bits.size() != 2) {
+    fail("-ab/--activation-bits takes two numbers: integer bits and fraction bits");
+  }
+  if (o.activation_bits[0] < 2) {
+    fail("-ab/--activation-bits: the integer part needs at least 2 bits (sign included), got ",
+         o.activation_bits[0]);
+  }
+  if (o.activation_bits[1] < 0 || o.activation_bits[0] + o.activation_bits[1] > 32) {
+    fail("-ab/--activation-bits: need 0 <= fraction bits and integer + fraction <= 32, got ",
+         o.activation_bits[0], " ", o.activation_bits[1]);
+  }
+  if (o.use_kernel && !o.evaluate) {
+    fail("--use-kernel runs the integer shift kernels, which only do inference: add -e");
+  }
+  if (o.freeze && o.weights.empty() && !o.pretrained) {
+    fail("--freeze keeps pre-trained parameters fixed: give --weights FILE or --pretrained true");
+  }
+  if (o.pretrained && !o.weights.empty()) {
+    fail("--pretrained and --weights both name the starting weights: give only one");
+  }
+  if (!o.model.empty() && (!o.weights.empty() || o.pretrained)) {
+    fail(
+        "--model loads a whole trained model: it cannot be combined with --weights or "
+        "--pretrained");
+  }
+  if (o.start_epoch > o.epochs) {
+    fail("--start-epoch ", o.start_epoch, " is beyond --epochs ", o.epochs);
+  }
+  if (o.data_dir.empty()) fail("no dataset folder: give --data-dir DIR (imagenet: or DIR alone)");
+}
+
+}  // namespace ds::trainer
