@@ -1,6 +1,10 @@
 #include "shiftops/layers.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "autograd/grad_mode.hpp"
 #include "nn/init.hpp"
@@ -108,9 +112,40 @@ std::int64_t ShiftLayer::weight_count() const {
 }
 
 std::int64_t ShiftLayer::packed_bytes() const {
-  const std::int64_t codes = weight_count();
-  const std::int64_t weight_bytes = options_.weight_bits <= 4 ? (codes + 1) / 2 : codes;
-  return weight_bytes + (bias_.defined() ? bias_.numel() * 4 : 0);
+  const Tensor& parameter = type_ == ShiftType::Q ? weight_ : shift_;
+  const std::int64_t rows = parameter.size(0), cols = parameter.numel() / rows;
+  const bool allow_4bit = options_.weight_bits <= 4;
+  // The code width depends on the exponents present (a Q layer using both 2^0 and 2^-7 falls
+  // back to 8 bits): find their span in the weights as the forward would round them.
+  int span = 0;
+  if (allow_4bit) {
+    NoGradGuard no_grad;
+    const ShiftRange r = range();
+    Tensor weight;
+    if (type_ == ShiftType::Q) {
+      weight = weight_.detach().clone();
+      clamp_magnitude_(weight, r);
+      weight = round_power_of_two(weight, Rounding::deterministic);
+    } else {
+      weight = ps_weight(clamp(shift_.detach(), r.min_shift, r.max_shift), sign_.detach(),
+                         Rounding::deterministic);
+    }
+    int k_low = 0, k_high = 0;
+    bool any = false;
+    for (const float w : weight.contiguous().to_vector<float>()) {
+      if (w == 0.0f) continue;
+      int exponent = 0;
+      std::frexp(w, &exponent);
+      const int k = 1 - exponent;
+      k_low = any ? std::min(k_low, k) : k;
+      k_high = any ? std::max(k_high, k) : k;
+      any = true;
+    }
+    span = k_high - k_low;
+  }
+  const int code_bits = packed_code_bits(allow_4bit, span);
+  // The packed file stores the bias as f32 values on the fixed-point grid.
+  return rows * packed_row_bytes(cols, code_bits) + (bias_.defined() ? bias_.numel() * 4 : 0);
 }
 
 void ShiftLayer::annotate(nn::LayerSummary& layer) const {
@@ -119,6 +154,71 @@ void ShiftLayer::annotate(nn::LayerSummary& layer) const {
   layer.multiplies_replaced = layer.macs;
   layer.stored_bytes = packed_bytes();
 }
+
+namespace {
+
+// The packed weights of layers running inference through the kernel, so that a forward in
+// inference does not round and re-pack unchanged parameters. An entry is valid while every
+// parameter still lives in the same storage at the same version: an optimizer step, a load,
+// round_weights_ or any other in-place write bumps the version and the next forward re-packs.
+// The entry holds the storages, so a destroyed layer's memory cannot come back under the same
+// key with matching versions.
+struct PackedEntry {
+  std::vector<Storage> storages;
+  std::vector<std::uint64_t> versions;
+  std::shared_ptr<const PackedWeights> packed;
+};
+
+class PackCache {
+ public:
+  std::shared_ptr<const PackedWeights> get(ShiftLayer& layer) {
+    const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = entries_.find(&layer);
+    if (found != entries_.end() && matches(found->second, parameters)) return found->second.packed;
+    // The in-place clamp in the packing forward bumps versions: record them afterwards.
+    auto packed = std::make_shared<const PackedWeights>(pack(layer));
+    PackedEntry entry{{}, {}, packed};
+    for (const Tensor& p : parameters) {
+      entry.storages.push_back(p.defined() ? p.storage() : Storage());
+      entry.versions.push_back(p.defined() ? p.storage().version() : 0);
+    }
+    // Bounded: layers that were destroyed leave entries behind until the next clear.
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_[&layer] = std::move(entry);
+    return packed;
+  }
+
+ private:
+  static constexpr std::size_t kMaxEntries = 4096;
+
+  static bool matches(const PackedEntry& entry, const std::vector<Tensor>& parameters) {
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      const Tensor& p = parameters[i];
+      const void* data = p.defined() ? p.storage().data() : nullptr;
+      if (data != entry.storages[i].data() ||
+          (p.defined() && p.storage().version() != entry.versions[i]))
+        return false;
+    }
+    return true;
+  }
+
+  std::mutex mutex_;
+  std::map<const ShiftLayer*, PackedEntry> entries_;
+};
+
+PackCache& pack_cache() {
+  static PackCache cache;
+  return cache;
+}
+
+// Inference through the kernel reuses the packed weights; recording gradients, or rounding
+// stochastically (a new draw each forward), packs the weights of that step.
+bool reuses_packed(const ShiftLayer& layer) {
+  return !GradMode::enabled() && layer.options().rounding == Rounding::deterministic;
+}
+
+}  // namespace
 
 ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bool bias,
                          ShiftType type, const ShiftOptions& options)
@@ -129,6 +229,8 @@ ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bo
 
 Tensor ShiftLinear::forward(const Tensor& input) {
   const Tensor x = fixed_point(input, options().activation);
+  if (uses_kernel() && reuses_packed(*this))
+    return shift_linear(x, *pack_cache().get(*this), options().activation);
   if (uses_kernel())
     return kernel_linear_forward(x, effective_weight(), fixed_bias(), options().activation,
                                  options().weight_bits <= 4);
@@ -155,6 +257,9 @@ ShiftConv2d::ShiftConv2d(const nn::Conv2dOptions& conv, ShiftType type, const Sh
 
 Tensor ShiftConv2d::forward(const Tensor& input) {
   const Tensor x = fixed_point(input, options().activation);
+  if (uses_kernel() && reuses_packed(*this))
+    return shift_conv2d(x, *pack_cache().get(*this), conv_.kernel_h, conv_.kernel_w, conv_.params(),
+                        options().activation);
   if (uses_kernel())
     return kernel_conv2d_forward(x, effective_weight(), fixed_bias(), conv_.params(),
                                  options().activation, options().weight_bits <= 4);

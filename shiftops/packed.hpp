@@ -25,6 +25,12 @@ inline constexpr int kMaxAmount = 126;
 inline constexpr std::uint8_t kZeroNibble = 0x7;
 inline constexpr int kMaxNibbleAmount = 6;
 
+// The layout rules the packer follows, in one place: the code width a layer gets (4 bits when
+// allowed and its nonzero exponents span at most kMaxNibbleAmount + 1 values, else 8) and the
+// bytes of one row of `cols` weights padded to whole blocks.
+int packed_code_bits(bool allow_4bit, int exponent_span);
+std::int64_t packed_row_bytes(std::int64_t cols, int code_bits);
+
 struct PackedWeights {
   std::int64_t rows = 0;            // output channels
   std::int64_t cols = 0;            // fan-in: in_features, or in_channels / groups * kh * kw
@@ -37,7 +43,7 @@ struct PackedWeights {
   std::int64_t padded_cols() const {
     return (cols + kPackedBlock - 1) / kPackedBlock * kPackedBlock;
   }
-  std::int64_t row_bytes() const { return padded_cols() * code_bits / 8; }
+  std::int64_t row_bytes() const { return packed_row_bytes(cols, code_bits); }
   const std::uint8_t* row(std::int64_t r) const { return codes.data() + r * row_bytes(); }
   // The 8-bit code of one weight, whichever width it is stored at.
   std::uint8_t code(std::int64_t r, std::int64_t c) const;

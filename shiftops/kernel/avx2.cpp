@@ -5,7 +5,11 @@
 // otherwise let it into this path too.
 #pragma GCC target("avx2,fma,bmi2,no-avx512f")
 #pragma GCC optimize("O3")
+#include <immintrin.h>
+
 #include "shiftops/kernel/loops.hpp"
+
+#define DS_SHIFT_PATH_AVX2 1
 
 namespace ds::shift::kernel::avx2 {
 #include "shiftops/kernel/loops.inc"

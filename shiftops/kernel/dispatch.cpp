@@ -127,8 +127,8 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   plan.lanes.split_bits = split.split_bits;
   kernel::ListShape& lists = plan.lanes.lists;
   const std::int64_t blocks = (weights.cols + kPackedBlock - 1) / kPackedBlock;
-  const std::int64_t segment_blocks = std::max<std::int64_t>(
-      1, std::min(blocks, plan.lanes.flush_blocks));
+  const std::int64_t segment_blocks =
+      std::max<std::int64_t>(1, std::min(blocks, plan.lanes.flush_blocks));
   lists.capacity = segment_blocks * kPackedBlock;
   lists.segments = (blocks + segment_blocks - 1) / segment_blocks;
   lists.lists = 2 * split.groups;
@@ -137,7 +137,8 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   lists.row_counts = lists.segments * lists.lists;
   lists.row_slots = lists.row_counts * lists.capacity;
   // About 256 KiB of entries per chunk: they stay in the cache while the tiles reread them.
-  lists.chunk_rows = std::max<std::int64_t>(1, (std::int64_t{1} << 15) / lists.row_slots);
+  lists.chunk_rows = std::max<std::int64_t>(
+      1, (std::int64_t{1} << 15) / std::max<std::int64_t>(1, lists.row_slots));
   lists.chunk_slots = lists.chunk_rows * lists.row_slots;
   lists.chunk_counts = lists.chunk_rows * lists.row_counts;
   switch (path) {

@@ -28,25 +28,35 @@ void check_bias_grid(const PackedWeights& weights, const ActivationBits& bits, c
          " grid but the activations have ", bits.fraction, " fraction bits");
 }
 
-// clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as integers.
+// clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as
+// integers. Written as plain loops over doubles (exact: x * 2^F and its floor are representable)
+// so that the compiler vectorises them; NaN is looked for first, as it has no integer.
 std::vector<std::int32_t> to_fixed(const Tensor& x, const ActivationBits& bits) {
   const ActivationFormat format = format_of(bits);
   const double low = static_cast<double>(format.lowest());
   const double high = static_cast<double>(format.highest());
-  const std::vector<float> values = x.contiguous().to_vector<float>();
-  std::vector<std::int32_t> fixed(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (std::isnan(values[i])) fail("shift kernel: the input holds a NaN at flat index ", i);
-    const double scaled = std::floor(std::ldexp(static_cast<double>(values[i]), bits.fraction));
-    fixed[i] = static_cast<std::int32_t>(std::fmin(std::fmax(scaled, low), high));
+  const double scale = std::ldexp(1.0, bits.fraction);
+  const Tensor input = x.contiguous();
+  const float* values = static_cast<const float*>(input.data_ptr());
+  const std::size_t n = static_cast<std::size_t>(input.numel());
+  bool any_nan = false;
+  for (std::size_t i = 0; i < n; ++i) any_nan |= values[i] != values[i];
+  if (any_nan)
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::isnan(values[i])) fail("shift kernel: the input holds a NaN at flat index ", i);
+  std::vector<std::int32_t> fixed(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double scaled = std::floor(static_cast<double>(values[i]) * scale);
+    fixed[i] = static_cast<std::int32_t>(scaled < low ? low : (scaled > high ? high : scaled));
   }
   return fixed;
 }
 
+// y / 2^F: the scaling by a power of two is exact (no result is subnormal for F <= 32).
 Tensor to_float(const std::vector<std::int64_t>& values, const Shape& shape, int fraction) {
+  const float scale = std::ldexp(1.0f, -fraction);
   std::vector<float> out(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i)
-    out[i] = std::ldexp(static_cast<float>(values[i]), -fraction);
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]) * scale;
   return Tensor::from_vector(out, shape);
 }
 

@@ -24,13 +24,13 @@ inline constexpr int kMaxGroups = 4;
 // blocks and each of `lists` lists (2 * groups: group g's positive, then negative weights),
 // `capacity` slots and a count. Sized by make_plan, so that the loops do no index arithmetic.
 struct ListShape {
-  std::int64_t capacity;    // slots per list: the weights of one segment
-  std::int64_t segments;    // per row
-  int lists;                // 2 * groups
+  std::int64_t capacity;                     // slots per list: the weights of one segment
+  std::int64_t segments;                     // per row
+  int lists;                                 // 2 * groups
   std::int64_t list_offset[2 * kMaxGroups];  // l * capacity: where list l of a segment starts
-  std::int64_t segment_slots;       // lists * capacity
-  std::int64_t row_slots;   // segments * lists * capacity
-  std::int64_t row_counts;  // segments * lists
+  std::int64_t segment_slots;                // lists * capacity
+  std::int64_t row_slots;                    // segments * lists * capacity
+  std::int64_t row_counts;                   // segments * lists
   std::int64_t chunk_rows;  // rows whose lists are built before the lane tiles run over them
   std::int64_t chunk_slots, chunk_counts;  // chunk_rows * row_slots, chunk_rows * row_counts
 };

@@ -41,6 +41,14 @@ int exponent_of(double v) {
 
 }  // namespace
 
+int packed_code_bits(bool allow_4bit, int exponent_span) {
+  return allow_4bit && exponent_span <= kMaxNibbleAmount ? 4 : 8;
+}
+
+std::int64_t packed_row_bytes(std::int64_t cols, int code_bits) {
+  return (cols + kPackedBlock - 1) / kPackedBlock * kPackedBlock * code_bits / 8;
+}
+
 std::uint8_t PackedWeights::code(std::int64_t r, std::int64_t c) const {
   if (code_bits == 8) return row(r)[c];
   const NibbleSlot slot = nibble_slot(c);
@@ -78,7 +86,7 @@ PackedWeights pack_weights(const Tensor& weight, const Tensor& bias, int fractio
     fail("pack_weights: weights of shape ", weight.shape(), " span exponents ", k_low, "..", k_high,
          "; a packed layer holds at most ", kMaxAmount + 1, " consecutive exponents");
   packed.max_k = k_high;
-  packed.code_bits = allow_4bit && k_high - k_low <= kMaxNibbleAmount ? 4 : 8;
+  packed.code_bits = packed_code_bits(allow_4bit, k_high - k_low);
   const std::uint8_t zero_byte = packed.code_bits == 8 ? kZeroCode : kZeroNibble * 0x11;
   packed.codes.assign(static_cast<std::size_t>(packed.rows * packed.row_bytes()), zero_byte);
   for (std::int64_t r = 0; r < packed.rows; ++r) {

@@ -105,7 +105,7 @@ TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") 
 
 TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
   // Every term at the format's extreme: x = lowest or highest shifted by the whole K, over
-  // enough columns for several flushes, in both the dot (batch 1) and column (batch 8) forms.
+  // enough columns for several flushes, in the dot (batch 1) and column (batch 8, 40, 64) forms.
   for (const bool is_signed : {true, false}) {
     const ActivationFormat format{8, is_signed};
     const std::int64_t cols = 40000;
@@ -114,7 +114,7 @@ TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
     const PackedWeights w =
         pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
     REQUIRE(choose_accumulator(w, format) == Accumulator::int32_blocks);
-    for (const std::int64_t batch : {1, 8}) {
+    for (const std::int64_t batch : {1, 8, 40, 64}) {
       const std::vector<std::int32_t> x(
           static_cast<std::size_t>(batch * cols),
           static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
@@ -128,6 +128,39 @@ TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
       }
       // The exact sum far exceeds int32: 39999 terms of 2^17 (signed) or 255 * 2^10.
       CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 10);
+    }
+  }
+}
+
+TEST_CASE("int32 shift groups flush before they can overflow", "[kernels]") {
+  // 16-bit activations with K = 14 (m + K = 29 > 24): two shift groups. Every term at the
+  // format's extreme with the largest low part of its group (amounts 14 and 7), over enough
+  // columns for many flushes, in the dot (batch 1) and column (batch 8, 24) forms.
+  for (const bool is_signed : {true, false}) {
+    const ActivationFormat format{16, is_signed};
+    const std::int64_t cols = 40000;
+    const float sign = is_signed ? -1.0f : 1.0f;
+    std::vector<float> weights(static_cast<std::size_t>(2 * cols));
+    for (std::size_t i = 0; i < weights.size(); ++i)
+      weights[i] = sign * std::ldexp(1.0f, i % 3 == 2 ? -7 : 0);
+    weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);  // K = 14
+    const PackedWeights w =
+        pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
+    REQUIRE(choose_accumulator(w, format) == Accumulator::int32_blocks);
+    for (const std::int64_t batch : {1, 8, 24}) {
+      const std::vector<std::int32_t> x(
+          static_cast<std::size_t>(batch * cols),
+          static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(2 * batch)),
+          actual(expected.size());
+      linear_reference(w, x.data(), batch, format, expected.data());
+      for (const KernelPath path : available_kernel_paths()) {
+        linear_int(w, x.data(), batch, format, actual.data(), path);
+        INFO(kernel_path_name(path) << " batch " << batch << (is_signed ? " signed" : " unsigned"));
+        REQUIRE(actual == expected);
+      }
+      // The exact sum (before the shift right by K) far exceeds int32.
+      CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
     }
   }
 }

@@ -160,3 +160,29 @@ TEST_CASE("the float-tensor kernel matches the float layer on a shift layer", "[
   CHECK_THROWS_MATCHES(shift_linear(x.to(DType::f64), pack(layer), options.activation), Error,
                        MessageContains({"f32"}));
 }
+
+TEST_CASE("inference reuses the packed weights until a parameter changes", "[kernels]") {
+  manual_seed(5);
+  ShiftOptions options;
+  options.activation = {4, 12};
+  for (const ShiftType type : {ShiftType::PS, ShiftType::Q}) {
+    ShiftLinear layer(70, 9, true, type, options);
+    layer.round_weights_();
+    layer.set_use_kernel(true);
+    const Tensor x = randn({3, 70}) * 4.0;
+    NoGradGuard no_grad;
+    auto fresh = [&] {
+      return shift_linear(fixed_point(x, options.activation), pack(layer), options.activation);
+    };
+    const Tensor first = layer.forward(x);
+    CHECK(layer.forward(x).to_vector<float>() == first.to_vector<float>());
+    CHECK(first.to_vector<float>() == fresh().to_vector<float>());
+    // An in-place write (as an optimizer step does) bumps the storage version: re-packed.
+    Tensor parameter = type == ShiftType::Q ? layer.weight() : layer.sign();
+    parameter.mul_(-1.0);
+    const Tensor changed = layer.forward(x);
+    INFO(shift_type_name(type));
+    CHECK(changed.to_vector<float>() != first.to_vector<float>());
+    CHECK(changed.to_vector<float>() == fresh().to_vector<float>());
+  }
+}

@@ -307,9 +307,14 @@ TEST_CASE("summary: method, weight bits, multiplies replaced and packed size",
   // fc1 800 x 500, fc2 500 x 10.
   const std::map<std::string, std::int64_t> macs{
       {"conv1", 288000}, {"conv2", 1600000}, {"fc1", 400000}, {"fc2", 5000}};
-  // Packed: weights at 8 bits (b = 5) or 4 bits (b = 4), biases as 32-bit words.
-  const std::map<std::string, std::pair<std::int64_t, std::int64_t>> weights_and_biases{
-      {"conv1", {500, 20}}, {"conv2", {25000, 50}}, {"fc1", {400000, 500}}, {"fc2", {5000, 10}}};
+  // Packed (docs/kernels.md): each row of weights padded to whole 64-weight blocks, at 8 bits
+  // (b = 5) or 4 bits (b = 4, the exponents of these initial weights span fewer than 8 values),
+  // biases as 32-bit words. Rows = output channels, columns = fan-in.
+  struct Layout {
+    std::int64_t rows, cols, biases;
+  };
+  const std::map<std::string, Layout> layouts{
+      {"conv2", {50, 500, 50}}, {"fc1", {500, 800, 500}}, {"fc2", {10, 500, 10}}};
   for (const auto& [type, bits, kind] : std::vector<std::tuple<ShiftType, int, std::string>>{
            {ShiftType::PS, 5, "shift-PS"}, {ShiftType::Q, 4, "shift-Q"}}) {
     const auto model = models::create("mnist", "conv");
@@ -331,11 +336,13 @@ TEST_CASE("summary: method, weight bits, multiplies replaced and packed size",
         CHECK(layer.stored_bytes == (500 + 20) * 4);
         continue;
       }
-      const auto [w, b] = weights_and_biases.at(layer.name);
+      const Layout layout = layouts.at(layer.name);
+      const std::int64_t padded_cols = (layout.cols + 63) / 64 * 64;
       CHECK(layer.kind == kind);
       CHECK(layer.weight_bits == bits);
       CHECK(layer.multiplies_replaced == layer.macs);
-      CHECK(layer.stored_bytes == (bits <= 4 ? (w + 1) / 2 : w) + 4 * b);
+      CHECK(layer.stored_bytes ==
+            layout.rows * (bits <= 4 ? padded_cols / 2 : padded_cols) + 4 * layout.biases);
       replaced += layer.macs;
     }
     CHECK(seen == 4);
