@@ -1,21 +1,9 @@
 #include "optim/moments.hpp"
 
+#include "optim/state_buffer.hpp"
 #include "tensor/ops.hpp"
 
 namespace ds::optim {
-
-namespace {
-
-const Tensor& buffer(ParamState& state, const char* name, const Tensor& param) {
-  auto found = state.buffers.find(name);
-  if (found == state.buffers.end()) {
-    found = state.buffers.emplace(name, Tensor::zeros(param.shape(), param.dtype(), param.device()))
-                .first;
-  }
-  return found->second;
-}
-
-}  // namespace
 
 bool fusable(std::initializer_list<const Tensor*> tensors) {
   const Tensor& first = **tensors.begin();
@@ -28,8 +16,8 @@ bool fusable(std::initializer_list<const Tensor*> tensors) {
 
 Moments update_moments(const ParamGroup& group, const Tensor& param, const Tensor& grad,
                        ParamState& state) {
-  const Tensor& exp_avg = buffer(state, "exp_avg", param);
-  const Tensor& exp_avg_sq = buffer(state, "exp_avg_sq", param);
+  const Tensor& exp_avg = state_buffer(state, "exp_avg", param);
+  const Tensor& exp_avg_sq = state_buffer(state, "exp_avg_sq", param);
   if (fusable({&exp_avg, &exp_avg_sq, &grad})) {
     dispatch_floating(grad.dtype(), "update_moments", [&](auto tag) {
       using T = typename decltype(tag)::type;
