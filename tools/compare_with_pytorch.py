@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""Trains the MNIST models (FC and conv; FP32, DeepShift-Q, DeepShift-PS) with our
+build/examples/mnist and with PyTorch, from the same initial weights, on the same data with the
+same hyper-parameters and epochs, and prints one table of accuracy and seconds per epoch.
+
+    /usr/bin/python3 tools/compare_with_pytorch.py --epochs 1
+    /usr/bin/python3 tools/compare_with_pytorch.py --epochs 1 --models conv --methods Q,PS --train-limit 10000
+
+Needs Debian's python3-torch (run /usr/bin/python3, not a pyenv python) and a built
+build/examples/mnist. Not part of CI.
+
+What is the same on both sides:
+- data: Fashion-MNIST from --data-dir (Debian's package by default), ToTensor + Normalize(0.1307,
+  0.3081); --train-limit/--test-limit pick sample floor(i * size / limit) as our trainer does;
+- initial weights: the PyTorch FP32 model is created with torch.manual_seed(--seed), its state
+  dict is written in our safetensors format and given to our trainer with --weights. Both sides
+  then convert it the same way (DESIGN.md section 2, "convert_weights"): Q keeps the weight and
+  puts the bias on the fixed-point grid, PS takes shift = round(log2|w|) and sign = sign(w);
+- recipe: the original's mnist.py defaults (batch 64, test batch 1000, lr 0.01, SGD without
+  momentum) and its README commands: Q = `-s 1000 -st Q`, PS = `-s 1000 -st PS --opt radam`,
+  5-bit weights, 16.16 fixed-point activations;
+- threads: OMP_NUM_THREADS=--threads for ours, torch.set_num_threads(--threads) for PyTorch.
+Not the same: the shuffling order and the dropout masks (each side's own generator).
+
+Seconds per epoch are measured the same way on both sides: one training epoch plus the test
+pass (our train_log.csv `seconds` column; our trainer runs with --save-model false so no file is
+written inside the timed part). Ours includes decoding batches from the dataset; PyTorch gets
+pre-normalised tensors in memory (its best case). ratio = ours / PyTorch (below 1: we are faster).
+
+PyTorch at its best: Debian's torch links the reference BLAS (a few GFLOP/s). If
+libopenblas0-openmp is installed the script re-executes itself with LD_LIBRARY_PATH pointing at
+its openblas-openmp folder and OPENBLAS_CORETYPE=SKYLAKEX, then checks that torch.mm at 2048^3
+reaches 200 GFLOP/s and prints whether it does.
+"""
+import argparse
+import csv
+import glob
+import gzip
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+REEXEC_MARK = "DS_COMPARE_REEXECED"
+GEMM_TARGET_GFLOPS = 200.0
+MEAN, STD = 0.1307, 0.3081
+METHODS = {"FP32": [], "Q": ["-s", "1000", "-st", "Q"], "PS": ["-s", "1000", "-st", "PS", "--opt", "radam"]}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--models", default="linear,conv", help="comma list of linear, conv")
+    p.add_argument("--methods", default="FP32,Q,PS", help="comma list of FP32, Q, PS")
+    p.add_argument("--train-limit", type=int, default=0, help="N training samples (0: all)")
+    p.add_argument("--test-limit", type=int, default=0, help="N test samples (0: all)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-b", "--batch-size", type=int, default=64)
+    p.add_argument("--test-batch-size", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("-wb", "--weight-bits", type=int, default=5)
+    p.add_argument("-ab", "--activation-bits", type=int, nargs=2, default=[16, 16])
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--mnist-bin", default=os.path.join(ROOT, "build", "examples", "mnist"))
+    p.add_argument("--work-dir", default=None,
+                   help="where weights files and our outputs go (default: a temporary folder, removed)")
+    p.add_argument("--no-reexec", action="store_true",
+                   help="do not re-execute with the OpenBLAS-OpenMP environment")
+    args = p.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.methods = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
+    for m in args.models:
+        if m not in ("linear", "conv"):
+            p.error(f"--models: unknown model {m!r} (linear, conv)")
+    for m in args.methods:
+        if m not in METHODS:
+            p.error(f"--methods: unknown method {m!r} (FP32, Q, PS)")
+    return args
+
+
+def reexec_with_openblas(args):
+    """Re-runs this script with the OpenBLAS-OpenMP library in front of the reference BLAS."""
+    if os.environ.get(REEXEC_MARK) or args.no_reexec:
+        return
+    if not os.path.isfile(os.path.join(OPENBLAS_OPENMP, "libblas.so.3")):
+        return
+    env = dict(os.environ)
+    env[REEXEC_MARK] = "1"
+    env["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    env["OPENBLAS_CORETYPE"] = "SKYLAKEX"
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def blas_report(torch, threads):
+    installed = os.path.isfile(os.path.join(OPENBLAS_OPENMP, "libblas.so.3"))
+    in_use = os.environ.get(REEXEC_MARK) == "1" and OPENBLAS_OPENMP in os.environ.get("LD_LIBRARY_PATH", "")
+    if not installed:
+        print("BLAS: libopenblas0-openmp is NOT installed: PyTorch uses Debian's default BLAS and is "
+              "not at its best (apt-get install libopenblas0-openmp)")
+    elif in_use:
+        print(f"BLAS: LD_LIBRARY_PATH={OPENBLAS_OPENMP} OPENBLAS_CORETYPE=SKYLAKEX")
+    else:
+        print("BLAS: libopenblas0-openmp installed but not put in front (--no-reexec)")
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    gflops = 2 * n ** 3 / best / 1e9
+    verdict = "reaches" if gflops >= GEMM_TARGET_GFLOPS else "does NOT reach"
+    print(f"torch.mm {n}^3, {threads} threads: {gflops:.1f} GFLOP/s (best of 3): {verdict} "
+          f"{GEMM_TARGET_GFLOPS:.0f} GFLOP/s")
+    return gflops
+
+
+# ---------------------------------------------------------------------------------- data
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, = struct.unpack(">I", raw[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_split(data_dir, prefix, limit):
+    images = read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte.gz"))
+    if 0 < limit < len(images):  # as our --train-limit: sample floor(i * size / limit)
+        index = (np.arange(limit, dtype=np.int64) * len(images)) // limit
+        images, labels = images[index], labels[index]
+    x = (images.astype(np.float32) / 255.0 - MEAN) / STD
+    return x.reshape(-1, 1, 28, 28), labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------- models
+
+def build_torch(torch):
+    nn, F = torch.nn, torch.nn.functional
+
+    class LinearMNIST(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(28 * 28, 512)
+            self.dropout1 = nn.Dropout(0.2)
+            self.fc2 = nn.Linear(512, 512)
+            self.dropout2 = nn.Dropout(0.2)
+            self.fc3 = nn.Linear(512, 10)
+
+        def forward(self, x):
+            x = self.dropout1(F.relu(self.fc1(x.reshape(-1, 28 * 28))))
+            x = self.dropout2(F.relu(self.fc2(x)))
+            return F.log_softmax(self.fc3(x), dim=1)
+
+    class ConvMNIST(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 20, 5, 1)
+            self.conv2 = nn.Conv2d(20, 50, 5, 1)
+            self.fc1 = nn.Linear(4 * 4 * 50, 500)
+            self.fc2 = nn.Linear(500, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
+            x = F.relu(self.fc1(x.reshape(-1, 4 * 4 * 50)))
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    # DeepShift layers, DESIGN.md section 2.
+    def fixed(x, ibits, fbits):
+        scale = 2.0 ** fbits
+        q = torch.clamp(torch.floor(x * scale) / scale, -(2.0 ** (ibits - 1)),
+                        2.0 ** (ibits - 1) - 1.0 / scale)
+        return x + (q - x).detach()  # STE, also where clamped
+
+    class PSWeight(torch.autograd.Function):
+        """w = g * 2^s; dL/dshift = G * w * ln2, dL/dsign = G (the original's unscaled gradient)."""
+
+        @staticmethod
+        def forward(ctx, s, g):
+            w = g * torch.pow(2.0, s)
+            ctx.save_for_backward(w)
+            return w
+
+        @staticmethod
+        def backward(ctx, grad):
+            w, = ctx.saved_tensors
+            return grad * w * math.log(2.0), grad
+
+    class ShiftLayer(nn.Module):
+        def setup(self, method, float_weight, bias, bits, act):
+            self.method, self.act = method, act
+            if method == "Q":
+                self.smin, self.smax = -(2 ** (bits - 1) - 1), 0
+                self.weight = nn.Parameter(float_weight.detach().clone())
+                self.bias = nn.Parameter(fixed(bias.detach(), *act).clone())
+            else:
+                self.smin, self.smax = -(2 ** (bits - 1) - 2), 0
+                mag = float_weight.detach().abs()
+                exponent = torch.where(mag > 0, torch.round(torch.log2(torch.where(mag > 0, mag, mag + 1))),
+                                       torch.full_like(mag, float(self.smin)))
+                self.shift = nn.Parameter(exponent.clamp(self.smin, self.smax))
+                self.sign = nn.Parameter(torch.sign(float_weight.detach()))
+                self.bias = nn.Parameter(bias.detach().clone())
+
+        def shift_weight(self):
+            if self.method == "Q":
+                with torch.no_grad():
+                    w = self.weight
+                    w.copy_(torch.sign(w) * w.abs().clamp(2.0 ** self.smin, 2.0 ** self.smax))
+                w = self.weight
+                wq = torch.sign(w) * torch.pow(2.0, torch.round(torch.log2(w.abs())))
+                return w + (wq - w).detach()
+            with torch.no_grad():
+                self.shift.clamp_(self.smin, self.smax)
+            s = self.shift + (torch.round(self.shift) - self.shift).detach()
+            g = self.sign + (torch.sign(torch.round(self.sign)) - self.sign).detach()
+            return PSWeight.apply(s, g)
+
+    class ShiftLinear(ShiftLayer):
+        def forward(self, x):
+            return F.linear(fixed(x, *self.act), self.shift_weight(), fixed(self.bias, *self.act))
+
+    class ShiftConv2d(ShiftLayer):
+        def __init__(self, conv):
+            super().__init__()
+            self.stride, self.padding = conv.stride, conv.padding
+
+        def forward(self, x):
+            return F.conv2d(fixed(x, *self.act), self.shift_weight(), fixed(self.bias, *self.act),
+                            self.stride, self.padding)
+
+    def convert(model, method, bits, act):
+        for name, child in list(model.named_children()):
+            if isinstance(child, nn.Linear):
+                layer = ShiftLinear()
+            elif isinstance(child, nn.Conv2d):
+                layer = ShiftConv2d(child)
+            else:
+                continue
+            layer.setup(method, child.weight, child.bias, bits, act)
+            setattr(model, name, layer)
+        return model
+
+    return {"linear": LinearMNIST, "conv": ConvMNIST}, convert
+
+
+class RAdam:
+    """The original's RAdam (DESIGN.md section 3), weight decay 0."""
+
+    def __init__(self, torch, params, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.torch, self.params, self.lr, self.betas, self.eps = torch, list(params), lr, betas, eps
+        self.state = {id(p): [torch.zeros_like(p), torch.zeros_like(p)] for p in self.params}
+        self.t = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        b1, b2 = self.betas
+        self.t += 1
+        t = self.t
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+        with self.torch.no_grad():
+            for p in self.params:
+                if p.grad is None:
+                    continue
+                m, v = self.state[id(p)]
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                if rho_t >= 5:
+                    step = math.sqrt((1 - b2 ** t) * (rho_t - 4) / (rho_inf - 4) * (rho_t - 2) / rho_t
+                                     * rho_inf / (rho_inf - 2)) / (1 - b1 ** t)
+                    p.addcdiv_(m, v.sqrt().add_(self.eps), value=-self.lr * step)
+                else:
+                    p.add_(m, alpha=-self.lr / (1 - b1 ** t))
+
+
+def torch_run(torch, args, arch, method, weights_state, train, test):
+    """Trains one configuration in PyTorch; returns (final top-1 %, seconds per epoch)."""
+    classes, convert = build_torch(torch)
+    F = torch.nn.functional
+    torch.manual_seed(args.seed)
+    model = classes[arch]()
+    model.load_state_dict(weights_state)
+    if method != "FP32":
+        convert(model, method, args.weight_bits, tuple(args.activation_bits))
+    if method == "PS":
+        optimizer = RAdam(torch, model.parameters(), args.lr)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.0)
+    xtr, ytr = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    xte, yte = torch.from_numpy(test[0]), torch.from_numpy(test[1])
+    order_gen = torch.Generator().manual_seed(args.seed)
+    seconds, top1 = [], 0.0
+    for epoch in range(args.epochs):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(xtr), generator=order_gen)
+        total_loss, batches = 0.0, 0
+        for first in range(0, len(order), args.batch_size):
+            idx = order[first:first + args.batch_size]
+            optimizer.zero_grad()
+            loss = F.nll_loss(model(xtr[idx]), ytr[idx])
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item()
+            batches += 1
+        model.eval()
+        correct, test_loss = 0, 0.0
+        with torch.no_grad():
+            for first in range(0, len(xte), args.test_batch_size):
+                out = model(xte[first:first + args.test_batch_size])
+                target = yte[first:first + args.test_batch_size]
+                test_loss += F.nll_loss(out, target, reduction="sum").item()
+                correct += int((out.argmax(1) == target).sum())
+        seconds.append(time.perf_counter() - started)
+        top1 = 100.0 * correct / len(xte)
+        print(f"  pytorch {arch} {method} epoch {epoch + 1}: train loss {total_loss / batches:.4f} "
+              f"test loss {test_loss / len(xte):.4f} top1 {top1:.2f}% {seconds[-1]:.2f}s", flush=True)
+    return top1, sum(seconds) / len(seconds)
+
+
+def ours_run(args, arch, method, weights_path, out_dir):
+    """Runs build/examples/mnist; returns (final top-1 %, seconds per epoch, command)."""
+    cmd = [args.mnist_bin, "--type", arch, *METHODS[method], "-wb", str(args.weight_bits),
+           "-ab", *map(str, args.activation_bits), "--epochs", str(args.epochs),
+           "-b", str(args.batch_size), "--test-batch-size", str(args.test_batch_size),
+           "--lr", str(args.lr), "--seed", str(args.seed), "--weights", weights_path,
+           "--data-dir", args.data_dir, "--models-dir", out_dir, "--save-model", "false",
+           "--print-weights", "false", "--log-interval", "100000"]
+    if args.train_limit:
+        cmd += ["--train-limit", str(args.train_limit)]
+    if args.test_limit:
+        cmd += ["--test-limit", str(args.test_limit)]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", REEXEC_MARK)}
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}")
+    logs = glob.glob(os.path.join(out_dir, "**", "train_log.csv"), recursive=True)
+    if len(logs) != 1:
+        raise RuntimeError(f"expected one train_log.csv under {out_dir}, found {logs}")
+    with open(logs[0], newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        print(f"  ours    {arch} {method} epoch {row['epoch']}: train loss {float(row['train_loss']):.4f} "
+              f"test loss {float(row['test_loss']):.4f} top1 {float(row['top1']):.2f}% "
+              f"{float(row['seconds']):.2f}s", flush=True)
+    secs = [float(r["seconds"]) for r in rows]
+    return float(rows[-1]["top1"]), sum(secs) / len(secs), cmd
+
+
+def main():
+    args = parse_args()
+    reexec_with_openblas(args)
+    import torch  # after the re-exec, so that the chosen BLAS is the one loaded
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from export_torch_weights import write_safetensors
+
+    torch.set_num_threads(args.threads)
+    if not os.path.isfile(args.mnist_bin):
+        sys.exit(f"compare_with_pytorch: {args.mnist_bin} not found: build the project first")
+    gflops = blas_report(torch, args.threads)
+    load = os.getloadavg()
+    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    train = load_split(args.data_dir, "train", args.train_limit)
+    test = load_split(args.data_dir, "t10k", args.test_limit)
+    print(f"data: {args.data_dir}: {len(train[1])} training, {len(test[1])} test samples; "
+          f"{args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}, seed {args.seed}")
+
+    work = args.work_dir or tempfile.mkdtemp(prefix="ds_compare_")
+    os.makedirs(work, exist_ok=True)
+    classes, _ = build_torch(torch)
+    results = []
+    try:
+        for arch in args.models:
+            torch.manual_seed(args.seed)
+            state = classes[arch]().state_dict()
+            weights_path = os.path.join(work, f"{arch}_seed{args.seed}_fp32.safetensors")
+            write_safetensors(weights_path, state, {"format": "pt"})
+            for method in args.methods:
+                out_dir = os.path.join(work, f"ours_{arch}_{method}")
+                shutil.rmtree(out_dir, ignore_errors=True)
+                our_acc, our_s, cmd = ours_run(args, arch, method, weights_path, out_dir)
+                print("  ours: " + " ".join(cmd), flush=True)
+                pt_acc, pt_s = torch_run(torch, args, arch, method, state, train, test)
+                results.append((arch, method, our_acc, pt_acc, our_s, pt_s))
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+    load = os.getloadavg()
+    print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"torch.mm {gflops:.0f} GFLOP/s ({'>=' if gflops >= GEMM_TARGET_GFLOPS else '<'} "
+          f"{GEMM_TARGET_GFLOPS:.0f})")
+    header = ("model", "method", "ours top-1", "PyTorch top-1", "ours s/epoch", "PyTorch s/epoch",
+              "ratio ours/PyTorch")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    names = {"linear": "Simple FC", "conv": "Simple Conv"}
+    for arch, method, our_acc, pt_acc, our_s, pt_s in results:
+        print(f"| {names[arch]} | {method} | {our_acc:.2f}% | {pt_acc:.2f}% | {our_s:.2f} | "
+              f"{pt_s:.2f} | {our_s / pt_s:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
