@@ -67,7 +67,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         const double exact = analytic[k][static_cast<std::size_t>(i * x.numel() + j)];
         if (std::abs(exact - numeric) > options.atol + options.rtol * std::abs(numeric))
           return {false, concat("gradcheck: d(output[", i, "])/d(input ", k, "[", j, "]) analytic ",
-                             exact, " but numeric ", numeric)};
+                                exact, " but numeric ", numeric)};
       }
     }
   }

@@ -179,7 +179,7 @@ Tensor Tensor::matmul(const Tensor& other) const { return ds::matmul(*this, othe
 std::string describe(const Tensor& tensor) {
   if (!tensor.defined()) return "undefined";
   return concat(dtype_name(tensor.dtype()), shape_str(tensor.shape()),
-             tensor.device().is_cpu() ? "" : " " + tensor.device().str());
+                tensor.device().is_cpu() ? "" : " " + tensor.device().str());
 }
 
 #define DS_INSTANTIATE(T)                                                      \

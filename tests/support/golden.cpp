@@ -134,8 +134,8 @@ CloseResult allclose(const Tensor& actual, const Tensor& expected, double rtol, 
             actual.defined() ? "expected tensor is undefined" : "actual tensor is undefined"};
   }
   if (actual.shape() != expected.shape()) {
-    return {false,
-            concat("shape ", shape_str(actual.shape()), " != expected ", shape_str(expected.shape()))};
+    return {false, concat("shape ", shape_str(actual.shape()), " != expected ",
+                          shape_str(expected.shape()))};
   }
   const std::vector<double> got = values_of(actual);
   const std::vector<double> want = values_of(expected);
@@ -143,9 +143,9 @@ CloseResult allclose(const Tensor& actual, const Tensor& expected, double rtol, 
     if (close(got[i], want[i], rtol, atol)) continue;
     return {false,
             concat("first mismatch at ", index_str(static_cast<std::int64_t>(i), actual.shape()),
-                " of ", shape_str(actual.shape()), ": actual ", shortest(got[i]), ", expected ",
-                shortest(want[i]), " (|diff| ", shortest(std::abs(got[i] - want[i])), " > atol ",
-                shortest(atol), " + rtol ", shortest(rtol), " * |expected|)")};
+                   " of ", shape_str(actual.shape()), ": actual ", shortest(got[i]), ", expected ",
+                   shortest(want[i]), " (|diff| ", shortest(std::abs(got[i] - want[i])), " > atol ",
+                   shortest(atol), " + rtol ", shortest(rtol), " * |expected|)")};
   }
   return {};
 }
