@@ -46,41 +46,7 @@ void run_steps(Optimizer& optimizer, const Problem& problem, int steps) {
   }
 }
 
-namespace {
-
-// Weight (and the unused parameter) keep the defaults, the bias gets its own group: the way
-// the trainers give ".sign" parameters their own lr.
-std::vector<ParamGroupSpec> bias_apart(const Problem& problem, const ParamGroupSpec& bias_group) {
-  return split_by_name(problem.params(), name_ends_with({".bias"}), bias_group);
-}
-
-template <typename T, typename Options>
-OptimizerFactory together(Options options) {
-  return
-      [options](const Problem& problem) { return std::make_unique<T>(problem.params(), options); };
-}
-
-template <typename T, typename Options>
-OptimizerFactory grouped(Options defaults, ParamGroupSpec bias_group) {
-  return [defaults, bias_group](const Problem& problem) {
-    return std::make_unique<T>(bias_apart(problem, bias_group), defaults);
-  };
-}
-
-ParamGroupSpec overrides(std::optional<double> lr, std::optional<double> weight_decay,
-                         std::optional<double> momentum, std::optional<double> beta1 = {},
-                         std::optional<double> beta2 = {}, std::optional<double> eps = {}) {
-  ParamGroupSpec spec;
-  spec.lr = lr;
-  spec.weight_decay = weight_decay;
-  spec.momentum = momentum;
-  spec.beta1 = beta1;
-  spec.beta2 = beta2;
-  spec.eps = eps;
-  return spec;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const std::vector<OptimizerCase>& optimizer_cases() {
   static const std::vector<OptimizerCase> cases = {

@@ -24,47 +24,22 @@ const GoldenFile& extra_file() {
   return file;
 }
 
-template <typename T, typename Options>
-OptimizerFactory together(Options options) {
-  return
-      [options](const Problem& problem) { return std::make_unique<T>(problem.params(), options); };
-}
-
-// The bias in a group of its own with `bias_group`'s overrides, as EXTRA_OPTIMIZER_CASES' groups().
-template <typename T, typename Options>
-OptimizerFactory grouped(Options defaults, ParamGroupSpec bias_group) {
-  return [defaults, bias_group](const Problem& problem) {
-    return std::make_unique<T>(
-        split_by_name(problem.params(), name_ends_with({".bias"}), bias_group), defaults);
-  };
-}
-
-// The overrides of a group; these optimizers take no betas.
-ParamGroupSpec overrides(std::optional<double> lr, std::optional<double> weight_decay,
-                         std::optional<double> momentum, std::optional<double> eps) {
-  ParamGroupSpec spec;
-  spec.lr = lr;
-  spec.weight_decay = weight_decay;
-  spec.momentum = momentum;
-  spec.eps = eps;
-  return spec;
-}
-
 // Mirrors EXTRA_OPTIMIZER_CASES in golden/generate_optim.py.
 const std::vector<OptimizerCase>& extra_cases() {
   static const std::vector<OptimizerCase> cases = {
       {"adadelta", together<Adadelta>(AdadeltaOptions{})},
       {"adadelta_weight_decay", together<Adadelta>(AdadeltaOptions{
                                     .lr = 2.0, .rho = 0.8, .eps = 1e-4, .weight_decay = 0.1})},
-      {"adadelta_groups",
-       grouped<Adadelta>(AdadeltaOptions{.weight_decay = 0.05}, overrides(3.0, 0.0, {}, 1e-5))},
+      {"adadelta_groups", grouped<Adadelta>(AdadeltaOptions{.weight_decay = 0.05},
+                                            overrides(3.0, 0.0, {}, {}, {}, 1e-5))},
       {"adagrad", together<Adagrad>(AdagradOptions{})},
       {"adagrad_lr_decay", together<Adagrad>(AdagradOptions{.lr = 0.2,
                                                             .lr_decay = 0.05,
                                                             .weight_decay = 0.05,
                                                             .initial_accumulator_value = 0.5,
                                                             .eps = 1e-6})},
-      {"adagrad_groups", grouped<Adagrad>(AdagradOptions{.lr = 0.1}, overrides(0.3, 0.01, {}, {}))},
+      {"adagrad_groups",
+       grouped<Adagrad>(AdagradOptions{.lr = 0.1}, overrides(0.3, 0.01, {}, {}, {}, {}))},
       {"rmsprop", together<RMSprop>(RMSpropOptions{})},
       {"rmsprop_momentum",
        together<RMSprop>(RMSpropOptions{.lr = 0.005, .weight_decay = 0.05, .momentum = 0.9})},
@@ -72,7 +47,7 @@ const std::vector<OptimizerCase>& extra_cases() {
        together<RMSprop>(RMSpropOptions{
            .lr = 0.01, .alpha = 0.95, .eps = 1e-4, .momentum = 0.5, .centered = true})},
       {"rmsprop_groups", grouped<RMSprop>(RMSpropOptions{.lr = 0.01, .momentum = 0.9},
-                                          overrides(0.002, {}, 0.0, 1e-5))},
+                                          overrides(0.002, {}, 0.0, {}, {}, 1e-5))},
   };
   return cases;
 }
@@ -199,9 +174,8 @@ TEST_CASE("the extra optimizers keep PyTorch's buffers per parameter", "[optim][
     run_steps(plain, problem, 1);
     CHECK(buffer_keys(plain.state()) ==
           std::vector<std::string>{"fc.bias.square_avg", "fc.weight.square_avg"});
-    RMSprop grouped(
-        split_by_name(problem.params(), name_ends_with({".bias"}), overrides({}, {}, 0.0, {})),
-        {.momentum = 0.9, .centered = true});
+    RMSprop grouped(bias_apart(problem, overrides({}, {}, 0.0)),
+                    {.momentum = 0.9, .centered = true});
     run_steps(grouped, problem, 1);
     CHECK(buffer_keys(grouped.state()) ==
           std::vector<std::string>{"fc.bias.grad_avg", "fc.bias.square_avg", "fc.weight.grad_avg",
