@@ -118,7 +118,8 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
            "write the final weights as text to weights_log.txt");
   app.add_option("--desc", o.desc, "description appended to the output folder name");
   add_bool(app, "--use-kernel", o.use_kernel,
-           "evaluate with the integer shift kernels (inference only: needs -e)");
+           "run the shift layers' forward through the integer shift kernels (training and -e; the "
+           "backward stays on the float path)");
   app.add_option("-j,--workers", o.workers, "data loading threads")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -168,9 +169,6 @@ void validate(const TrainOptions& o) {
   if (o.activation_bits[1] < 0 || o.activation_bits[0] + o.activation_bits[1] > 32) {
     fail("-ab/--activation-bits: need 0 <= fraction bits and integer + fraction <= 32, got ",
          o.activation_bits[0], " ", o.activation_bits[1]);
-  }
-  if (o.use_kernel && !o.evaluate) {
-    fail("--use-kernel runs the integer shift kernels, which only do inference: add -e");
   }
   if (o.freeze && o.weights.empty() && !o.pretrained) {
     fail("--freeze keeps pre-trained parameters fixed: give --weights FILE or --pretrained true");

@@ -216,12 +216,7 @@ class Run {
     }
     shift::round_shift_weights(*model_);
     const bool has_shift = !shift::shift_layers(*model_).empty();
-    if (o_.use_kernel) {
-      if (!has_shift) fail("--use-kernel: the model has no shift layers (see --shift-depth)");
-      shift::use_kernel(*model_);
-      std::printf("Evaluating with the integer shift kernels (%s)\n",
-                  shift::kernel_path_name(shift::kernel_path()));
-    }
+    use_kernel_if_asked(has_shift);
     const EvalResult result = test("Test");
     print_result(o_.use_kernel ? "Test set (shift kernel)" : "Test set", result);
     if (has_shift && o_.save_model) report_packed_size();
@@ -231,6 +226,14 @@ class Run {
                               std::to_string(result.top1_correct) + "," +
                               std::to_string(result.total) + "\n");
     std::printf("Outputs written to %s\n", dir_.string().c_str());
+  }
+
+  void use_kernel_if_asked(bool has_shift) {
+    if (!o_.use_kernel) return;
+    if (!has_shift) fail("--use-kernel: the model has no shift layers (see --shift-depth)");
+    shift::use_kernel(*model_);
+    std::printf("Shift layers run through the integer shift kernels (%s)\n",
+                shift::kernel_path_name(shift::kernel_path()));
   }
 
   // The deployed size: FP32 weights of the same architecture against the packed shift file.
@@ -260,6 +263,7 @@ class Run {
       scheduler->step(o_.start_epoch);
     }
     const bool has_shift = !shift::shift_layers(*model_).empty();
+    use_kernel_if_asked(has_shift);
     const TrainStep step{*model_, *optimizer, has_shift ? o_.weight_decay : 0.0, device_};
 
     std::optional<EvalResult> last;

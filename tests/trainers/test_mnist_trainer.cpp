@@ -181,6 +181,30 @@ TEST_CASE("--use-kernel evaluates the saved PS model with the integer kernel", "
         fs::file_size(folder / "weights.safetensors") / 3);
 }
 
+TEST_CASE("--use-kernel trains through the integer kernel with the float path's loss",
+          "[trainers]") {
+  Workspace ws;
+  const std::string float_models = ws.models("float"), kernel_models = ws.models("kernel");
+  const auto with_float = run_program(kMnist, with(ps_run(ws, float_models), {"--epochs", "1"}));
+  const auto with_kernel = run_program(
+      kMnist, with(ps_run(ws, kernel_models), {"--epochs", "1", "--use-kernel", "true"}));
+  INFO(with_kernel.output);
+  REQUIRE(with_float.status == 0);
+  REQUIRE(with_kernel.status == 0);
+  CHECK(with_kernel.output.find("integer shift kernels") != std::string::npos);
+  // The kernel's forward equals the float path's up to float rounding, and the backward is the
+  // float path's: one epoch ends on the same training loss to a few digits.
+  const auto train_loss = [](const std::string& models) {
+    std::istringstream log(
+        read_text(fs::path(models) / "mnist/simple_linear/shift_ps_all_wb_5" / "train_log.csv"));
+    std::string header, row;
+    std::getline(log, header);
+    std::getline(log, row);
+    return std::stod(row.substr(row.find(',') + 1));
+  };
+  CHECK(train_loss(kernel_models) == Approx(train_loss(float_models)).epsilon(1e-3));
+}
+
 TEST_CASE("the output folder holds the original's files", "[trainers]") {
   Workspace ws;
   const std::string models = ws.models("out");
@@ -261,7 +285,7 @@ TEST_CASE("bad options and inputs exit non-zero with a message naming the culpri
       {{"-wb", "9"}, "weight-bits"},
       {{"-opt", "nadam"}, "optimizer"},
       {{"--type", "mlp"}, "--type"},
-      {{"--use-kernel", "true"}, "-e"},
+      {{"--use-kernel", "true"}, "--use-kernel: the model has no shift layers"},
       {{"--freeze", "true"}, "--freeze"},
       {{"--resume", ws.dir.file("not-a-checkpoint.safetensors")}, "not-a-checkpoint"},
       {{"--resume", ws.dir.file("plain.safetensors")}, "not a checkpoint"},
