@@ -32,9 +32,10 @@ std::vector<KernelPath> available_kernel_paths();
 KernelPath kernel_path();
 
 // Accumulator width a layer needs (docs/kernels.md, "Exactness"): int32 partial sums flushed to
-// int64, int64 sums, or the wide path (per-exponent int64 sums combined by a floor-exact Horner
-// scheme) when even int64 could overflow.
-enum class Accumulator { int32_blocks, int64, wide };
+// int64; the same on the 16-bit halves of wider activations, combined in int64; int64 sums; or
+// the wide path (per-exponent int64 sums combined by a floor-exact Horner scheme) when even int64
+// could overflow.
+enum class Accumulator { int32_blocks, int32_halves, int64, wide };
 Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format);
 const char* accumulator_name(Accumulator accumulator);
 

@@ -1,6 +1,6 @@
-// Integer shift convolution: an integer im2col per image and group (zero padding is exact:
-// the float path pads the fixed-point input with zeros too), then the column form of the
-// loops with the output positions as vector lanes.
+// Integer shift convolution: an integer im2col per group of a few images side by side (zero
+// padding is exact: the float path pads the fixed-point input with zeros too), then the column
+// form of the loops with the output positions as vector lanes.
 #include <algorithm>
 #include <vector>
 
@@ -78,37 +78,75 @@ void im2col(const std::int32_t* image, const ConvGeometry& g, std::int64_t chann
       }
 }
 
-// One image and group: output rows [first, first + rows) of image `n`.
+// Output lanes an item aims for: the entry lists of a chunk of rows are built once per item and
+// reused by every 64-lane tile, so small feature maps are batched several images to an item.
+constexpr std::int64_t kItemLanes = 1024;
+
+std::int64_t images_per_item(const ConvGeometry& g) {
+  return std::clamp<std::int64_t>(kItemLanes / (g.out_h() * g.out_w()), 1,
+                                  std::max<std::int64_t>(1, g.batch));
+}
+
+// Images [first_image, first_image + images) of one group, side by side in the lanes: output
+// rows of that group for each of them.
 void conv_item(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
-               const ConvGeometry& g, std::int64_t n, std::int64_t group, bool parallel_rows,
-               std::int64_t* y) {
+               const ConvGeometry& g, std::int64_t first_image, std::int64_t images,
+               std::int64_t group, bool parallel_rows, std::int64_t* y) {
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t group_rows = w.rows / g.params.groups;
   const std::int64_t positions = g.out_h() * g.out_w();
-  const std::int64_t width = round_up(positions, 16);
-  std::vector<std::int32_t> cols(static_cast<std::size_t>(w.cols * width), 0);
-  im2col(x + (n * g.channels + group * group_channels) * g.height * g.width, g, group_channels,
-         width, cols.data());
+  const std::int64_t lanes = images * positions, width = round_up(lanes, 16);
+  // Per-thread scratch reused across calls (a fresh zero-filled vector per item cost as much as
+  // the im2col itself), taken as pointers: inside the OpenMP region below, a thread_local would
+  // name the worker's own. im2col writes every lane of an image; only the lanes past the last
+  // image's positions are zeroed here.
+  // The second halves of each hold the low 16-bit halves for the int32_halves accumulator.
+  const bool halves = plan.accumulator == Accumulator::int32_halves;
+  const std::int64_t cols_size = w.cols * width, sums_size = group_rows * width;
+  thread_local std::vector<std::int32_t> cols_scratch;
+  thread_local std::vector<std::int64_t> sums_scratch;
+  const auto grow = [halves](auto& scratch, std::int64_t size) {
+    const std::size_t needed = static_cast<std::size_t>(halves ? 2 * size : size);
+    scratch.resize(std::max(scratch.size(), needed));
+    return scratch.data();
+  };
+  std::int32_t* const cols = grow(cols_scratch, cols_size);
+  std::int64_t* const sums = grow(sums_scratch, sums_size);
+  for (std::int64_t j = 0; j < images; ++j)
+    im2col(x + ((first_image + j) * g.channels + group * group_channels) * g.height * g.width, g,
+           group_channels, width, cols + j * positions);
+  for (std::int64_t i = 0; i < w.cols; ++i)
+    std::fill(cols + i * width + lanes, cols + (i + 1) * width, 0);
+  if (halves) kernel::split_halves(cols, cols_size, plan.lanes.is_unsigned, cols + cols_size);
   const std::int64_t first = group * group_rows;
-  std::int64_t* out = y + (n * w.rows + first) * positions;
+  // Writes value(r, lane) for output rows [begin, end), where lane j * positions + l is
+  // position l of image first_image + j.
+  const auto write_rows = [&](std::int64_t begin, std::int64_t end, auto&& value) {
+    for (std::int64_t r = begin; r < end; ++r)
+      for (std::int64_t j = 0; j < images; ++j) {
+        std::int64_t* out = y + ((first_image + j) * w.rows + first + r) * positions;
+        for (std::int64_t l = 0; l < positions; ++l) out[l] = value(r, j * positions + l);
+      }
+  };
   if (plan.accumulator == Accumulator::wide) {
     std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
-    for (std::int64_t r = 0; r < group_rows; ++r)
-      for (std::int64_t l = 0; l < positions; ++l)
-        out[r * positions + l] = kernel::wide_output(w, first + r, cols.data() + l, width,
-                                                     plan.lanes.is_unsigned, buckets.data());
+    write_rows(0, group_rows, [&](std::int64_t r, std::int64_t lane) {
+      return kernel::wide_output(w, first + r, cols + lane, width, plan.lanes.is_unsigned,
+                                 buckets.data());
+    });
     return;
   }
-  std::vector<std::int64_t> sums(static_cast<std::size_t>(group_rows * width));
   const std::int64_t chunk = kernel::row_chunk(group_rows, parallel_rows);
 #pragma omp parallel for schedule(dynamic) if (parallel_rows)
   for (std::int64_t begin = 0; begin < group_rows; begin += chunk) {
     const std::int64_t end = std::min(begin + chunk, group_rows);
-    plan.loops->columns({kernel::code_rows(w, first + begin), plan.lanes, w.cols, cols.data(),
-                         width, begin, end, sums.data() + begin * width, width});
-    for (std::int64_t r = begin; r < end; ++r)
-      for (std::int64_t l = 0; l < positions; ++l)
-        out[r * positions + l] = kernel::finish(w, first + r, sums[r * width + l]);
+    kernel::run_columns(plan,
+                        {kernel::code_rows(w, first + begin), plan.lanes, w.cols, cols, width,
+                         begin, end, sums + begin * width, width},
+                        cols + cols_size, sums + sums_size + begin * width);
+    write_rows(begin, end, [&](std::int64_t r, std::int64_t lane) {
+      return kernel::finish(w, first + r, sums[r * width + lane]);
+    });
   }
 }
 
@@ -118,19 +156,24 @@ void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvG
                 const ActivationFormat& format, std::int64_t* y, KernelPath path) {
   geometry.validate(weights);
   const kernel::Plan plan = kernel::make_plan(weights, format, path);
-  const std::int64_t items = geometry.batch * geometry.params.groups;
+  const std::int64_t per_item = images_per_item(geometry);
+  const std::int64_t image_items = (geometry.batch + per_item - 1) / per_item;
+  const std::int64_t items = image_items * geometry.params.groups;
   const bool parallel = kernel::worth_threads(geometry.batch * weights.rows * weights.cols *
                                               geometry.out_h() * geometry.out_w());
-  // Enough images and groups keep both cores busy on whole items; otherwise split the rows.
+  const auto run = [&](std::int64_t item, bool parallel_rows) {
+    const std::int64_t first_image = item / geometry.params.groups * per_item;
+    conv_item(plan, weights, x, geometry, first_image,
+              std::min(per_item, geometry.batch - first_image), item % geometry.params.groups,
+              parallel_rows, y);
+  };
+  // Enough items keep both cores busy on whole items; otherwise split the rows.
   if (items >= 2) {
 #pragma omp parallel for schedule(dynamic) if (parallel)
-    for (std::int64_t item = 0; item < items; ++item)
-      conv_item(plan, weights, x, geometry, item / geometry.params.groups,
-                item % geometry.params.groups, false, y);
+    for (std::int64_t item = 0; item < items; ++item) run(item, false);
     return;
   }
-  for (std::int64_t item = 0; item < items; ++item)
-    conv_item(plan, weights, x, geometry, 0, 0, parallel, y);
+  for (std::int64_t item = 0; item < items; ++item) run(item, parallel);
 }
 
 }  // namespace ds::shift

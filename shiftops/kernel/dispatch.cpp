@@ -65,6 +65,8 @@ const char* accumulator_name(Accumulator accumulator) {
   switch (accumulator) {
     case Accumulator::int32_blocks:
       return "int32 blocks";
+    case Accumulator::int32_halves:
+      return "int32 halves";
     case Accumulator::int64:
       return "int64";
     case Accumulator::wide:
@@ -104,6 +106,10 @@ Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& for
   return {true, groups, split, m + (1 << split) - 1};
 }
 
+// Each 16-bit half of a wider activation, x = high * 2^16 + low with low in [0, 2^16) and high
+// within 16 bits (signed or not), has at most 16 magnitude bits.
+constexpr ActivationFormat kHalfFormat{16, false};
+
 }  // namespace
 
 Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format) {
@@ -111,7 +117,12 @@ Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFor
   if (int32_split(weights, format).fits) return Accumulator::int32_blocks;
   const int term_bits = magnitude_bits(format) + weights.max_k;
   const int count_bits = std::bit_width(static_cast<std::uint64_t>(weights.cols));
-  return term_bits + count_bits <= 62 ? Accumulator::int64 : Accumulator::wide;
+  if (term_bits + count_bits > 62) return Accumulator::wide;
+  // The combination (sum over the high halves) << 16 + (sum over the low halves) is bounded as
+  // the exact sum is, so it needs only the int64 condition above.
+  if (magnitude_bits(format) > 16 && int32_split(weights, kHalfFormat).fits)
+    return Accumulator::int32_halves;
+  return Accumulator::int64;
 }
 
 namespace kernel {
@@ -119,23 +130,35 @@ namespace kernel {
 Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path) {
   Plan plan;
   plan.accumulator = choose_accumulator(weights, format);
-  const Int32Split split = int32_split(weights, format);
-  plan.lanes.wide64 = plan.accumulator != Accumulator::int32_blocks;
+  const bool halves = plan.accumulator == Accumulator::int32_halves;
+  const Int32Split split = int32_split(weights, halves ? kHalfFormat : format);
+  plan.lanes.wide64 =
+      plan.accumulator == Accumulator::int64 || plan.accumulator == Accumulator::wide;
   plan.lanes.is_unsigned = !format.is_signed;
   plan.lanes.flush_blocks = std::int64_t{1} << (kInt32TermBits - split.term_bits);
   plan.lanes.groups = split.groups;
   plan.lanes.split_bits = split.split_bits;
   kernel::ListShape& lists = plan.lanes.lists;
   const std::int64_t blocks = (weights.cols + kPackedBlock - 1) / kPackedBlock;
-  const std::int64_t segment_blocks =
-      std::max<std::int64_t>(1, std::min(blocks, plan.lanes.flush_blocks));
-  lists.capacity = segment_blocks * kPackedBlock;
-  lists.segments = (blocks + segment_blocks - 1) / segment_blocks;
-  lists.lists = 2 * split.groups;
-  for (int l = 0; l < lists.lists; ++l) lists.list_offset[l] = l * lists.capacity;
-  lists.segment_slots = lists.lists * lists.capacity;
-  lists.row_counts = lists.segments * lists.lists;
-  lists.row_slots = lists.row_counts * lists.capacity;
+  // A 64-lane tile of the inputs of two blocks takes 32 KiB: the L1 data cache holds it.
+  constexpr std::int64_t kL1SegmentBlocks = 2;
+  lists.segment_blocks =
+      std::max<std::int64_t>(1, std::min({blocks, plan.lanes.flush_blocks, kL1SegmentBlocks}));
+  lists.capacity = lists.segment_blocks * kPackedBlock;
+  lists.segments = (blocks + lists.segment_blocks - 1) / lists.segment_blocks;
+  lists.lo_values = split.groups == 1 ? weights.max_k + 1 : 1 << split.split_bits;
+  lists.keys = 2 * split.groups * lists.lo_values;
+  if (split.fits && lists.keys > kernel::kMaxKeys)
+    fail("shift kernel: ", lists.keys, " entry-list keys exceed ", kernel::kMaxKeys);
+  for (int code = 0; code < 256; ++code) {
+    const int amount = code & 0x7F, negative = code >> 7;
+    const int group = amount >> split.split_bits, lo = amount & ((1 << split.split_bits) - 1);
+    const bool listed = amount != kZeroCode && group < split.groups && lo < lists.lo_values;
+    lists.key_of_code[code] = static_cast<std::uint8_t>(
+        listed ? (2 * group + negative) * lists.lo_values + lo : lists.keys);
+  }
+  lists.row_slots = lists.segments * lists.capacity;
+  lists.row_counts = lists.segments * lists.keys;
   // About 256 KiB of entries per chunk: they stay in the cache while the tiles reread them.
   lists.chunk_rows = std::max<std::int64_t>(
       1, (std::int64_t{1} << 15) / std::max<std::int64_t>(1, lists.row_slots));
@@ -164,6 +187,48 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
 
 CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row) {
   return {weights.row(first_row), weights.row_bytes(), weights.padded_cols(), weights.code_bits};
+}
+
+void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    low[i] = x[i] & 0xFFFF;
+    x[i] = is_unsigned ? static_cast<std::int32_t>(static_cast<std::uint32_t>(x[i]) >> 16)
+                       : x[i] >> 16;
+  }
+}
+
+namespace {
+
+void combine_halves(std::int64_t* high, const std::int64_t* low, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) high[i] = (high[i] << 16) + low[i];
+}
+
+}  // namespace
+
+void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
+             const std::int32_t* negated_low, std::int64_t* sums_low) {
+  plan.loops->dot(task);
+  if (plan.accumulator != Accumulator::int32_halves) return;
+  std::int64_t* high = task.sums;
+  task.x = x_low;
+  task.negated_x = negated_low;
+  task.sums = sums_low;
+  plan.loops->dot(task);
+  combine_halves(high, sums_low, task.row_end - task.row_begin);
+}
+
+void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
+                 std::int64_t* sums_low) {
+  task.segment_stride = plan.lanes.lists.capacity * task.width;
+  plan.loops->columns(task);
+  if (plan.accumulator != Accumulator::int32_halves) return;
+  std::int64_t* high = task.sums;
+  task.xt = xt_low;
+  task.sums = sums_low;
+  plan.loops->columns(task);
+  for (std::int64_t r = task.row_begin; r < task.row_end;
+       ++r, high += task.sums_stride, sums_low += task.sums_stride)
+    combine_halves(high, sums_low, task.width);
 }
 
 std::int64_t row_chunk(std::int64_t rows, bool parallel) {

@@ -55,9 +55,10 @@ std::vector<std::int32_t> to_fixed(const Tensor& x, const ActivationBits& bits) 
 // y / 2^F: the scaling by a power of two is exact (no result is subnormal for F <= 32).
 Tensor to_float(const std::vector<std::int64_t>& values, const Shape& shape, int fraction) {
   const float scale = std::ldexp(1.0f, -fraction);
-  std::vector<float> out(values.size());
+  Tensor result = Tensor::empty(shape);
+  float* out = static_cast<float*>(result.data_ptr());
   for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]) * scale;
-  return Tensor::from_vector(out, shape);
+  return result;
 }
 
 // Runs `float_op` on detached copies of the inputs with recording on, and returns the

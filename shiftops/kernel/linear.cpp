@@ -32,22 +32,31 @@ void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t bat
 void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
                 std::int64_t batch, std::int64_t* y) {
   const std::int64_t padded = w.padded_cols();
-  std::vector<std::int32_t> sample(static_cast<std::size_t>(padded), 0);
-  std::vector<std::int32_t> negated(sample.size(), 0);
+  const bool halves = plan.accumulator == Accumulator::int32_halves;
+  const std::size_t half_size = halves ? static_cast<std::size_t>(padded) : 0;
+  std::vector<std::int32_t> sample(static_cast<std::size_t>(padded), 0), sample_low(half_size, 0);
+  std::vector<std::int32_t> negated(sample.size(), 0), negated_low(half_size, 0);
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
+  std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
   const bool parallel = kernel::worth_threads(w.rows * padded);
   const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
   for (std::int64_t n = 0; n < batch; ++n) {
     std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
-    // Only the int32 path reads it, where activations have at most 25 bits: no overflow.
+    if (halves)
+      kernel::split_halves(sample.data(), w.cols, plan.lanes.is_unsigned, sample_low.data());
+    // Only the int32 path reads them, where the values have at most 25 bits: no overflow.
     if (!plan.lanes.wide64)
-      for (std::int64_t i = 0; i < w.cols; ++i)
-        negated[static_cast<std::size_t>(i)] = -x[n * w.cols + i];
+      for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) {
+        negated[i] = -sample[i];
+        if (halves) negated_low[i] = -sample_low[i];
+      }
 #pragma omp parallel for schedule(dynamic) if (parallel)
     for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
       const std::int64_t end = std::min(begin + chunk, w.rows);
-      plan.loops->dot({kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
-                       begin, end, sums.data() + begin});
+      kernel::run_dot(plan,
+                      {kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
+                       begin, end, sums.data() + begin},
+                      sample_low.data(), negated_low.data(), sums_low.data() + begin);
     }
     for (std::int64_t r = 0; r < w.rows; ++r)
       y[n * w.rows + r] = kernel::finish(w, r, sums[static_cast<std::size_t>(r)]);
@@ -60,14 +69,22 @@ void linear_columns(const kernel::Plan& plan, const PackedWeights& w, const std:
   std::vector<std::int32_t> xt(static_cast<std::size_t>(w.cols * width), 0);
   for (std::int64_t n = 0; n < batch; ++n)
     for (std::int64_t i = 0; i < w.cols; ++i) xt[i * width + n] = x[n * w.cols + i];
+  const bool halves = plan.accumulator == Accumulator::int32_halves;
+  std::vector<std::int32_t> xt_low(halves ? xt.size() : 0);
+  if (halves)
+    kernel::split_halves(xt.data(), static_cast<std::int64_t>(xt.size()), plan.lanes.is_unsigned,
+                         xt_low.data());
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows * width));
+  std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
   const bool parallel = kernel::worth_threads(w.rows * w.cols * batch);
   const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
 #pragma omp parallel for schedule(dynamic) if (parallel)
   for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
     const std::int64_t end = std::min(begin + chunk, w.rows);
-    plan.loops->columns({kernel::code_rows(w, begin), plan.lanes, w.cols, xt.data(), width, begin,
-                         end, sums.data() + begin * width, width});
+    kernel::run_columns(plan,
+                        {kernel::code_rows(w, begin), plan.lanes, w.cols, xt.data(), width, begin,
+                         end, sums.data() + begin * width, width},
+                        xt_low.data(), sums_low.data() + begin * width);
     for (std::int64_t r = begin; r < end; ++r)
       for (std::int64_t n = 0; n < batch; ++n)
         y[n * w.rows + r] = kernel::finish(w, r, sums[r * width + n]);

@@ -20,18 +20,22 @@ struct CodeRows {
 // shifted left by g << split_bits (docs/kernels.md, "Exactness").
 inline constexpr int kMaxGroups = 4;
 
-// The int32 column form's entry lists (loops.inc): per row, for each segment of flush_blocks
-// blocks and each of `lists` lists (2 * groups: group g's positive, then negative weights),
-// `capacity` slots and a count. Sized by make_plan, so that the loops do no index arithmetic.
+// The int32 column form's entry lists (loops.inc): per row and segment of segment_blocks blocks,
+// the offsets (in xt) of the nonzero weights' inputs, sorted by key = (group, sign, lo) in that
+// order, and a count per key, so that the lane tiles add up the inputs of one key and shift and
+// sign the sum once. Sized by make_plan, so that the loops do no index arithmetic.
+// At most 2 * 24 keys with one group (m + K <= 24) and 2 * 4 * 16 with more (lo < 16).
+inline constexpr int kMaxKeys = 128;
 struct ListShape {
-  std::int64_t capacity;                     // slots per list: the weights of one segment
-  std::int64_t segments;                     // per row
-  int lists;                                 // 2 * groups
-  std::int64_t list_offset[2 * kMaxGroups];  // l * capacity: where list l of a segment starts
-  std::int64_t segment_slots;                // lists * capacity
-  std::int64_t row_slots;                    // segments * lists * capacity
-  std::int64_t row_counts;                   // segments * lists
-  std::int64_t chunk_rows;  // rows whose lists are built before the lane tiles run over them
+  std::int64_t segment_blocks;    // at most flush_blocks, and few enough for a tile to stay in L1
+  std::int64_t capacity;          // slots per segment: its weights
+  std::int64_t segments;          // per row
+  int lo_values;                  // lo ranges over 0..lo_values - 1
+  int keys;                       // 2 * groups * lo_values
+  std::uint8_t key_of_code[256];  // an 8-bit code's key, or `keys` for a zero weight
+  std::int64_t row_slots;         // segments * capacity
+  std::int64_t row_counts;        // segments * keys
+  std::int64_t chunk_rows;        // rows whose lists are built before the lane tiles run over them
   std::int64_t chunk_slots, chunk_counts;  // chunk_rows * row_slots, chunk_rows * row_counts
 };
 
@@ -67,6 +71,9 @@ struct ColumnTask {
   std::int64_t row_begin, row_end;
   std::int64_t* sums;
   std::int64_t sums_stride;  // between rows of sums
+  // lists.capacity * width: how far a segment moves the offsets into xt. Set by run_columns
+  // (plan.hpp), as the loops must not multiply.
+  std::int64_t segment_stride = 0;
 };
 
 struct PathLoops {

@@ -23,6 +23,18 @@ inline std::int64_t finish(const PackedWeights& weights, std::int64_t row, std::
   return weights.bias.empty() ? floored : floored + weights.bias[static_cast<std::size_t>(row)];
 }
 
+// The int32_halves accumulator runs the int32 loops twice, on the high and the low 16-bit halves
+// of the activations (x = high * 2^16 + low, low in [0, 2^16)), and combines the sums as
+// (high sum << 16) + low sum, exactly. split_halves turns x into its high halves in place and
+// writes the low ones to `low`. run_dot and run_columns run the loops on the task; for
+// int32_halves also on the low halves (x_low / xt_low, with sums_low laid out as task.sums),
+// and leave the combination in task.sums.
+void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low);
+void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
+             const std::int32_t* negated_low, std::int64_t* sums_low);
+void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
+                 std::int64_t* sums_low);
+
 // The wide path for one output: floor(sum_i sign_i * x_i * 2^-k_i) + bias[row] for any K, with
 // x_i = x[i * stride]. `buckets` has room for max_k + 1 values.
 std::int64_t wide_output(const PackedWeights& weights, std::int64_t row, const std::int32_t* x,

@@ -55,7 +55,8 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
            << " rows=" << rows << " cols=" << cols << " batch=" << batch << " K=" << w.max_k);
       REQUIRE(actual == expected);
     }
-  CHECK(seen.size() == 3);
+  CHECK(seen == std::set<Accumulator>{Accumulator::int32_blocks, Accumulator::int32_halves,
+                                      Accumulator::wide});
   CHECK(code_widths.size() == 2);
 }
 
@@ -132,35 +133,66 @@ TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
   }
 }
 
-TEST_CASE("int32 shift groups flush before they can overflow", "[kernels]") {
-  // 16-bit activations with K = 14 (m + K = 29 > 24): two shift groups. Every term at the
-  // format's extreme with the largest low part of its group (amounts 14 and 7), over enough
-  // columns for many flushes, in the dot (batch 1) and column (batch 8, 24) forms.
-  for (const bool is_signed : {true, false}) {
-    const ActivationFormat format{16, is_signed};
-    const std::int64_t cols = 40000;
-    const float sign = is_signed ? -1.0f : 1.0f;
-    std::vector<float> weights(static_cast<std::size_t>(2 * cols));
-    for (std::size_t i = 0; i < weights.size(); ++i)
-      weights[i] = sign * std::ldexp(1.0f, i % 3 == 2 ? -7 : 0);
-    weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);  // K = 14
-    const PackedWeights w =
-        pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
-    REQUIRE(choose_accumulator(w, format) == Accumulator::int32_blocks);
-    for (const std::int64_t batch : {1, 8, 24}) {
-      const std::vector<std::int32_t> x(
-          static_cast<std::size_t>(batch * cols),
-          static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
-      std::vector<std::int64_t> expected(static_cast<std::size_t>(2 * batch)),
-          actual(expected.size());
-      linear_reference(w, x.data(), batch, format, expected.data());
-      for (const KernelPath path : available_kernel_paths()) {
-        linear_int(w, x.data(), batch, format, actual.data(), path);
-        INFO(kernel_path_name(path) << " batch " << batch << (is_signed ? " signed" : " unsigned"));
-        REQUIRE(actual == expected);
+TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kernels]") {
+  // K = 14 with 16-bit activations (m + K = 29 > 24: two shift groups) and with 32-bit ones (the
+  // 16-bit halves, each in two shift groups). Every term at the format's extreme with the
+  // largest low part of its group (amounts 14 and 7), over enough columns for many flushes, in
+  // the dot (batch 1) and column (batch 8, 24) forms.
+  for (const int bits : {16, 32})
+    for (const bool is_signed : {true, false}) {
+      const ActivationFormat format{bits, is_signed};
+      const std::int64_t cols = 40000;
+      const float sign = is_signed ? -1.0f : 1.0f;
+      std::vector<float> weights(static_cast<std::size_t>(2 * cols));
+      for (std::size_t i = 0; i < weights.size(); ++i)
+        weights[i] = sign * std::ldexp(1.0f, i % 3 == 2 ? -7 : 0);
+      weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);  // K = 14
+      const PackedWeights w =
+          pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
+      REQUIRE(choose_accumulator(w, format) ==
+              (bits == 16 ? Accumulator::int32_blocks : Accumulator::int32_halves));
+      for (const std::int64_t batch : {1, 8, 24}) {
+        // The lowest signed value, or the highest unsigned one as its bit pattern.
+        const std::vector<std::int32_t> x(
+            static_cast<std::size_t>(batch * cols),
+            static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
+        std::vector<std::int64_t> expected(static_cast<std::size_t>(2 * batch)),
+            actual(expected.size());
+        linear_reference(w, x.data(), batch, format, expected.data());
+        for (const KernelPath path : available_kernel_paths()) {
+          linear_int(w, x.data(), batch, format, actual.data(), path);
+          INFO(kernel_path_name(path)
+               << " " << bits << " bits, batch " << batch << (is_signed ? " signed" : " unsigned"));
+          REQUIRE(actual == expected);
+        }
+        // The exact sum (before the shift right by K) far exceeds int32.
+        CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
       }
-      // The exact sum (before the shift right by K) far exceeds int32.
-      CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
+    }
+}
+
+TEST_CASE("the int64 accumulator takes what neither int32 form can", "[kernels]") {
+  // 21-bit activations (m = 20) with K = 33: too many shift groups for int32 blocks and for the
+  // halves (which need more than 16 magnitude bits, and K <= 31), but m + K + 9 <= 62.
+  std::mt19937_64 rng(5);
+  const ActivationFormat format{21, true};
+  const std::int64_t rows = 7, cols = 300;
+  std::vector<float> weights(static_cast<std::size_t>(rows * cols));
+  for (float& weight : weights)
+    weight = (rng() % 2 ? -1.0f : 1.0f) * std::ldexp(1.0f, -static_cast<int>(rng() % 34));
+  weights[0] = std::ldexp(1.0f, -33);
+  const PackedWeights w =
+      pack_weights(Tensor::from_vector(weights, {rows, cols}), Tensor(), 0, false);
+  REQUIRE(choose_accumulator(w, format) == Accumulator::int64);
+  for (const std::int64_t batch : {1, 19}) {
+    const auto x = test::random_activations(rng, format, batch * cols);
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)),
+        actual(expected.size());
+    linear_reference(w, x.data(), batch, format, expected.data());
+    for (const KernelPath path : available_kernel_paths()) {
+      linear_int(w, x.data(), batch, format, actual.data(), path);
+      INFO(kernel_path_name(path) << " batch " << batch);
+      REQUIRE(actual == expected);
     }
   }
 }
