@@ -44,4 +44,33 @@ void launch_im2col(DType type, const void* image, const ImageGeometry& geometry,
 void launch_col2im(DType type, const void* columns, const ImageGeometry& geometry,
                    const Window& window, void* image, cudaStream_t stream);
 
+// The shift kernels (shift_kernels.cu). Packed rows as in shiftops/packed.hpp, on the device.
+struct ShiftRows {
+  const std::uint8_t* codes;
+  const std::int64_t* bias;  // b * 2^F per row, or null
+  std::int64_t rows, cols, row_bytes;
+  int code_bits, max_k;
+};
+struct ShiftConvShape {
+  std::int64_t batch, channels, height, width, out_h, out_w;
+  std::int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  std::int64_t groups;
+};
+// Where results go: the integers y, or (integers null) the values y * scale as floats.
+struct ShiftOutput {
+  std::int64_t* integers;
+  float* values;
+  float scale;
+};
+// `wide`: the layer needs the wide accumulator (shift::choose_accumulator); otherwise int64
+// sums are exact.
+void launch_shift_linear(const ShiftRows& weights, const std::int32_t* x, std::int64_t batch,
+                         bool is_unsigned, bool wide, const ShiftOutput& out, cudaStream_t stream);
+void launch_shift_conv2d(const ShiftRows& weights, const std::int32_t* x,
+                         const ShiftConvShape& shape, bool is_unsigned, bool wide,
+                         const ShiftOutput& out, cudaStream_t stream);
+// clamp(floor(x * 2^F), lowest, highest) as int32; sets *saw_nan where x holds a NaN.
+void launch_shift_quantize(const float* x, std::int64_t n, int fraction_bits, double lowest,
+                           double highest, std::int32_t* out, int* saw_nan, cudaStream_t stream);
+
 }  // namespace ds::cuda

@@ -54,7 +54,8 @@ if [[ ! -f "$build/build.ninja" ]]; then
 fi
 
 step "build"
-targets=(tests/cuda/test_cuda_host tests/cuda/test_cuda_gpu tests/cuda/bench_cuda_train)
+targets=(tests/cuda/test_cuda_host tests/cuda/test_cuda_gpu tests/cuda/bench_cuda_train
+         tests/cuda/bench_cuda_shift)
 run ninja -C "$build" "${targets[@]}" || { echo "gpu_check: build failed"; exit 1; }
 
 step "GPU tests"
@@ -71,6 +72,7 @@ else
 fi
 
 step "GPU benchmarks"
+run "$build/tests/cuda/bench_cuda_shift"
 run "$build/tests/cuda/bench_cuda_train" --pytorch "$pytorch_figures"
 
 step "done: $failures failed step(s); log in $log"

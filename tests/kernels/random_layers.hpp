@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "shiftops/kernel.hpp"
@@ -51,6 +53,14 @@ inline std::vector<std::int64_t> random_bias(std::mt19937_64& rng, std::int64_t 
   return bias;
 }
 
+inline shift::PackedWeights random_packed(std::mt19937_64& rng, const LayerFormat& format,
+                                          const Shape& shape, bool with_bias) {
+  shift::PackedWeights packed = shift::pack_weights(random_shift_weights(rng, format, shape),
+                                                    Tensor(), 0, format.weight_bits <= 4);
+  if (with_bias) packed.bias = random_bias(rng, packed.rows);
+  return packed;
+}
+
 // Activations across the whole format, a quarter of them at its lowest or highest value.
 inline std::vector<std::int32_t> random_activations(std::mt19937_64& rng,
                                                     const shift::ActivationFormat& format,
@@ -64,6 +74,48 @@ inline std::vector<std::int32_t> random_activations(std::mt19937_64& rng,
     v = static_cast<std::int32_t>(static_cast<std::uint32_t>(chosen));
   }
   return x;
+}
+
+inline std::string describe(const LayerFormat& f) {
+  return std::string(shift::shift_type_name(f.type)) + " b=" + std::to_string(f.weight_bits) +
+         " act=" + std::to_string(f.activation.bits) + (f.activation.is_signed ? "s" : "u");
+}
+
+// A small random convolution (stride, padding, dilation, groups, sometimes depthwise) with
+// its output channels; nullopt when the draw gives no output.
+struct ConvCase {
+  shift::ConvGeometry geometry;
+  std::int64_t out_channels;
+  std::string describe() const {
+    const auto& g = geometry;
+    const auto& p = g.params;
+    return "N=" + std::to_string(g.batch) + " C=" + std::to_string(g.channels) +
+           " O=" + std::to_string(out_channels) + " " + std::to_string(g.height) + "x" +
+           std::to_string(g.width) + " k=" + std::to_string(g.kernel_h) + "x" +
+           std::to_string(g.kernel_w) + " stride=" + std::to_string(p.stride_h) + "," +
+           std::to_string(p.stride_w) + " pad=" + std::to_string(p.pad_h) + "," +
+           std::to_string(p.pad_w) + " dil=" + std::to_string(p.dilation_h) + "," +
+           std::to_string(p.dilation_w) + " groups=" + std::to_string(p.groups);
+  }
+};
+
+inline std::optional<ConvCase> random_conv_case(std::mt19937_64& rng) {
+  auto pick = [&](std::int64_t low, std::int64_t high) {
+    return std::uniform_int_distribution<std::int64_t>(low, high)(rng);
+  };
+  shift::ConvGeometry g;
+  const std::int64_t groups = pick(1, 3);
+  const bool depthwise = rng() % 4 == 0;
+  g.batch = pick(1, 3);
+  g.channels = depthwise ? pick(1, 5) : groups * pick(1, 3);
+  g.params.groups = depthwise ? g.channels : groups;
+  g.height = pick(1, 9), g.width = pick(1, 9);
+  g.kernel_h = pick(1, 3), g.kernel_w = pick(1, 3);
+  g.params.stride_h = pick(1, 3), g.params.stride_w = pick(1, 3);
+  g.params.pad_h = pick(0, 2), g.params.pad_w = pick(0, 2);
+  g.params.dilation_h = pick(1, 2), g.params.dilation_w = pick(1, 2);
+  if (g.out_h() < 1 || g.out_w() < 1) return std::nullopt;
+  return ConvCase{g, g.params.groups * pick(1, 3)};
 }
 
 inline std::vector<LayerFormat> all_layer_formats() {

@@ -18,17 +18,7 @@ using ds::testing::MessageContains;
 namespace {
 
 std::string describe_case(const test::LayerFormat& f, const KernelPath path) {
-  return std::string(kernel_path_name(path)) + " " + shift_type_name(f.type) +
-         " b=" + std::to_string(f.weight_bits) + " act=" + std::to_string(f.activation.bits) +
-         (f.activation.is_signed ? "s" : "u");
-}
-
-PackedWeights random_packed(std::mt19937_64& rng, const test::LayerFormat& format,
-                            const Shape& shape, bool with_bias) {
-  PackedWeights packed = pack_weights(test::random_shift_weights(rng, format, shape), Tensor(), 0,
-                                      format.weight_bits <= 4);
-  if (with_bias) packed.bias = test::random_bias(rng, packed.rows);
-  return packed;
+  return std::string(kernel_path_name(path)) + " " + test::describe(f);
 }
 
 }  // namespace
@@ -43,7 +33,7 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
     for (const test::LayerFormat& format : test::all_layer_formats()) {
       const std::int64_t rows = rows_of(rng), cols = cols_of(rng);
       const std::int64_t batch = batches[rng() % 4];
-      const PackedWeights w = random_packed(rng, format, {rows, cols}, rng() % 2);
+      const PackedWeights w = test::random_packed(rng, format, {rows, cols}, rng() % 2);
       seen.insert(choose_accumulator(w, format.activation));
       code_widths.insert(w.code_bits);
       const auto x = test::random_activations(rng, format.activation, batch * cols);
@@ -62,27 +52,15 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
 
 TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") {
   std::mt19937_64 rng(11);
-  auto pick = [&](std::int64_t low, std::int64_t high) {
-    return std::uniform_int_distribution<std::int64_t>(low, high)(rng);
-  };
   int cases = 0;
   for (const KernelPath path : available_kernel_paths())
     for (const test::LayerFormat& format : test::all_layer_formats()) {
       if (rng() % 3 != 0) continue;  // a third of the formats per path keeps the run short
-      ConvGeometry g;
-      const std::int64_t groups = pick(1, 3);
-      const bool depthwise = rng() % 4 == 0;
-      g.batch = pick(1, 3);
-      g.channels = depthwise ? pick(1, 5) : groups * pick(1, 3);
-      g.params.groups = depthwise ? g.channels : groups;
-      g.height = pick(1, 9), g.width = pick(1, 9);
-      g.kernel_h = pick(1, 3), g.kernel_w = pick(1, 3);
-      g.params.stride_h = pick(1, 3), g.params.stride_w = pick(1, 3);
-      g.params.pad_h = pick(0, 2), g.params.pad_w = pick(0, 2);
-      g.params.dilation_h = pick(1, 2), g.params.dilation_w = pick(1, 2);
-      if (g.out_h() < 1 || g.out_w() < 1) continue;
-      const std::int64_t out_channels = g.params.groups * pick(1, 3);
-      const PackedWeights w = random_packed(
+      const auto drawn = test::random_conv_case(rng);
+      if (!drawn) continue;
+      const ConvGeometry& g = drawn->geometry;
+      const std::int64_t out_channels = drawn->out_channels;
+      const PackedWeights w = test::random_packed(
           rng, format, {out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
           rng() % 2);
       const auto x = test::random_activations(rng, format.activation,
@@ -92,12 +70,7 @@ TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") 
       std::vector<std::int64_t> expected(outputs), actual(outputs);
       conv2d_reference(w, x.data(), g, format.activation, expected.data());
       conv2d_int(w, x.data(), g, format.activation, actual.data(), path);
-      INFO(describe_case(format, path)
-           << " N=" << g.batch << " C=" << g.channels << " O=" << out_channels << " " << g.height
-           << "x" << g.width << " k=" << g.kernel_h << "x" << g.kernel_w
-           << " stride=" << g.params.stride_h << "," << g.params.stride_w
-           << " pad=" << g.params.pad_h << "," << g.params.pad_w << " dil=" << g.params.dilation_h
-           << "," << g.params.dilation_w << " groups=" << g.params.groups);
+      INFO(describe_case(format, path) << " " << drawn->describe());
       REQUIRE(actual == expected);
       ++cases;
     }

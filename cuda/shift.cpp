@@ -1,0 +1,212 @@
+#include "cuda/shift.hpp"
+
+#include <cmath>
+
+#include "cuda/allocator.hpp"
+#include "cuda/cuda.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/runtime.hpp"
+
+namespace ds::cuda {
+
+namespace {
+
+template <typename T>
+std::shared_ptr<void> upload(int device, const std::vector<T>& values) {
+  if (values.empty()) return nullptr;
+  const std::size_t bytes = values.size() * sizeof(T);
+  std::shared_ptr<void> memory = allocate_on(device, bytes);
+  const cudaStream_t stream = use_device(device);
+  check(cudaMemcpyAsync(memory.get(), values.data(), bytes, cudaMemcpyHostToDevice, stream),
+        "copying packed shift weights to the device");
+  check(cudaStreamSynchronize(stream), "copying packed shift weights to the device");
+  return memory;
+}
+
+ShiftRows rows_of(const DeviceShiftWeights& weights) {
+  const shift::PackedWeights& p = weights.packed();
+  return {weights.device_codes(), weights.device_bias(), p.rows, p.cols,
+          p.row_bytes(),          p.code_bits,           p.max_k};
+}
+
+bool needs_wide(const DeviceShiftWeights& weights, const shift::ActivationFormat& format) {
+  return shift::choose_accumulator(weights.packed(), format) == shift::Accumulator::wide;
+}
+
+ShiftConvShape shape_of(const shift::ConvGeometry& g) {
+  const auto& p = g.params;
+  return {g.batch,   g.channels, g.height,     g.width,      g.out_h(),
+          g.out_w(), g.kernel_h, g.kernel_w,   p.stride_h,   p.stride_w,
+          p.pad_h,   p.pad_w,    p.dilation_h, p.dilation_w, p.groups};
+}
+
+cudaStream_t stream_for(const DeviceShiftWeights& weights) {
+  if (weights.device() != current_device())
+    fail("shift kernel: the packed weights live on cuda:", weights.device(),
+         " but the current device is cuda:", current_device());
+  return use_device(weights.device());
+}
+
+// Runs `launch(x_device, output)` on host arrays: x (x_count values) in, y (y_count) out.
+template <typename Launch>
+void on_host_arrays(const DeviceShiftWeights& weights, const std::int32_t* x, std::int64_t x_count,
+                    std::int64_t* y, std::int64_t y_count, Launch&& launch) {
+  const cudaStream_t stream = stream_for(weights);
+  const std::size_t x_bytes = static_cast<std::size_t>(x_count) * sizeof(std::int32_t);
+  const std::size_t y_bytes = static_cast<std::size_t>(y_count) * sizeof(std::int64_t);
+  const std::shared_ptr<void> x_device = allocate_on(weights.device(), x_bytes);
+  const std::shared_ptr<void> y_device = allocate_on(weights.device(), y_bytes);
+  if (x_bytes)
+    check(cudaMemcpyAsync(x_device.get(), x, x_bytes, cudaMemcpyHostToDevice, stream),
+          "copying shift kernel input to the device");
+  launch(static_cast<const std::int32_t*>(x_device.get()),
+         ShiftOutput{static_cast<std::int64_t*>(y_device.get()), nullptr, 0.0f}, stream);
+  if (y_bytes)
+    check(cudaMemcpyAsync(y, y_device.get(), y_bytes, cudaMemcpyDeviceToHost, stream),
+          "copying shift kernel output to the host");
+  check(cudaStreamSynchronize(stream), "shift kernel");
+}
+
+// The float API's shared steps: x checked and quantised on the device, the result tensor of
+// `shape` filled by launch(x_fixed, output) with y / 2^F.
+template <typename Launch>
+Tensor on_float_tensors(const Tensor& x, const DeviceShiftWeights& weights,
+                        const shift::ActivationBits& bits, const Shape& shape, const char* op,
+                        Launch&& launch) {
+  bits.validate();
+  if (x.device() != Device::cuda(weights.device()) || x.dtype() != DType::f32)
+    fail(op, ": the CUDA shift kernel takes f32 tensors on cuda:", weights.device(), ", got ",
+         describe(x));
+  if (!weights.packed().bias.empty() && weights.packed().fraction_bits != bits.fraction)
+    fail(op, ": the packed bias is on the 2^-", weights.packed().fraction_bits,
+         " grid but the activations have ", bits.fraction, " fraction bits");
+  const cudaStream_t stream = stream_for(weights);
+  const Tensor input = x.contiguous();
+  const Tensor fixed = Tensor::empty(input.shape(), DType::i32, input.device());
+  const std::shared_ptr<void> saw_nan = allocate_on(weights.device(), sizeof(int));
+  check(cudaMemsetAsync(saw_nan.get(), 0, sizeof(int), stream), op);
+  launch_shift_quantize(static_cast<const float*>(input.data_ptr()), input.numel(), bits.fraction,
+                        bits.lowest() * std::ldexp(1.0, bits.fraction),
+                        bits.highest() * std::ldexp(1.0, bits.fraction),
+                        static_cast<std::int32_t*>(fixed.data_ptr()),
+                        static_cast<int*>(saw_nan.get()), stream);
+  int nan_found = 0;
+  check(cudaMemcpyAsync(&nan_found, saw_nan.get(), sizeof(int), cudaMemcpyDeviceToHost, stream),
+        op);
+  check(cudaStreamSynchronize(stream), op);
+  if (nan_found) fail(op, ": the input ", describe(x), " holds a NaN");
+  Tensor result = Tensor::empty(shape, DType::f32, input.device());
+  launch(static_cast<const std::int32_t*>(fixed.data_ptr()),
+         ShiftOutput{nullptr, static_cast<float*>(result.data_ptr()),
+                     std::ldexp(1.0f, -bits.fraction)},
+         stream);
+  return result;
+}
+
+// The device kernels trust the layout: a hand-made PackedWeights that breaks it would read out
+// of bounds on the device (a fault that poisons every later CUDA call), so it is checked once
+// here, codes included.
+const shift::PackedWeights& checked(const shift::PackedWeights& p) {
+  if (p.code_bits != 4 && p.code_bits != 8)
+    fail("DeviceShiftWeights: code width ", p.code_bits, " (4 or 8 bits)");
+  if (p.rows < 0 || p.cols < 1 || p.max_k < 0 || p.max_k > shift::kMaxAmount + 1)
+    fail("DeviceShiftWeights: packed weights of ", p.rows, "x", p.cols, " with K = ", p.max_k);
+  if (static_cast<std::int64_t>(p.codes.size()) != p.rows * p.row_bytes())
+    fail("DeviceShiftWeights: ", p.codes.size(), " code bytes for ", p.rows, " rows of ",
+         p.row_bytes());
+  if (!p.bias.empty() && static_cast<std::int64_t>(p.bias.size()) != p.rows)
+    fail("DeviceShiftWeights: ", p.bias.size(), " bias values for ", p.rows, " rows");
+  const int zero_amount = p.code_bits == 8 ? 0x7F : shift::kZeroNibble;
+  for (std::int64_t r = 0; r < p.rows; ++r)
+    for (std::int64_t c = 0; c < p.padded_cols(); ++c) {
+      const std::uint8_t code = p.code(r, c);
+      const int amount = code & 0x7F;
+      const bool zero = code == shift::kZeroCode;
+      if (!zero && (amount > p.max_k || amount == zero_amount || c >= p.cols))
+        fail("DeviceShiftWeights: code ", int{code}, " of row ", r, " column ", c,
+             " is outside the layer's shift range (K = ", p.max_k, ")");
+    }
+  return p;
+}
+
+shift::ActivationFormat format_of(const shift::ActivationBits& bits) {
+  return {bits.integer + bits.fraction, true};
+}
+
+}  // namespace
+
+DeviceShiftWeights::DeviceShiftWeights(const shift::PackedWeights& weights)
+    : packed_(checked(weights)),
+      device_(current_device()),
+      codes_(upload(device_, weights.codes)),
+      bias_(upload(device_, weights.bias)) {}
+
+const std::uint8_t* DeviceShiftWeights::device_codes() const {
+  return static_cast<const std::uint8_t*>(codes_.get());
+}
+
+const std::int64_t* DeviceShiftWeights::device_bias() const {
+  return static_cast<const std::int64_t*>(bias_.get());
+}
+
+void linear_int(const DeviceShiftWeights& weights, const std::int32_t* x, std::int64_t batch,
+                const shift::ActivationFormat& format, std::int64_t* y) {
+  format.validate();
+  if (batch < 0) fail("shift linear on CUDA: negative batch ", batch);
+  const shift::PackedWeights& p = weights.packed();
+  on_host_arrays(weights, x, batch * p.cols, y, batch * p.rows,
+                 [&](const std::int32_t* x_device, const ShiftOutput& out, cudaStream_t stream) {
+                   launch_shift_linear(rows_of(weights), x_device, batch, !format.is_signed,
+                                       needs_wide(weights, format), out, stream);
+                 });
+}
+
+void conv2d_int(const DeviceShiftWeights& weights, const std::int32_t* x,
+                const shift::ConvGeometry& geometry, const shift::ActivationFormat& format,
+                std::int64_t* y) {
+  format.validate();
+  geometry.validate(weights.packed());
+  const std::int64_t inputs = geometry.batch * geometry.channels * geometry.height * geometry.width;
+  const std::int64_t outputs =
+      geometry.batch * weights.packed().rows * geometry.out_h() * geometry.out_w();
+  on_host_arrays(weights, x, inputs, y, outputs,
+                 [&](const std::int32_t* x_device, const ShiftOutput& out, cudaStream_t stream) {
+                   launch_shift_conv2d(rows_of(weights), x_device, shape_of(geometry),
+                                       !format.is_signed, needs_wide(weights, format), out, stream);
+                 });
+}
+
+Tensor shift_linear(const Tensor& x, const DeviceShiftWeights& weights,
+                    const shift::ActivationBits& bits) {
+  const shift::PackedWeights& p = weights.packed();
+  if (x.dim() < 1 || x.size(-1) != p.cols)
+    fail("shift_linear: input of shape ", x.shape(), " for packed weights with ", p.cols,
+         " columns");
+  Shape shape = x.shape();
+  shape.back() = p.rows;
+  const std::int64_t batch = x.numel() / p.cols;
+  return on_float_tensors(
+      x, weights, bits, shape, "shift_linear",
+      [&](const std::int32_t* fixed, const ShiftOutput& out, cudaStream_t stream) {
+        launch_shift_linear(rows_of(weights), fixed, batch, false,
+                            needs_wide(weights, format_of(bits)), out, stream);
+      });
+}
+
+Tensor shift_conv2d(const Tensor& x, const DeviceShiftWeights& weights, std::int64_t kernel_h,
+                    std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
+                    const shift::ActivationBits& bits) {
+  if (x.dim() != 4) fail("shift_conv2d: input of shape ", x.shape(), " is not [N, C, H, W]");
+  const shift::ConvGeometry geometry{x.size(0), x.size(1), x.size(2), x.size(3),
+                                     kernel_h,  kernel_w,  params};
+  geometry.validate(weights.packed());
+  const Shape shape{geometry.batch, weights.packed().rows, geometry.out_h(), geometry.out_w()};
+  return on_float_tensors(
+      x, weights, bits, shape, "shift_conv2d",
+      [&](const std::int32_t* fixed, const ShiftOutput& out, cudaStream_t stream) {
+        launch_shift_conv2d(rows_of(weights), fixed, shape_of(geometry), false,
+                            needs_wide(weights, format_of(bits)), out, stream);
+      });
+}
+
+}  // namespace ds::cuda

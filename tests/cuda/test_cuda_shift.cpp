@@ -1,0 +1,141 @@
+// The CUDA shift kernels against the CPU kernels, bit for bit: every weight format and
+// activation format (so every accumulator, the wide one included), random sizes and
+// convolution geometries; the float API against the CPU's; and bad calls refused.
+#include <random>
+#include <set>
+
+#include "../kernels/random_layers.hpp"
+#include "cuda/shift.hpp"
+#include "device_helpers.hpp"
+#include "tensor/error_matcher.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/random.hpp"
+
+using namespace ds;
+using namespace ds::shift;
+using ds::testing::MessageContains;
+
+TEST_CASE("CUDA shift linear equals the CPU kernel bit for bit", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  std::mt19937_64 rng(21);
+  std::uniform_int_distribution<std::int64_t> rows_of(1, 40), cols_of(1, 150);
+  const std::int64_t batches[] = {1, 3, 19};
+  std::set<Accumulator> seen;
+  for (const test::LayerFormat& format : test::all_layer_formats()) {
+    const std::int64_t rows = rows_of(rng), cols = cols_of(rng);
+    const std::int64_t batch = batches[rng() % 3];
+    const PackedWeights w = test::random_packed(rng, format, {rows, cols}, rng() % 2);
+    seen.insert(choose_accumulator(w, format.activation));
+    const auto x = test::random_activations(rng, format.activation, batch * cols);
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows));
+    std::vector<std::int64_t> actual(expected.size());
+    linear_int(w, x.data(), batch, format.activation, expected.data(), kernel_path());
+    cuda::linear_int(cuda::DeviceShiftWeights(w), x.data(), batch, format.activation,
+                     actual.data());
+    INFO(test::describe(format) << " rows=" << rows << " cols=" << cols << " batch=" << batch);
+    REQUIRE(actual == expected);
+  }
+  CHECK(seen.count(Accumulator::wide) == 1);
+}
+
+TEST_CASE("CUDA shift conv2d equals the CPU kernel for every geometry", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  std::mt19937_64 rng(23);
+  int cases = 0;
+  std::set<Accumulator> seen;
+  for (const test::LayerFormat& format : test::all_layer_formats()) {
+    const auto drawn = test::random_conv_case(rng);
+    if (!drawn) continue;
+    const ConvGeometry& g = drawn->geometry;
+    const PackedWeights w = test::random_packed(
+        rng, format, {drawn->out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
+        rng() % 2);
+    seen.insert(choose_accumulator(w, format.activation));
+    const auto x =
+        test::random_activations(rng, format.activation, g.batch * g.channels * g.height * g.width);
+    const std::size_t outputs =
+        static_cast<std::size_t>(g.batch * drawn->out_channels * g.out_h() * g.out_w());
+    std::vector<std::int64_t> expected(outputs), actual(outputs);
+    conv2d_int(w, x.data(), g, format.activation, expected.data(), kernel_path());
+    cuda::conv2d_int(cuda::DeviceShiftWeights(w), x.data(), g, format.activation, actual.data());
+    INFO(test::describe(format) << " " << drawn->describe());
+    REQUIRE(actual == expected);
+    ++cases;
+  }
+  CHECK(cases > 40);
+  CHECK(seen.count(Accumulator::wide) == 1);
+}
+
+TEST_CASE("CUDA shift layers on float tensors match the CPU's", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  std::mt19937_64 rng(29);
+  Generator gen(3);
+  const ActivationBits bits{4, 12};
+  const test::LayerFormat format{5, ShiftType::PS, {16, true}};
+  const PackedWeights linear = test::random_packed(rng, format, {24, 70}, false);
+  const Tensor x = randn({5, 70}, DType::f32, gen) * 3.0;
+  const cuda::DeviceShiftWeights linear_device(linear);
+  const Tensor on_gpu = cuda::shift_linear(x.to(Device::cuda()), linear_device, bits);
+  REQUIRE(on_gpu.device() == Device::cuda());
+  CHECK(on_gpu.to(Device::cpu()).to_vector<float>() ==
+        shift_linear(x, linear, bits).to_vector<float>());
+
+  const PackedWeights conv = test::random_packed(rng, format, {6, 3, 3, 3}, false);
+  nn::functional::Conv2dParams params;
+  params.pad_h = params.pad_w = 1;
+  params.stride_h = 2;
+  const Tensor image = randn({2, 3, 9, 8}, DType::f32, gen);
+  const Tensor conv_gpu = cuda::shift_conv2d(image.to(Device::cuda()),
+                                             cuda::DeviceShiftWeights(conv), 3, 3, params, bits);
+  CHECK(conv_gpu.to(Device::cpu()).to_vector<float>() ==
+        shift_conv2d(image, conv, 3, 3, params, bits).to_vector<float>());
+
+  CHECK_THROWS_MATCHES(cuda::shift_linear(x, linear_device, bits), Error,
+                       MessageContains({"shift_linear", "f32 tensors on cuda:0"}));
+  Tensor with_nan = x.clone();
+  with_nan.view({-1}).narrow(0, 7, 1).fill_(std::nan(""));
+  CHECK_THROWS_MATCHES(cuda::shift_linear(with_nan.to(Device::cuda()), linear_device, bits), Error,
+                       MessageContains({"shift_linear", "NaN"}));
+  CHECK_THROWS_MATCHES(
+      cuda::shift_linear(x.narrow(1, 0, 69).to(Device::cuda()), linear_device, bits), Error,
+      MessageContains({"shift_linear", "70 columns"}));
+
+  // A bias, and a layer that needs the wide accumulator (Q, 8 weight bits, 16.16 activations).
+  const ActivationBits wide_bits{16, 16};
+  PackedWeights wide = test::random_packed(rng, {8, ShiftType::Q, {32, true}}, {9, 40}, false);
+  wide.bias = test::random_bias(rng, wide.rows);
+  wide.fraction_bits = wide_bits.fraction;
+  REQUIRE(choose_accumulator(wide, {32, true}) == Accumulator::wide);
+  const Tensor wide_x = randn({4, 40}, DType::f32, gen) * 100.0;
+  CHECK(cuda::shift_linear(wide_x.to(Device::cuda()), cuda::DeviceShiftWeights(wide), wide_bits)
+            .to(Device::cpu())
+            .to_vector<float>() == shift_linear(wide_x, wide, wide_bits).to_vector<float>());
+}
+
+TEST_CASE("packed weights that break the format are refused before they reach a device", "[cuda]") {
+  // Runs without a GPU: the check comes before any CUDA call.
+  std::mt19937_64 rng(31);
+  const PackedWeights good =
+      test::random_packed(rng, {5, ShiftType::PS, {16, true}}, {3, 70}, false);
+  REQUIRE(good.code_bits == 8);
+  PackedWeights short_codes = good;
+  short_codes.codes.pop_back();
+  CHECK_THROWS_MATCHES(cuda::DeviceShiftWeights(short_codes), Error,
+                       MessageContains({"DeviceShiftWeights", "code bytes"}));
+  PackedWeights bad_width = good;
+  bad_width.code_bits = 6;
+  CHECK_THROWS_MATCHES(cuda::DeviceShiftWeights(bad_width), Error,
+                       MessageContains({"DeviceShiftWeights", "code width 6"}));
+  PackedWeights bad_bias = good;
+  bad_bias.bias.assign(2, 0);
+  CHECK_THROWS_MATCHES(cuda::DeviceShiftWeights(bad_bias), Error,
+                       MessageContains({"DeviceShiftWeights", "2 bias values for 3 rows"}));
+  PackedWeights out_of_range = good;
+  out_of_range.codes[5] = static_cast<std::uint8_t>(good.max_k + 1);  // shift amount > K
+  CHECK_THROWS_MATCHES(cuda::DeviceShiftWeights(out_of_range), Error,
+                       MessageContains({"DeviceShiftWeights", "row 0 column 5", "shift range"}));
+  PackedWeights padding = good;
+  padding.codes[100] = 0;  // a nonzero weight in the padding past the 70 columns
+  CHECK_THROWS_MATCHES(cuda::DeviceShiftWeights(padding), Error,
+                       MessageContains({"DeviceShiftWeights", "column 100"}));
+}
