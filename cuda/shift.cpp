@@ -6,6 +6,7 @@
 #include "cuda/cuda.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/runtime.hpp"
+#include "shiftops/quantize.hpp"
 
 namespace ds::cuda {
 
@@ -85,11 +86,12 @@ Tensor on_float_tensors(const Tensor& x, const DeviceShiftWeights& weights,
   const Tensor fixed = Tensor::empty(input.shape(), DType::i32, input.device());
   const std::shared_ptr<void> saw_nan = allocate_on(weights.device(), sizeof(int));
   check(cudaMemsetAsync(saw_nan.get(), 0, sizeof(int), stream), op);
-  launch_shift_quantize(static_cast<const float*>(input.data_ptr()), input.numel(), bits.fraction,
-                        bits.lowest() * std::ldexp(1.0, bits.fraction),
-                        bits.highest() * std::ldexp(1.0, bits.fraction),
-                        static_cast<std::int32_t*>(fixed.data_ptr()),
-                        static_cast<int*>(saw_nan.get()), stream);
+  // The CPU's to_fixed bounds: the format's lowest value and fixed_point's f32 top.
+  const double scale = std::ldexp(1.0, bits.fraction);
+  launch_shift_quantize(
+      static_cast<const float*>(input.data_ptr()), input.numel(), bits.fraction,
+      bits.lowest() * scale, std::floor(shift::fixed_point_highest(bits, DType::f32) * scale),
+      static_cast<std::int32_t*>(fixed.data_ptr()), static_cast<int*>(saw_nan.get()), stream);
   int nan_found = 0;
   check(cudaMemcpyAsync(&nan_found, saw_nan.get(), sizeof(int), cudaMemcpyDeviceToHost, stream),
         op);

@@ -228,9 +228,10 @@ ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bo
       out_features_(out_features) {}
 
 Tensor ShiftLinear::forward(const Tensor& input) {
-  const Tensor x = fixed_point(input, options().activation);
+  // The kernel quantises its input exactly as fixed_point does: inference skips the float pass.
   if (uses_kernel() && reuses_packed(*this))
-    return shift_linear(x, *pack_cache().get(*this), options().activation);
+    return shift_linear(input, *pack_cache().get(*this), options().activation);
+  const Tensor x = fixed_point(input, options().activation);
   if (uses_kernel())
     return kernel_linear_forward(x, effective_weight(), fixed_bias(), options().activation,
                                  options().weight_bits <= 4);
@@ -256,10 +257,10 @@ ShiftConv2d::ShiftConv2d(const nn::Conv2dOptions& conv, ShiftType type, const Sh
       conv_(conv) {}
 
 Tensor ShiftConv2d::forward(const Tensor& input) {
-  const Tensor x = fixed_point(input, options().activation);
   if (uses_kernel() && reuses_packed(*this))
-    return shift_conv2d(x, *pack_cache().get(*this), conv_.kernel_h, conv_.kernel_w, conv_.params(),
-                        options().activation);
+    return shift_conv2d(input, *pack_cache().get(*this), conv_.kernel_h, conv_.kernel_w,
+                        conv_.params(), options().activation);
+  const Tensor x = fixed_point(input, options().activation);
   if (uses_kernel())
     return kernel_conv2d_forward(x, effective_weight(), fixed_bias(), conv_.params(),
                                  options().activation, options().weight_bits <= 4);

@@ -60,21 +60,22 @@ ShiftRange q_range(int weight_bits) {
   return {-((1 << (weight_bits - 1)) - 1), 0};
 }
 
+double fixed_point_highest(const ActivationBits& bits, DType dtype) {
+  const double highest = bits.highest();
+  if (dtype != DType::f32) return highest;
+  float top = static_cast<float>(highest);
+  if (top > highest) top = std::nextafter(top, 0.0f);
+  return top;
+}
+
 Tensor fixed_point(const Tensor& x, const ActivationBits& bits) {
   bits.validate();
   return autograd::custom_function(
       "fixed_point", {x},
       [&](const std::vector<Tensor>& in) {
-        // The top of the grid is rounded down to the tensor's precision, so that a clamped value
-        // never lies above 2^(I-1) - 2^-F (in f32, 32768 - 2^-16 would round up to 32768).
-        double highest = bits.highest();
-        if (in[0].dtype() == DType::f32) {
-          float top = static_cast<float>(highest);
-          if (top > highest) top = std::nextafter(top, 0.0f);
-          highest = top;
-        }
         const double scale = std::ldexp(1.0, bits.fraction);
-        return clamp(floor(in[0] * scale) / scale, bits.lowest(), highest);
+        return clamp(floor(in[0] * scale) / scale, bits.lowest(),
+                     fixed_point_highest(bits, in[0].dtype()));
       },
       pass_through);
 }

@@ -33,6 +33,9 @@ void validate_weight_bits(int weight_bits);  // 2..8
 
 // floor(x * 2^F) / 2^F clamped to the format's range; straight-through gradient.
 Tensor fixed_point(const Tensor& x, const ActivationBits& bits);
+// The largest value fixed_point gives for a tensor of `dtype`: 2^(I-1) - 2^-F, rounded down to
+// the dtype's precision (in f32, 32768 - 2^-16 would round up to 32768).
+double fixed_point_highest(const ActivationBits& bits, DType dtype);
 
 // round(x) half to even, or floor(x) + Bernoulli(x - floor(x)); straight-through gradient.
 Tensor round_ste(const Tensor& x, Rounding rounding, Generator& gen = default_generator());

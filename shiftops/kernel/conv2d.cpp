@@ -37,10 +37,6 @@ void ConvGeometry::validate(const PackedWeights& weights) const {
 
 namespace {
 
-std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
-
 // cols[(c * kh + r) * kw + s][oy * ow + ox] for the channels of one group of one image. For a
 // kernel offset, the output columns whose input column lies inside the image form one range
 // [ox_begin, ox_end): zeros outside it, and inside it a contiguous copy when the stride is 1.
@@ -95,7 +91,7 @@ void conv_item(const kernel::Plan& plan, const PackedWeights& w, const std::int3
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t group_rows = w.rows / g.params.groups;
   const std::int64_t positions = g.out_h() * g.out_w();
-  const std::int64_t lanes = images * positions, width = round_up(lanes, 16);
+  const std::int64_t lanes = images * positions, width = kernel::column_width(lanes);
   // Per-thread scratch reused across calls (a fresh zero-filled vector per item cost as much as
   // the im2col itself), taken as pointers: inside the OpenMP region below, a thread_local would
   // name the worker's own. im2col writes every lane of an image; only the lanes past the last

@@ -29,13 +29,15 @@ void check_bias_grid(const PackedWeights& weights, const ActivationBits& bits, c
 }
 
 // clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as
-// integers. Written as plain loops over doubles (exact: x * 2^F and its floor are representable)
-// so that the compiler vectorises them; NaN is looked for first, as it has no integer.
+// integers, with its f32 top, so that to_fixed(x) = to_fixed(fixed_point(x)) and the layers may
+// skip the float pass. Written as plain loops over doubles (exact: x * 2^F and its floor are
+// representable) so that the compiler vectorises them; NaN is looked for first, as it has no
+// integer.
 std::vector<std::int32_t> to_fixed(const Tensor& x, const ActivationBits& bits) {
   const ActivationFormat format = format_of(bits);
-  const double low = static_cast<double>(format.lowest());
-  const double high = static_cast<double>(format.highest());
   const double scale = std::ldexp(1.0, bits.fraction);
+  const double low = static_cast<double>(format.lowest());
+  const double high = std::floor(fixed_point_highest(bits, DType::f32) * scale);
   const Tensor input = x.contiguous();
   const float* values = static_cast<const float*>(input.data_ptr());
   const std::size_t n = static_cast<std::size_t>(input.numel());

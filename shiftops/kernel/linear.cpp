@@ -12,10 +12,6 @@ namespace {
 // every weight's shift across the vector lanes.
 constexpr std::int64_t kColumnBatch = 4;
 
-std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
-
 void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t batch,
                  const ActivationFormat& format, std::int64_t* y) {
 #pragma omp parallel if (kernel::worth_threads(batch * w.rows * w.cols))
@@ -65,7 +61,7 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
 
 void linear_columns(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
                     std::int64_t batch, std::int64_t* y) {
-  const std::int64_t width = round_up(batch, 16);
+  const std::int64_t width = kernel::column_width(batch);
   std::vector<std::int32_t> xt(static_cast<std::size_t>(w.cols * width), 0);
   for (std::int64_t n = 0; n < batch; ++n)
     for (std::int64_t i = 0; i < w.cols; ++i) xt[i * width + n] = x[n * w.cols + i];

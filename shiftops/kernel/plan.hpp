@@ -40,6 +40,15 @@ void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
 std::int64_t wide_output(const PackedWeights& weights, std::int64_t row, const std::int32_t* x,
                          std::int64_t stride, bool is_unsigned, std::int64_t* buckets);
 
+// The row length (in int32 lanes) of a column matrix xt holding `lanes` positions: whole
+// 16-lane vectors, and beyond one 64-lane tile an odd number of them, so that the rows of a tile
+// fall into different L1 cache sets (a stride of 4 KiB, as 1024 positions give, put every row
+// of a tile into the same few sets and the segment's inputs kept evicting each other).
+inline std::int64_t column_width(std::int64_t lanes) {
+  const std::int64_t vectors = (lanes + 15) / 16;
+  return 16 * (vectors > 4 && vectors % 2 == 0 ? vectors + 1 : vectors);
+}
+
 // The row ranges handed to the loops: enough chunks for every thread to get a few (all rows in
 // one range when `parallel` is false).
 std::int64_t row_chunk(std::int64_t rows, bool parallel = true);
