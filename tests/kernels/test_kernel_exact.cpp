@@ -21,6 +21,30 @@ std::string describe_case(const test::LayerFormat& f, const KernelPath path) {
   return std::string(kernel_path_name(path)) + " " + test::describe(f);
 }
 
+// linear_int on every path this CPU runs gives the reference's result, which is returned.
+std::vector<std::int64_t> require_exact_linear(const PackedWeights& w,
+                                               const std::vector<std::int32_t>& x,
+                                               std::int64_t batch, const ActivationFormat& format,
+                                               const std::string& what) {
+  std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * w.rows));
+  std::vector<std::int64_t> actual(expected.size());
+  linear_reference(w, x.data(), batch, format, expected.data());
+  for (const KernelPath path : available_kernel_paths()) {
+    linear_int(w, x.data(), batch, format, actual.data(), path);
+    INFO(kernel_path_name(path) << " " << what);
+    REQUIRE(actual == expected);
+  }
+  return expected;
+}
+
+// Every activation at the format's extreme: the lowest signed value, or the highest unsigned
+// one as its bit pattern.
+std::vector<std::int32_t> extreme_activations(const ActivationFormat& format, std::int64_t count) {
+  return std::vector<std::int32_t>(
+      static_cast<std::size_t>(count),
+      static_cast<std::int32_t>(format.is_signed ? format.lowest() : format.highest()));
+}
+
 }  // namespace
 
 TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") {
@@ -89,17 +113,8 @@ TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
         pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
     REQUIRE(choose_accumulator(w, format) == Accumulator::int32_blocks);
     for (const std::int64_t batch : {1, 8, 40, 64}) {
-      const std::vector<std::int32_t> x(
-          static_cast<std::size_t>(batch * cols),
-          static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
-      std::vector<std::int64_t> expected(static_cast<std::size_t>(2 * batch)),
-          actual(expected.size());
-      linear_reference(w, x.data(), batch, format, expected.data());
-      for (const KernelPath path : available_kernel_paths()) {
-        linear_int(w, x.data(), batch, format, actual.data(), path);
-        INFO(kernel_path_name(path) << " batch " << batch);
-        REQUIRE(actual == expected);
-      }
+      const auto expected = require_exact_linear(w, extreme_activations(format, batch * cols),
+                                                 batch, format, "batch " + std::to_string(batch));
       // The exact sum far exceeds int32: 39999 terms of 2^17 (signed) or 255 * 2^10.
       CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 10);
     }
@@ -125,19 +140,10 @@ TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kern
       REQUIRE(choose_accumulator(w, format) ==
               (bits == 16 ? Accumulator::int32_blocks : Accumulator::int32_halves));
       for (const std::int64_t batch : {1, 8, 24}) {
-        // The lowest signed value, or the highest unsigned one as its bit pattern.
-        const std::vector<std::int32_t> x(
-            static_cast<std::size_t>(batch * cols),
-            static_cast<std::int32_t>(is_signed ? format.lowest() : format.highest()));
-        std::vector<std::int64_t> expected(static_cast<std::size_t>(2 * batch)),
-            actual(expected.size());
-        linear_reference(w, x.data(), batch, format, expected.data());
-        for (const KernelPath path : available_kernel_paths()) {
-          linear_int(w, x.data(), batch, format, actual.data(), path);
-          INFO(kernel_path_name(path)
-               << " " << bits << " bits, batch " << batch << (is_signed ? " signed" : " unsigned"));
-          REQUIRE(actual == expected);
-        }
+        const auto expected =
+            require_exact_linear(w, extreme_activations(format, batch * cols), batch, format,
+                                 std::to_string(bits) + " bits, batch " + std::to_string(batch) +
+                                     (is_signed ? " signed" : " unsigned"));
         // The exact sum (before the shift right by K) far exceeds int32.
         CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
       }
@@ -157,17 +163,9 @@ TEST_CASE("the int64 accumulator takes what neither int32 form can", "[kernels]"
   const PackedWeights w =
       pack_weights(Tensor::from_vector(weights, {rows, cols}), Tensor(), 0, false);
   REQUIRE(choose_accumulator(w, format) == Accumulator::int64);
-  for (const std::int64_t batch : {1, 19}) {
-    const auto x = test::random_activations(rng, format, batch * cols);
-    std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)),
-        actual(expected.size());
-    linear_reference(w, x.data(), batch, format, expected.data());
-    for (const KernelPath path : available_kernel_paths()) {
-      linear_int(w, x.data(), batch, format, actual.data(), path);
-      INFO(kernel_path_name(path) << " batch " << batch);
-      REQUIRE(actual == expected);
-    }
-  }
+  for (const std::int64_t batch : {1, 19})
+    require_exact_linear(w, test::random_activations(rng, format, batch * cols), batch, format,
+                         "batch " + std::to_string(batch));
 }
 
 TEST_CASE("the floor is taken once, not per term", "[kernels]") {
