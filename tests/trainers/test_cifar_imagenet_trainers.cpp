@@ -1,0 +1,168 @@
+// The cifar10 and imagenet trainers as a user runs them, on tiny data sets the test writes: the
+// CIFAR-10 binary files and image-folder trees. One epoch trains and saves a model, -e on it
+// prints exactly the final accuracy, and a data folder of the wrong shape fails clearly.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "data/fixtures.hpp"
+#include "data/image.hpp"
+#include "run_program.hpp"
+
+namespace {
+
+using ds::test::line_after;
+using ds::test::run_program;
+namespace fs = std::filesystem;
+
+const std::string kCifar10 = DS_CIFAR10_PROGRAM;
+const std::string kImagenet = DS_IMAGENET_PROGRAM;
+const std::string kFinal = "Final test set (rounded weights): ";
+
+// The official binary layout: five training files and the test file, `records` each, labels
+// cycling through the ten classes.
+void write_cifar_binaries(const fs::path& dir, std::uint8_t records) {
+  std::vector<std::vector<std::uint8_t>> labels;
+  for (std::uint8_t i = 0; i < records; ++i) labels.push_back({static_cast<std::uint8_t>(i % 10)});
+  const std::string bytes = ds::test::cifar_bytes(labels);
+  fs::create_directories(dir);
+  for (const char* name : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"})
+    ds::test::write_bytes((dir / name).string(), bytes);
+}
+
+// split/<class>/<n>.png for two classes: class 0 dark, class 1 bright, with some texture.
+void write_image_split(const fs::path& split, std::int64_t size, int per_class) {
+  for (int label = 0; label < 2; ++label) {
+    const fs::path folder = split / (label == 0 ? "cat" : "dog");
+    fs::create_directories(folder);
+    for (int n = 0; n < per_class; ++n) {
+      std::vector<std::uint8_t> pixels(static_cast<std::size_t>(3 * size * size));
+      for (std::size_t i = 0; i < pixels.size(); ++i)
+        pixels[i] = static_cast<std::uint8_t>(label * 150 + (i * 7 + n * 13) % 100);
+      ds::data::write_png((folder / (std::to_string(n) + ".png")).string(),
+                          ds::Tensor::from_vector(pixels, {3, size, size}));
+    }
+  }
+}
+
+fs::path only_weights_file(const fs::path& models) {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::recursive_directory_iterator(models))
+    if (entry.path().filename() == "weights.safetensors") found.push_back(entry.path());
+  REQUIRE(found.size() == 1);
+  return found.front();
+}
+
+// Trains with `train_args`, then evaluates the saved weights with -e and `eval_args`: the
+// evaluation prints the training run's final accuracy line exactly.
+void require_train_then_evaluate(const std::string& program,
+                                 const std::vector<std::string>& train_args,
+                                 const std::vector<std::string>& eval_args,
+                                 const fs::path& models) {
+  const auto trained = run_program(program, train_args);
+  INFO(trained.output);
+  REQUIRE(trained.status == 0);
+  const std::string final_line = line_after(trained.output, kFinal);
+  REQUIRE_FALSE(final_line.empty());
+  std::vector<std::string> args = eval_args;
+  for (const std::string& extra :
+       {std::string("-e"), std::string("--model"), only_weights_file(models).string()})
+    args.push_back(extra);
+  const auto evaluated = run_program(program, args);
+  INFO(evaluated.output);
+  REQUIRE(evaluated.status == 0);
+  CHECK(line_after(evaluated.output, "Test set: ") == final_line);
+}
+
+}  // namespace
+
+TEST_CASE("cifar10 trains a shift resnet20 on the binary files and evaluates it", "[trainers]") {
+  ds::test::TempDir dir;
+  const fs::path data = dir.path() / "cifar-10-batches-bin", models = dir.path() / "models";
+  write_cifar_binaries(data, 12);
+  require_train_then_evaluate(kCifar10,
+                              {"--data-dir",
+                               dir.path().string(),
+                               "--models-dir",
+                               models.string(),
+                               "-a",
+                               "resnet20",
+                               "-s",
+                               "1000",
+                               "-st",
+                               "PS",
+                               "-b",
+                               "16",
+                               "--test-batch-size",
+                               "20",
+                               "--epochs",
+                               "1",
+                               "-j",
+                               "0",
+                               "--print-weights",
+                               "false"},
+                              {"--data-dir", dir.path().string(), "--models-dir", models.string()},
+                              models);
+}
+
+TEST_CASE("cifar10 reads an image-folder tree such as the CIFAR-10 JPEGs", "[trainers]") {
+  ds::test::TempDir dir;
+  write_image_split(dir.path() / "train", 32, 6);
+  write_image_split(dir.path() / "test", 32, 3);
+  const fs::path models = dir.path() / "models";
+  require_train_then_evaluate(kCifar10,
+                              {"--data-dir",
+                               dir.path().string(),
+                               "--models-dir",
+                               models.string(),
+                               "-a",
+                               "resnet20",
+                               "-s",
+                               "2",
+                               "-st",
+                               "Q",
+                               "-b",
+                               "4",
+                               "--test-batch-size",
+                               "6",
+                               "--epochs",
+                               "1",
+                               "-j",
+                               "2",
+                               "--print-weights",
+                               "false"},
+                              {"--data-dir", dir.path().string(), "--models-dir", models.string()},
+                              models);
+}
+
+TEST_CASE("imagenet trains on the train/val folder layout and evaluates", "[trainers]") {
+  ds::test::TempDir dir;
+  write_image_split(dir.path() / "train", 40, 2);
+  write_image_split(dir.path() / "val", 40, 1);
+  const fs::path models = dir.path() / "models";
+  // The data folder is positional, as in the original's imagenet.py.
+  require_train_then_evaluate(kImagenet,
+                              {dir.path().string(), "--models-dir", models.string(), "-a",
+                               "resnet18", "-s", "3", "-st", "PS", "-b", "2", "--test-batch-size",
+                               "2", "--epochs", "1", "-j", "0", "--print-weights", "false"},
+                              {dir.path().string(), "--models-dir", models.string()}, models);
+}
+
+TEST_CASE("cifar10 and imagenet refuse data folders of the wrong shape", "[trainers]") {
+  ds::test::TempDir dir;
+  fs::create_directories(dir.path() / "empty");
+  const auto cifar =
+      run_program(kCifar10, {"--data-dir", (dir.path() / "missing").string(), "--epochs", "1"});
+  CHECK(cifar.status != 0);
+  CHECK(cifar.output.find("missing") != std::string::npos);
+  CHECK(cifar.output.find("is not a folder") != std::string::npos);
+  const auto imagenet = run_program(kImagenet, {(dir.path() / "empty").string(), "--epochs", "1"});
+  CHECK(imagenet.status != 0);
+  CHECK(imagenet.output.find("has no val/ sub-folder") != std::string::npos);
+  write_cifar_binaries(dir.path() / "truncated", 3);
+  ds::test::write_bytes((dir.path() / "truncated" / "test_batch.bin").string(), "short");
+  const auto truncated =
+      run_program(kCifar10, {"--data-dir", (dir.path() / "truncated").string(), "--epochs", "1"});
+  CHECK(truncated.status != 0);
+  CHECK(truncated.output.find("test_batch.bin") != std::string::npos);
+}
