@@ -53,22 +53,26 @@ fs::path only_weights_file(const fs::path& models) {
   return found.front();
 }
 
-// Trains with `train_args`, then evaluates the saved weights with -e and `eval_args`: the
-// evaluation prints the training run's final accuracy line exactly.
-void require_train_then_evaluate(const std::string& program,
-                                 const std::vector<std::string>& train_args,
-                                 const std::vector<std::string>& eval_args,
-                                 const fs::path& models) {
+// Trains with `data` (how the program is told where the data is) and `training` into
+// models/ under `dir`, then evaluates the saved weights with -e: the evaluation prints the
+// training run's final accuracy line exactly.
+void require_train_then_evaluate(const std::string& program, const ds::test::TempDir& dir,
+                                 const std::vector<std::string>& data,
+                                 const std::vector<std::string>& training) {
+  const fs::path models = dir.path() / "models";
+  std::vector<std::string> common = data;
+  common.insert(common.end(), {"--models-dir", models.string()});
+  std::vector<std::string> train_args = common;
+  train_args.insert(train_args.end(), training.begin(), training.end());
+  train_args.insert(train_args.end(), {"--epochs", "1", "--print-weights", "false"});
   const auto trained = run_program(program, train_args);
   INFO(trained.output);
   REQUIRE(trained.status == 0);
   const std::string final_line = line_after(trained.output, kFinal);
   REQUIRE_FALSE(final_line.empty());
-  std::vector<std::string> args = eval_args;
-  for (const std::string& extra :
-       {std::string("-e"), std::string("--model"), only_weights_file(models).string()})
-    args.push_back(extra);
-  const auto evaluated = run_program(program, args);
+  std::vector<std::string> eval_args = common;
+  eval_args.insert(eval_args.end(), {"-e", "--model", only_weights_file(models).string()});
+  const auto evaluated = run_program(program, eval_args);
   INFO(evaluated.output);
   REQUIRE(evaluated.status == 0);
   CHECK(line_after(evaluated.output, "Test set: ") == final_line);
@@ -78,74 +82,29 @@ void require_train_then_evaluate(const std::string& program,
 
 TEST_CASE("cifar10 trains a shift resnet20 on the binary files and evaluates it", "[trainers]") {
   ds::test::TempDir dir;
-  const fs::path data = dir.path() / "cifar-10-batches-bin", models = dir.path() / "models";
-  write_cifar_binaries(data, 12);
-  require_train_then_evaluate(kCifar10,
-                              {"--data-dir",
-                               dir.path().string(),
-                               "--models-dir",
-                               models.string(),
-                               "-a",
-                               "resnet20",
-                               "-s",
-                               "1000",
-                               "-st",
-                               "PS",
-                               "-b",
-                               "16",
-                               "--test-batch-size",
-                               "20",
-                               "--epochs",
-                               "1",
-                               "-j",
-                               "0",
-                               "--print-weights",
-                               "false"},
-                              {"--data-dir", dir.path().string(), "--models-dir", models.string()},
-                              models);
+  write_cifar_binaries(dir.path() / "cifar-10-batches-bin", 12);
+  require_train_then_evaluate(kCifar10, dir, {"--data-dir", dir.path().string()},
+                              {"-a", "resnet20", "-s", "1000", "-st", "PS", "-b", "16",
+                               "--test-batch-size", "20", "-j", "0"});
 }
 
 TEST_CASE("cifar10 reads an image-folder tree such as the CIFAR-10 JPEGs", "[trainers]") {
   ds::test::TempDir dir;
   write_image_split(dir.path() / "train", 32, 6);
   write_image_split(dir.path() / "test", 32, 3);
-  const fs::path models = dir.path() / "models";
-  require_train_then_evaluate(kCifar10,
-                              {"--data-dir",
-                               dir.path().string(),
-                               "--models-dir",
-                               models.string(),
-                               "-a",
-                               "resnet20",
-                               "-s",
-                               "2",
-                               "-st",
-                               "Q",
-                               "-b",
-                               "4",
-                               "--test-batch-size",
-                               "6",
-                               "--epochs",
-                               "1",
-                               "-j",
-                               "2",
-                               "--print-weights",
-                               "false"},
-                              {"--data-dir", dir.path().string(), "--models-dir", models.string()},
-                              models);
+  require_train_then_evaluate(
+      kCifar10, dir, {"--data-dir", dir.path().string()},
+      {"-a", "resnet20", "-s", "2", "-st", "Q", "-b", "4", "--test-batch-size", "6", "-j", "2"});
 }
 
 TEST_CASE("imagenet trains on the train/val folder layout and evaluates", "[trainers]") {
   ds::test::TempDir dir;
   write_image_split(dir.path() / "train", 40, 2);
   write_image_split(dir.path() / "val", 40, 1);
-  const fs::path models = dir.path() / "models";
   // The data folder is positional, as in the original's imagenet.py.
-  require_train_then_evaluate(kImagenet,
-                              {dir.path().string(), "--models-dir", models.string(), "-a",
-                               "resnet18", "-s", "3", "-st", "PS", "-b", "2", "--test-batch-size",
-                               "2", "--epochs", "1", "-j", "0", "--print-weights", "false"},
-                              {dir.path().string(), "--models-dir", models.string()}, models);
+  require_train_then_evaluate(
+      kImagenet, dir, {dir.path().string()},
+      {"-a", "resnet18", "-s", "3", "-st", "PS", "-b", "2", "--test-batch-size", "2", "-j", "0"});
 }
 
 TEST_CASE("cifar10 and imagenet refuse data folders of the wrong shape", "[trainers]") {
