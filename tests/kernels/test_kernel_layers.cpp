@@ -186,3 +186,24 @@ TEST_CASE("inference reuses the packed weights until a parameter changes", "[ker
     CHECK(changed.to_vector<float>() == fresh().to_vector<float>());
   }
 }
+
+TEST_CASE("the kernel quantises its input exactly as fixed_point does", "[kernels]") {
+  // Cached inference hands the raw input to the kernel and skips the float fixed_point pass, so
+  // the kernel's own quantisation must agree with it everywhere, also above the top of the
+  // range, where f32 cannot hold 2^(I-1) - 2^-F with F = 16 and fixed_point clamps lower.
+  manual_seed(6);
+  for (const ActivationBits bits : {ActivationBits{16, 16}, ActivationBits{4, 12}}) {
+    ShiftOptions options;
+    options.activation = bits;
+    ShiftLinear layer(6, 4, true, ShiftType::PS, options);
+    layer.round_weights_();
+    const PackedWeights packed = pack(layer);
+    const Tensor x =
+        Tensor::from_vector(std::vector<float>{40000.0f, -40000.0f, 32767.99f, -32768.0f, 7.999f,
+                                               -8.001f, 1e-30f, -1e-30f, 0.3f, -0.3f, 5.5f, -7.25f},
+                            {2, 6});
+    INFO("I=" << bits.integer << " F=" << bits.fraction);
+    CHECK(shift_linear(x, packed, bits).to_vector<float>() ==
+          shift_linear(fixed_point(x, bits), packed, bits).to_vector<float>());
+  }
+}
