@@ -3,6 +3,7 @@
 // conv2d layers computed from fixed-point activations and packed shift weights with shifts,
 // adds and subtracts only. The result is the exact sum floored once to the activation grid.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,35 @@ enum class Accumulator { int32_blocks, int32_halves, int64, wide };
 Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format);
 const char* accumulator_name(Accumulator accumulator);
 
+namespace kernel {
+struct Preparation;
+}
+
+// Packed weights made ready for repeated calls with one activation format on one kernel path:
+// the accumulator is chosen once, and the column form's sorted entry lists (docs/kernels.md,
+// "Algorithm") are built on the first batched call and kept, so that later calls go straight to
+// the adds. Read-only once built: one object may serve several threads. The overloads taking
+// PackedWeights prepare the weights for that one call.
+class PreparedWeights {
+ public:
+  PreparedWeights(std::shared_ptr<const PackedWeights> weights, const ActivationFormat& format,
+                  KernelPath path = kernel_path());
+  const PackedWeights& weights() const { return *weights_; }
+  const ActivationFormat& format() const { return format_; }
+  KernelPath path() const { return path_; }
+  Accumulator accumulator() const;
+  const kernel::Preparation& preparation() const { return *preparation_; }
+
+ private:
+  std::shared_ptr<const PackedWeights> weights_;
+  ActivationFormat format_;
+  KernelPath path_;
+  std::shared_ptr<const kernel::Preparation> preparation_;
+};
+
 // y[n][o] = floor(sum_i sign_oi * x[n][i] * 2^-k_oi) + bias[o], exactly. x is [batch, cols].
+void linear_int(const PreparedWeights& weights, const std::int32_t* x, std::int64_t batch,
+                std::int64_t* y);
 void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,
                 const ActivationFormat& format, std::int64_t* y, KernelPath path);
 
@@ -53,6 +82,8 @@ struct ConvGeometry {
 };
 // The same for a convolution: x is [batch, channels, height, width], y [batch, rows, oh, ow]
 // (zero padding, any stride, dilation and groups).
+void conv2d_int(const PreparedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
+                std::int64_t* y);
 void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
                 const ActivationFormat& format, std::int64_t* y, KernelPath path);
 
@@ -66,12 +97,18 @@ void conv2d_reference(const PackedWeights& weights, const std::int32_t* x,
 
 // Float tensors in and out: x (f32, CPU) becomes clamp(floor(x * 2^F)) in the layer's signed
 // I + F bit format, the result is y / 2^F. The float path computes the same up to float
-// rounding.
+// rounding. Prepared weights must be prepared for that format (signed I + F bits).
+Tensor shift_linear(const Tensor& x, const PreparedWeights& weights, const ActivationBits& bits);
 Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
                     KernelPath path = kernel_path());
+Tensor shift_conv2d(const Tensor& x, const PreparedWeights& weights, std::int64_t kernel_h,
+                    std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
+                    const ActivationBits& bits);
 Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
                     std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
                     const ActivationBits& bits, KernelPath path = kernel_path());
+// The activation format of a shift layer's kernel: signed, I + F bits.
+ActivationFormat activation_format(const ActivationBits& bits);
 
 // Routes every shift layer of `model` through the integer kernel (enabled) or back to the float
 // path. Training works too: forward through the kernel on the weights rounded and packed at

@@ -157,8 +157,9 @@ void ShiftLayer::annotate(nn::LayerSummary& layer) const {
 
 namespace {
 
-// The packed weights of layers running inference through the kernel, so that a forward in
-// inference does not round and re-pack unchanged parameters. An entry is valid while every
+// The packed weights of layers running inference through the kernel, prepared for the layer's
+// activations, so that a forward in inference does not round, re-pack and re-sort unchanged
+// parameters. An entry is valid while every
 // parameter still lives in the same storage at the same version: an optimizer step, a load,
 // round_weights_ or any other in-place write bumps the version and the next forward re-packs.
 // The entry holds the storages, so a destroyed layer's memory cannot come back under the same
@@ -166,19 +167,22 @@ namespace {
 struct PackedEntry {
   std::vector<Storage> storages;
   std::vector<std::uint64_t> versions;
-  std::shared_ptr<const PackedWeights> packed;
+  std::shared_ptr<const PreparedWeights> prepared;
 };
 
 class PackCache {
  public:
-  std::shared_ptr<const PackedWeights> get(ShiftLayer& layer) {
+  std::shared_ptr<const PreparedWeights> get(ShiftLayer& layer) {
     const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = entries_.find(&layer);
-    if (found != entries_.end() && matches(found->second, parameters)) return found->second.packed;
+    if (found != entries_.end() && matches(found->second, parameters))
+      return found->second.prepared;
     // The in-place clamp in the packing forward bumps versions: record them afterwards.
-    auto packed = std::make_shared<const PackedWeights>(pack(layer));
-    PackedEntry entry{{}, {}, packed};
+    auto prepared =
+        std::make_shared<const PreparedWeights>(std::make_shared<const PackedWeights>(pack(layer)),
+                                                activation_format(layer.options().activation));
+    PackedEntry entry{{}, {}, prepared};
     for (const Tensor& p : parameters) {
       entry.storages.push_back(p.defined() ? p.storage() : Storage());
       entry.versions.push_back(p.defined() ? p.storage().version() : 0);
@@ -186,7 +190,7 @@ class PackCache {
     // Bounded: layers that were destroyed leave entries behind until the next clear.
     if (entries_.size() >= kMaxEntries) entries_.clear();
     entries_[&layer] = std::move(entry);
-    return packed;
+    return prepared;
   }
 
  private:

@@ -47,6 +47,8 @@ struct PackedWeights {
   const std::uint8_t* row(std::int64_t r) const { return codes.data() + r * row_bytes(); }
   // The 8-bit code of one weight, whichever width it is stored at.
   std::uint8_t code(std::int64_t r, std::int64_t c) const;
+  // The 8-bit codes of row r, padded_cols() of them.
+  void decode_row(std::int64_t r, std::uint8_t* codes) const;
   // The weight's exponent k and sign (0 for a zero weight), decoded from its code.
   int sign(std::int64_t r, std::int64_t c) const;
   int k(std::int64_t r, std::int64_t c) const;

@@ -85,9 +85,10 @@ std::int64_t images_per_item(const ConvGeometry& g) {
 
 // Images [first_image, first_image + images) of one group, side by side in the lanes: output
 // rows of that group for each of them.
-void conv_item(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
-               const ConvGeometry& g, std::int64_t first_image, std::int64_t images,
-               std::int64_t group, bool parallel_rows, std::int64_t* y) {
+void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
+               const std::int32_t* x, const ConvGeometry& g, std::int64_t first_image,
+               std::int64_t images, std::int64_t group, bool parallel_rows, std::int64_t* y) {
+  const kernel::Plan& plan = preparation.plan;
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t group_rows = w.rows / g.params.groups;
   const std::int64_t positions = g.out_h() * g.out_w();
@@ -136,10 +137,17 @@ void conv_item(const kernel::Plan& plan, const PackedWeights& w, const std::int3
 #pragma omp parallel for schedule(dynamic) if (parallel_rows)
   for (std::int64_t begin = 0; begin < group_rows; begin += chunk) {
     const std::int64_t end = std::min(begin + chunk, group_rows);
-    kernel::run_columns(plan,
-                        {kernel::code_rows(w, first + begin), plan.lanes, w.cols, cols, width,
-                         begin, end, sums + begin * width, width},
-                        cols + cols_size, sums + sums_size + begin * width);
+    kernel::ColumnTask task{kernel::code_rows(w, first + begin),
+                            plan.lanes,
+                            w.cols,
+                            cols,
+                            width,
+                            begin,
+                            end,
+                            sums + begin * width,
+                            width};
+    kernel::point_at_lists(preparation, w, first + begin, task);
+    kernel::run_columns(plan, task, cols + cols_size, sums + sums_size + begin * width);
     write_rows(begin, end, [&](std::int64_t r, std::int64_t lane) {
       return kernel::finish(w, first + r, sums[r * width + lane]);
     });
@@ -148,10 +156,13 @@ void conv_item(const kernel::Plan& plan, const PackedWeights& w, const std::int3
 
 }  // namespace
 
-void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
-                const ActivationFormat& format, std::int64_t* y, KernelPath path) {
+void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
+                const ConvGeometry& geometry, std::int64_t* y) {
+  const PackedWeights& weights = prepared.weights();
+  const kernel::Preparation& preparation = prepared.preparation();
   geometry.validate(weights);
-  const kernel::Plan plan = kernel::make_plan(weights, format, path);
+  // Before the threads start, so that the lists are built by all of them.
+  preparation.lists(weights);
   const std::int64_t per_item = images_per_item(geometry);
   const std::int64_t image_items = (geometry.batch + per_item - 1) / per_item;
   const std::int64_t items = image_items * geometry.params.groups;
@@ -159,7 +170,7 @@ void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvG
                                               geometry.out_h() * geometry.out_w());
   const auto run = [&](std::int64_t item, bool parallel_rows) {
     const std::int64_t first_image = item / geometry.params.groups * per_item;
-    conv_item(plan, weights, x, geometry, first_image,
+    conv_item(preparation, weights, x, geometry, first_image,
               std::min(per_item, geometry.batch - first_image), item % geometry.params.groups,
               parallel_rows, y);
   };
@@ -170,6 +181,11 @@ void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvG
     return;
   }
   for (std::int64_t item = 0; item < items; ++item) run(item, parallel);
+}
+
+void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
+                const ActivationFormat& format, std::int64_t* y, KernelPath path) {
+  conv2d_int(PreparedWeights(kernel::borrow(weights), format, path), x, geometry, y);
 }
 
 }  // namespace ds::shift

@@ -140,10 +140,8 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   plan.lanes.split_bits = split.split_bits;
   kernel::ListShape& lists = plan.lanes.lists;
   const std::int64_t blocks = (weights.cols + kPackedBlock - 1) / kPackedBlock;
-  // A 64-lane tile of the inputs of two blocks takes 32 KiB: the L1 data cache holds it.
-  constexpr std::int64_t kL1SegmentBlocks = 2;
   lists.segment_blocks =
-      std::max<std::int64_t>(1, std::min({blocks, plan.lanes.flush_blocks, kL1SegmentBlocks}));
+      std::max<std::int64_t>(1, std::min({blocks, plan.lanes.flush_blocks, kMaxSegmentBlocks}));
   lists.capacity = lists.segment_blocks * kPackedBlock;
   lists.segments = (blocks + lists.segment_blocks - 1) / lists.segment_blocks;
   lists.lo_values = split.groups == 1 ? weights.max_k + 1 : 1 << split.split_bits;
@@ -154,16 +152,15 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
     const int amount = code & 0x7F, negative = code >> 7;
     const int group = amount >> split.split_bits, lo = amount & ((1 << split.split_bits) - 1);
     const bool listed = amount != kZeroCode && group < split.groups && lo < lists.lo_values;
+    // Per group, lo from the highest down, positive before negative (loops.inc).
     lists.key_of_code[code] = static_cast<std::uint8_t>(
-        listed ? (2 * group + negative) * lists.lo_values + lo : lists.keys);
+        listed ? 2 * (group * lists.lo_values + lists.lo_values - 1 - lo) + negative : lists.keys);
   }
   lists.row_slots = lists.segments * lists.capacity;
   lists.row_counts = lists.segments * lists.keys;
-  // About 256 KiB of entries per chunk: they stay in the cache while the tiles reread them.
+  // About 256 KiB of lists per chunk: they stay in the L2 cache while the tiles reread them.
   lists.chunk_rows = std::max<std::int64_t>(
-      1, (std::int64_t{1} << 15) / std::max<std::int64_t>(1, lists.row_slots));
-  lists.chunk_slots = lists.chunk_rows * lists.row_slots;
-  lists.chunk_counts = lists.chunk_rows * lists.row_counts;
+      1, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, lists.row_slots + lists.row_counts));
   switch (path) {
     case KernelPath::portable:
       plan.loops = &portable::loops;
@@ -219,6 +216,9 @@ void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
 
 void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
                  std::int64_t* sums_low) {
+  std::int64_t offset_of[kMaxSegmentWeights];
+  for (std::int64_t j = 0; j < plan.lanes.lists.capacity; ++j) offset_of[j] = j * task.width;
+  task.offset_of = offset_of;
   task.segment_stride = plan.lanes.lists.capacity * task.width;
   plan.loops->columns(task);
   if (plan.accumulator != Accumulator::int32_halves) return;

@@ -7,25 +7,26 @@
 #include "autograd/grad_mode.hpp"
 #include "shiftops/convert.hpp"
 #include "shiftops/kernel.hpp"
+#include "shiftops/kernel/plan.hpp"
 
 namespace ds::shift {
 
 namespace {
-
-ActivationFormat format_of(const ActivationBits& bits) {
-  bits.validate();
-  return {bits.integer + bits.fraction, true};
-}
 
 void check_input(const Tensor& x, const char* op) {
   if (x.device() != Device::cpu() || x.dtype() != DType::f32)
     fail(op, ": the CPU shift kernel takes f32 CPU tensors, got ", describe(x));
 }
 
-void check_bias_grid(const PackedWeights& weights, const ActivationBits& bits, const char* op) {
+void check_prepared(const PreparedWeights& prepared, const ActivationBits& bits, const char* op) {
+  const PackedWeights& weights = prepared.weights();
   if (!weights.bias.empty() && weights.fraction_bits != bits.fraction)
     fail(op, ": the packed bias is on the 2^-", weights.fraction_bits,
          " grid but the activations have ", bits.fraction, " fraction bits");
+  const ActivationFormat format = activation_format(bits);
+  if (prepared.format().bits != format.bits || prepared.format().is_signed != format.is_signed)
+    fail(op, ": weights prepared for ", prepared.format().bits, "-bit activations, called with ",
+         bits.integer, ".", bits.fraction, " (", format.bits, " bits)");
 }
 
 // clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as
@@ -34,7 +35,7 @@ void check_bias_grid(const PackedWeights& weights, const ActivationBits& bits, c
 // representable) so that the compiler vectorises them; NaN is looked for first, as it has no
 // integer.
 std::vector<std::int32_t> to_fixed(const Tensor& x, const ActivationBits& bits) {
-  const ActivationFormat format = format_of(bits);
+  const ActivationFormat format = activation_format(bits);
   const double scale = std::ldexp(1.0, bits.fraction);
   const double low = static_cast<double>(format.lowest());
   const double high = std::floor(fixed_point_highest(bits, DType::f32) * scale);
@@ -93,27 +94,39 @@ Tensor bias_of(const std::vector<Tensor>& in) { return in.size() > 2 ? in[2] : T
 
 }  // namespace
 
-Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
-                    KernelPath path) {
+ActivationFormat activation_format(const ActivationBits& bits) {
+  bits.validate();
+  return {bits.integer + bits.fraction, true};
+}
+
+Tensor shift_linear(const Tensor& x, const PreparedWeights& prepared, const ActivationBits& bits) {
+  const PackedWeights& weights = prepared.weights();
   check_input(x, "shift_linear");
-  check_bias_grid(weights, bits, "shift_linear");
+  check_prepared(prepared, bits, "shift_linear");
   if (x.dim() < 1 || x.size(-1) != weights.cols)
     fail("shift_linear: input of shape ", x.shape(), " for packed weights with ", weights.cols,
          " columns");
   const std::int64_t batch = x.numel() / weights.cols;
   const std::vector<std::int32_t> fixed = to_fixed(x, bits);
   std::vector<std::int64_t> y(static_cast<std::size_t>(batch * weights.rows));
-  linear_int(weights, fixed.data(), batch, format_of(bits), y.data(), path);
+  linear_int(prepared, fixed.data(), batch, y.data());
   Shape shape = x.shape();
   shape.back() = weights.rows;
   return to_float(y, shape, bits.fraction);
 }
 
-Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
+Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
+                    KernelPath path) {
+  return shift_linear(x, PreparedWeights(kernel::borrow(weights), activation_format(bits), path),
+                      bits);
+}
+
+Tensor shift_conv2d(const Tensor& x, const PreparedWeights& prepared, std::int64_t kernel_h,
                     std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
-                    const ActivationBits& bits, KernelPath path) {
+                    const ActivationBits& bits) {
+  const PackedWeights& weights = prepared.weights();
   check_input(x, "shift_conv2d");
-  check_bias_grid(weights, bits, "shift_conv2d");
+  check_prepared(prepared, bits, "shift_conv2d");
   if (x.dim() != 4) fail("shift_conv2d: input of shape ", x.shape(), " is not [N, C, H, W]");
   const ConvGeometry geometry{x.size(0), x.size(1), x.size(2), x.size(3),
                               kernel_h,  kernel_w,  params};
@@ -121,8 +134,15 @@ Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t 
   const std::vector<std::int32_t> fixed = to_fixed(x, bits);
   const Shape shape{geometry.batch, weights.rows, geometry.out_h(), geometry.out_w()};
   std::vector<std::int64_t> y(static_cast<std::size_t>(numel_of(shape)));
-  conv2d_int(weights, fixed.data(), geometry, format_of(bits), y.data(), path);
+  conv2d_int(prepared, fixed.data(), geometry, y.data());
   return to_float(y, shape, bits.fraction);
+}
+
+Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
+                    std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
+                    const ActivationBits& bits, KernelPath path) {
+  return shift_conv2d(x, PreparedWeights(kernel::borrow(weights), activation_format(bits), path),
+                      kernel_h, kernel_w, params, bits);
 }
 
 Tensor kernel_linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -59,8 +59,9 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
   }
 }
 
-void linear_columns(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
-                    std::int64_t batch, std::int64_t* y) {
+void linear_columns(const kernel::Preparation& preparation, const PackedWeights& w,
+                    const std::int32_t* x, std::int64_t batch, std::int64_t* y) {
+  const kernel::Plan& plan = preparation.plan;
   const std::int64_t width = kernel::column_width(batch);
   std::vector<std::int32_t> xt(static_cast<std::size_t>(w.cols * width), 0);
   for (std::int64_t n = 0; n < batch; ++n)
@@ -77,10 +78,11 @@ void linear_columns(const kernel::Plan& plan, const PackedWeights& w, const std:
 #pragma omp parallel for schedule(dynamic) if (parallel)
   for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
     const std::int64_t end = std::min(begin + chunk, w.rows);
-    kernel::run_columns(plan,
-                        {kernel::code_rows(w, begin), plan.lanes, w.cols, xt.data(), width, begin,
-                         end, sums.data() + begin * width, width},
-                        xt_low.data(), sums_low.data() + begin * width);
+    kernel::ColumnTask task{
+        kernel::code_rows(w, begin), plan.lanes, w.cols, xt.data(), width, begin, end,
+        sums.data() + begin * width, width};
+    kernel::point_at_lists(preparation, w, begin, task);
+    kernel::run_columns(plan, task, xt_low.data(), sums_low.data() + begin * width);
     for (std::int64_t r = begin; r < end; ++r)
       for (std::int64_t n = 0; n < batch; ++n)
         y[n * w.rows + r] = kernel::finish(w, r, sums[r * width + n]);
@@ -89,12 +91,21 @@ void linear_columns(const kernel::Plan& plan, const PackedWeights& w, const std:
 
 }  // namespace
 
+void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
+                std::int64_t* y) {
+  const PackedWeights& weights = prepared.weights();
+  const kernel::Preparation& preparation = prepared.preparation();
+  if (prepared.accumulator() == Accumulator::wide)
+    return linear_wide(weights, x, batch, prepared.format(), y);
+  if (batch < kColumnBatch) return linear_dot(preparation.plan, weights, x, batch, y);
+  // Before the threads start, so that the lists are built by all of them.
+  preparation.lists(weights);
+  linear_columns(preparation, weights, x, batch, y);
+}
+
 void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,
                 const ActivationFormat& format, std::int64_t* y, KernelPath path) {
-  const kernel::Plan plan = kernel::make_plan(weights, format, path);
-  if (plan.accumulator == Accumulator::wide) return linear_wide(weights, x, batch, format, y);
-  if (batch < kColumnBatch) return linear_dot(plan, weights, x, batch, y);
-  linear_columns(plan, weights, x, batch, y);
+  linear_int(PreparedWeights(kernel::borrow(weights), format, path), x, batch, y);
 }
 
 }  // namespace ds::shift

@@ -20,14 +20,17 @@ struct CodeRows {
 // shifted left by g << split_bits (docs/kernels.md, "Exactness").
 inline constexpr int kMaxGroups = 4;
 
-// The int32 column form's entry lists (loops.inc): per row and segment of segment_blocks blocks,
-// the offsets (in xt) of the nonzero weights' inputs, sorted by key = (group, sign, lo) in that
-// order, and a count per key, so that the lane tiles add up the inputs of one key and shift and
-// sign the sum once. Sized by make_plan, so that the loops do no index arithmetic.
-// At most 2 * 24 keys with one group (m + K <= 24) and 2 * 4 * 16 with more (lo < 16).
+// The int32 column form's entry lists (built once per PreparedWeights, prepared.cpp): per row
+// and segment of segment_blocks blocks, the index within the segment of each nonzero weight,
+// sorted by key = (group, sign, lo) in that order, and a count per key, so that the lane tiles
+// add up the inputs of one key and shift and sign the sum once. At most 2 * 24 keys with one
+// group (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most 2 blocks: a
+// 64-lane tile of its inputs (32 KiB) then stays in the L1 cache, and an index fits a byte.
 inline constexpr int kMaxKeys = 128;
+inline constexpr std::int64_t kMaxSegmentBlocks = 2;
+inline constexpr std::int64_t kMaxSegmentWeights = kMaxSegmentBlocks * 64;
 struct ListShape {
-  std::int64_t segment_blocks;    // at most flush_blocks, and few enough for a tile to stay in L1
+  std::int64_t segment_blocks;    // at most flush_blocks and kMaxSegmentBlocks
   std::int64_t capacity;          // slots per segment: its weights
   std::int64_t segments;          // per row
   int lo_values;                  // lo ranges over 0..lo_values - 1
@@ -35,8 +38,7 @@ struct ListShape {
   std::uint8_t key_of_code[256];  // an 8-bit code's key, or `keys` for a zero weight
   std::int64_t row_slots;         // segments * capacity
   std::int64_t row_counts;        // segments * keys
-  std::int64_t chunk_rows;        // rows whose lists are built before the lane tiles run over them
-  std::int64_t chunk_slots, chunk_counts;  // chunk_rows * row_slots, chunk_rows * row_counts
+  std::int64_t chunk_rows;        // rows whose lists the lane tiles run through together
 };
 
 struct Lanes {
@@ -71,8 +73,12 @@ struct ColumnTask {
   std::int64_t row_begin, row_end;
   std::int64_t* sums;
   std::int64_t sums_stride;  // between rows of sums
-  // lists.capacity * width: how far a segment moves the offsets into xt. Set by run_columns
-  // (plan.hpp), as the loops must not multiply.
+  // int32 path: the entry lists of row row_begin (row_slots and row_counts bytes per row).
+  const std::uint8_t* entries = nullptr;
+  const std::uint8_t* counts = nullptr;
+  // Set by run_columns (plan.hpp), as the loops must not multiply: where input j of a segment
+  // starts in xt (j * width, for j < capacity), and capacity * width.
+  const std::int64_t* offset_of = nullptr;
   std::int64_t segment_stride = 0;
 };
 

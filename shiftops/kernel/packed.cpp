@@ -56,6 +56,24 @@ std::uint8_t PackedWeights::code(std::int64_t r, std::int64_t c) const {
   return nibble_to_code(slot.high ? byte >> 4 : byte & 15);
 }
 
+void PackedWeights::decode_row(std::int64_t r, std::uint8_t* out) const {
+  const std::uint8_t* bytes = row(r);
+  if (code_bits == 8) {
+    std::copy(bytes, bytes + padded_cols(), out);
+    return;
+  }
+  std::uint8_t code_of_nibble[16];
+  for (std::uint8_t nibble = 0; nibble < 16; ++nibble)
+    code_of_nibble[nibble] = nibble_to_code(nibble);
+  for (std::int64_t block = 0; block < padded_cols(); block += kPackedBlock, bytes += 32)
+    for (int half = 0; half < 2; ++half)
+      for (int j = 0; j < 16; ++j) {
+        const std::uint8_t byte = bytes[16 * half + j];
+        out[block + 32 * half + j] = code_of_nibble[byte & 15];
+        out[block + 32 * half + 16 + j] = code_of_nibble[byte >> 4];
+      }
+}
+
 int PackedWeights::sign(std::int64_t r, std::int64_t c) const {
   const std::uint8_t value = code(r, c);
   return value == kZeroCode ? 0 : (value & 0x80 ? -1 : 1);

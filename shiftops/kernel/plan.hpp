@@ -2,6 +2,8 @@
 // What linear.cpp and conv2d.cpp share: the accumulator and loops chosen for a layer, the
 // final floor-and-bias step, and the wide path for exponent ranges int64 cannot hold.
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include "shiftops/kernel.hpp"
 #include "shiftops/kernel/loops.hpp"
@@ -16,6 +18,36 @@ struct Plan {
 Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path);
 
 CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row);
+
+// The column form's entry lists of every row (ListShape in loops.hpp), row after row:
+// row_slots entries (the index within its segment of each nonzero weight, sorted by key,
+// `capacity` slots per segment) and row_counts counts (per segment, how many entries each key
+// has).
+struct EntryLists {
+  std::vector<std::uint8_t> entries, counts;
+};
+
+// What PreparedWeights keeps: the plan, and the entry lists once a batched call asks for them.
+struct Preparation {
+  Plan plan;
+  // The lists, built on the first call (once, whichever thread calls); null for int64 plans,
+  // which decode the codes in place.
+  const EntryLists* lists(const PackedWeights& weights) const;
+
+ private:
+  mutable std::once_flag built_;
+  mutable EntryLists lists_;
+};
+
+// A shared_ptr that does not own `weights`: preparing weights for a single call.
+inline std::shared_ptr<const PackedWeights> borrow(const PackedWeights& weights) {
+  return {std::shared_ptr<const PackedWeights>(), &weights};
+}
+
+// The row's entries and counts in a ColumnTask for rows from `first_row` (int32 plans; null
+// pointers otherwise).
+void point_at_lists(const Preparation& preparation, const PackedWeights& weights,
+                    std::int64_t first_row, ColumnTask& task);
 
 // floor(sum / 2^K) + bias[row]: the single rounding of the exact sum (an arithmetic shift).
 inline std::int64_t finish(const PackedWeights& weights, std::int64_t row, std::int64_t sum) {

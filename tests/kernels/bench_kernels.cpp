@@ -78,17 +78,21 @@ void bench_gemm(int weight_bits, ActivationFormat format) {
   std::vector<std::int64_t> y(static_cast<std::size_t>(batch * n));
   const RowMatrix a = random_matrix(n, n), b = random_matrix(batch, n);
   RowMatrix out(batch, n);
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format);
   const auto t = bench::interleaved_medians(
-      {[&] { linear_int(w, x.data(), batch, format, y.data(), kernel_path()); },
-       [&] { out.noalias() = b * a.transpose(); }},
+      {[&] { linear_int(prepared, x.data(), batch, y.data()); },
+       [&] { out.noalias() = b * a.transpose(); },
+       [&] { linear_int(w, x.data(), batch, format, y.data(), kernel_path()); }},
       {15, 5});
   char extra[96];
   std::snprintf(extra, sizeof extra, "[%s; %.1f G shift-adds/s vs %.1f GFLOP/s]",
                 accumulator_name(choose_accumulator(w, format)), batch * n * n / t[0] / 1e9,
                 2.0 * batch * n * n / t[1] / 1e9);
-  print_pair("(b) linear b=64 1024x1024 w" + std::to_string(weight_bits) + " a" +
-                 std::to_string(format.bits),
-             "shift kernel", t[0], "Eigen SGEMM", t[1], extra);
+  const std::string what = "(b) linear b=64 1024x1024 w" + std::to_string(weight_bits) + " a" +
+                           std::to_string(format.bits);
+  print_pair(what, "shift kernel", t[0], "Eigen SGEMM", t[1], extra);
+  // What a call costs when the weights change every time (training through the kernel).
+  print_pair(what, "unprepared weights", t[2], "Eigen SGEMM", t[1]);
 }
 
 nn::ModulePtr shift_model(const std::string& dataset, const std::string& name, int weight_bits,
@@ -224,8 +228,9 @@ void bench_scalar() {
   std::vector<std::int64_t> y(static_cast<std::size_t>(batch * rows));
   std::vector<float> wf = unpack_weights(w).to_vector<float>(), xf(x.begin(), x.end()),
                      yf(static_cast<std::size_t>(batch * rows));
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format);
   const auto t = bench::interleaved_medians(
-      {[&] { linear_int(w, x.data(), batch, format, y.data(), kernel_path()); },
+      {[&] { linear_int(prepared, x.data(), batch, y.data()); },
        [&] { original_style_linear(original, x.data(), batch, y.data()); },
        [&] { naive_float_linear(wf, xf, batch, rows, cols, yf); }},
       {9, 3});

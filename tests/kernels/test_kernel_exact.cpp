@@ -3,9 +3,11 @@
 // unsigned, sizes that are not multiples of any vector width, zero weights, the largest shifts,
 // saturated inputs, every convolution geometry, and each accumulator choice.
 #include <catch2/catch.hpp>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "random_layers.hpp"
 #include "shiftops/kernel.hpp"
@@ -99,6 +101,62 @@ TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") 
       ++cases;
     }
   CHECK(cases > 20);
+}
+
+TEST_CASE("prepared weights give the reference's result call after call", "[kernels]") {
+  // One PreparedWeights per layer serves batches of either form (its entry lists are built by
+  // the first batched call and reused), convolutions of several geometries, and two threads
+  // that call it for the first time at once.
+  std::mt19937_64 rng(13);
+  int prepared_lists = 0;
+  for (const test::LayerFormat& format : test::all_layer_formats()) {
+    const std::int64_t rows = 1 + static_cast<std::int64_t>(rng() % 40);
+    const std::int64_t cols = 9 * (1 + static_cast<std::int64_t>(rng() % 20));
+    const PackedWeights w = test::random_packed(rng, format, {rows, cols}, rng() % 2);
+    const auto shared = std::make_shared<const PackedWeights>(w);
+    const PreparedWeights first_use(shared, format.activation);
+    std::vector<std::vector<std::int32_t>> inputs;
+    std::vector<std::vector<std::int64_t>> results(2);
+    for (int t = 0; t < 2; ++t)
+      inputs.push_back(test::random_activations(rng, format.activation, 70 * cols));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t)
+      threads.emplace_back([&, t] {
+        results[t].resize(static_cast<std::size_t>(70 * rows));
+        linear_int(first_use, inputs[t].data(), 70, results[t].data());
+      });
+    for (std::thread& thread : threads) thread.join();
+    for (int t = 0; t < 2; ++t) {
+      std::vector<std::int64_t> expected(results[t].size());
+      linear_reference(w, inputs[t].data(), 70, format.activation, expected.data());
+      INFO(test::describe(format) << " thread " << t);
+      REQUIRE(results[t] == expected);
+    }
+    prepared_lists += first_use.accumulator() == Accumulator::int32_blocks ||
+                      first_use.accumulator() == Accumulator::int32_halves;
+    for (const std::int64_t batch : {1, 64, 3, 17, 64}) {
+      const auto x = test::random_activations(rng, format.activation, batch * cols);
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)), actual(expected);
+      linear_reference(w, x.data(), batch, format.activation, expected.data());
+      linear_int(first_use, x.data(), batch, actual.data());
+      INFO(test::describe(format) << " batch " << batch);
+      REQUIRE(actual == expected);
+    }
+    // The same rows as a convolution with cols = channels * 3 * 3, two geometries.
+    for (const std::int64_t size : {5, 11}) {
+      ConvGeometry g{1 + size % 3, cols / 9, size, size, 3, 3, {}};
+      g.params.pad_h = g.params.pad_w = 1;
+      const auto x = test::random_activations(rng, format.activation,
+                                              g.batch * g.channels * g.height * g.width);
+      const std::size_t outputs = static_cast<std::size_t>(g.batch * rows * g.out_h() * g.out_w());
+      std::vector<std::int64_t> expected(outputs), actual(outputs);
+      conv2d_reference(w, x.data(), g, format.activation, expected.data());
+      conv2d_int(first_use, x.data(), g, actual.data());
+      INFO(test::describe(format) << " conv " << size);
+      REQUIRE(actual == expected);
+    }
+  }
+  CHECK(prepared_lists > 5);
 }
 
 TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {

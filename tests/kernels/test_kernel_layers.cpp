@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "autograd/grad_mode.hpp"
@@ -159,6 +160,11 @@ TEST_CASE("the float-tensor kernel matches the float layer on a shift layer", "[
   CHECK(close.ok);
   CHECK_THROWS_MATCHES(shift_linear(x.to(DType::f64), pack(layer), options.activation), Error,
                        MessageContains({"f32"}));
+  // Weights prepared for other activations are refused, not run with the wrong format.
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(pack(layer)),
+                                 ActivationFormat{8, true});
+  CHECK_THROWS_MATCHES(shift_linear(x, prepared, options.activation), Error,
+                       MessageContains({"prepared for 8-bit", "4.12"}));
 }
 
 TEST_CASE("inference reuses the packed weights until a parameter changes", "[kernels]") {
