@@ -106,6 +106,9 @@ Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& for
   return {true, groups, split, m + (1 << split) - 1};
 }
 
+// The widest term the int16 dot form takes: 2^13 leaves room for 3 terms per lane.
+constexpr int kDot16TermBits = 13;
+
 // Each 16-bit half of a wider activation, x = high * 2^16 + low with low in [0, 2^16) and high
 // within 16 bits (signed or not), has at most 16 magnitude bits.
 constexpr ActivationFormat kHalfFormat{16, false};
@@ -179,11 +182,31 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   bool runs = false;
   for (const KernelPath available : available_kernel_paths()) runs |= available == path;
   if (!runs) fail("shift kernel: this CPU lacks the instructions of path ", kernel_path_name(path));
+  // int16 lanes take a term of m + K <= 13 bits with room for several per lane (a flush every
+  // floor((2^15 - 1) / 2^(m + K)) terms); the int32 lanes they are widened into then hold a
+  // whole row of fewer than 2^22 columns: 2^22 / 32 flushes of less than 2^15 each.
+  const int term_bits = magnitude_bits(format) + weights.max_k;
+  if (plan.loops->dot16 && plan.accumulator == Accumulator::int32_blocks &&
+      term_bits <= kDot16TermBits && weights.padded_cols() < (std::int64_t{1} << 22)) {
+    plan.lanes.dot16 = true;
+    plan.lanes.dot16_flush = ((1 << 15) - 1) >> term_bits;
+  }
   return plan;
 }
 
 CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row) {
   return {weights.row(first_row), weights.row_bytes(), weights.padded_cols(), weights.code_bits};
+}
+
+void order_for_dot16(const std::int32_t* x, std::int64_t cols, int code_bits, std::int16_t* x16) {
+  const std::int64_t padded = (cols + kPackedBlock - 1) / kPackedBlock * kPackedBlock;
+  for (std::int64_t slot = 0; slot < padded; ++slot) {
+    const std::int64_t within = slot % kPackedBlock;
+    // Slots 16-31 of a block hold weights 32-47, slots 32-47 weights 16-31.
+    const std::int64_t swapped = within >= 16 && within < 48 ? within ^ 48 : within;
+    const std::int64_t i = slot - within + (code_bits == 4 ? swapped : within);
+    x16[slot] = static_cast<std::int16_t>(i < cols ? x[i] : 0);
+  }
 }
 
 void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low) {
@@ -204,6 +227,7 @@ void combine_halves(std::int64_t* high, const std::int64_t* low, std::int64_t n)
 
 void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
              const std::int32_t* negated_low, std::int64_t* sums_low) {
+  if (plan.lanes.dot16) return plan.loops->dot16(task);
   plan.loops->dot(task);
   if (plan.accumulator != Accumulator::int32_halves) return;
   std::int64_t* high = task.sums;

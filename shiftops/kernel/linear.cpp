@@ -32,6 +32,7 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
   const std::size_t half_size = halves ? static_cast<std::size_t>(padded) : 0;
   std::vector<std::int32_t> sample(static_cast<std::size_t>(padded), 0), sample_low(half_size, 0);
   std::vector<std::int32_t> negated(sample.size(), 0), negated_low(half_size, 0);
+  std::vector<std::int16_t> sample16(plan.lanes.dot16 ? sample.size() : 0, 0);
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
   std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
   const bool parallel = kernel::worth_threads(w.rows * padded);
@@ -40,8 +41,11 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
     std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
     if (halves)
       kernel::split_halves(sample.data(), w.cols, plan.lanes.is_unsigned, sample_low.data());
-    // Only the int32 path reads them, where the values have at most 25 bits: no overflow.
-    if (!plan.lanes.wide64)
+    // The int16 lanes take the values as they are (at most 13 bits); only the int32 path reads
+    // the negated ones, where the values have at most 25 bits: no overflow.
+    if (plan.lanes.dot16)
+      kernel::order_for_dot16(x + n * w.cols, w.cols, w.code_bits, sample16.data());
+    else if (!plan.lanes.wide64)
       for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) {
         negated[i] = -sample[i];
         if (halves) negated_low[i] = -sample_low[i];
@@ -51,7 +55,7 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
       const std::int64_t end = std::min(begin + chunk, w.rows);
       kernel::run_dot(plan,
                       {kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
-                       begin, end, sums.data() + begin},
+                       sample16.data(), begin, end, sums.data() + begin},
                       sample_low.data(), negated_low.data(), sums_low.data() + begin);
     }
     for (std::int64_t r = 0; r < w.rows; ++r)

@@ -48,16 +48,22 @@ struct Lanes {
   int groups;                 // int32 path: 1 to kMaxGroups shift-range groups
   int split_bits;             // int32 path: bits of lo (7 with one group: lo = a)
   ListShape lists;            // int32 path, column form
+  // Dot form on int16 lanes (PathLoops::dot16): every term fits 16 bits with room for
+  // dot16_flush of them per lane before the partial sums are widened to int32.
+  bool dot16 = false;
+  int dot16_flush = 0;
 };
 
 // Dot form, one activation vector against rows [row_begin, row_end): sums[r - row_begin] =
 // sum_i sign * x[i] << a. x holds padded_cols values (zero past the real columns); the int32
-// path also reads negated_x = -x (the int64 path negates after widening).
+// path also reads negated_x = -x (the int64 path negates after widening), the int16 path x16,
+// x as int16 values.
 struct DotTask {
   CodeRows weights;
   Lanes lanes;
   const std::int32_t* x;
   const std::int32_t* negated_x;
+  const std::int16_t* x16;
   std::int64_t row_begin, row_end;
   std::int64_t* sums;
 };
@@ -85,6 +91,9 @@ struct ColumnTask {
 struct PathLoops {
   void (*dot)(const DotTask&);
   void (*columns)(const ColumnTask&);
+  // The dot form on int16 lanes where the instruction set shifts 16-bit lanes by per-lane
+  // amounts (AVX-512 BW's vpsllvw); null elsewhere.
+  void (*dot16)(const DotTask&);
 };
 
 namespace portable {

@@ -55,6 +55,11 @@ inline std::int64_t finish(const PackedWeights& weights, std::int64_t row, std::
   return weights.bias.empty() ? floored : floored + weights.bias[static_cast<std::size_t>(row)];
 }
 
+// x (cols values) as the int16 dot form reads it, padded with zeros to whole blocks: in weight
+// order for 8-bit codes; for 4-bit codes each block's inputs in the order of its nibbles
+// (loops.inc): weights 0-15, 32-47, 16-31, 48-63.
+void order_for_dot16(const std::int32_t* x, std::int64_t cols, int code_bits, std::int16_t* x16);
+
 // The int32_halves accumulator runs the int32 loops twice, on the high and the low 16-bit halves
 // of the activations (x = high * 2^16 + low, low in [0, 2^16)), and combines the sums as
 // (high sum << 16) + low sum, exactly. split_halves turns x into its high halves in place and

@@ -179,6 +179,28 @@ TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
   }
 }
 
+TEST_CASE("int16 dot lanes widen before they can overflow", "[kernels]") {
+  // The batch-1 form on int16 lanes (AVX-512) takes terms of m + K <= 13 bits, three to a lane
+  // between widenings: 8-bit signed activations with K = 6 (-128 << 6 negated: 2^13) and
+  // unsigned ones with K = 5 (255 << 5), in 4- and 8-bit codes. Every term is at the extreme,
+  // so a fourth term per lane would overflow int16. Also K = 0 (255 terms to a lane, the most
+  // 2^15 - 1 allows for 128 << 0).
+  for (const bool is_signed : {true, false})
+    for (const int k_top : {is_signed ? 6 : 5, 0})
+      for (const bool allow_4bit : {true, false}) {
+        const ActivationFormat format{8, is_signed};
+        const std::int64_t cols = 4000;
+        std::vector<float> weights(static_cast<std::size_t>(2 * cols), is_signed ? -1.0f : 1.0f);
+        weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -k_top);
+        const PackedWeights w =
+            pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, allow_4bit);
+        REQUIRE(w.code_bits == (allow_4bit ? 4 : 8));
+        const auto expected = require_exact_linear(w, extreme_activations(format, cols), 1, format,
+                                                   "K " + std::to_string(k_top));
+        CHECK(std::abs(expected[0]) > (std::int64_t{1} << 15) >> k_top);
+      }
+}
+
 TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kernels]") {
   // K = 14 with 16-bit activations (m + K = 29 > 24: two shift groups) and with 32-bit ones (the
   // 16-bit halves, each in two shift groups). Every term at the format's extreme with the
