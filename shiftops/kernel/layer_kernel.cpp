@@ -2,6 +2,7 @@
 // forward runs the kernel on the weights packed at that step, the backward re-runs the float
 // op so that the gradients are exactly the float path's (straight-through).
 #include <cmath>
+#include <memory>
 
 #include "autograd/function.hpp"
 #include "autograd/grad_mode.hpp"
@@ -29,38 +30,59 @@ void check_prepared(const PreparedWeights& prepared, const ActivationBits& bits,
          bits.integer, ".", bits.fraction, " (", format.bits, " bits)");
 }
 
+// Elementwise passes over whole activations run on all threads from this many values on (the
+// kernels themselves split their work; these passes would otherwise run on one core).
+constexpr std::int64_t kParallelValues = std::int64_t{1} << 16;
+
 // clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as
 // integers, with its f32 top, so that to_fixed(x) = to_fixed(fixed_point(x)) and the layers may
 // skip the float pass. Written as plain loops over doubles (exact: x * 2^F and its floor are
 // representable) so that the compiler vectorises them; NaN is looked for first, as it has no
 // integer.
-std::vector<std::int32_t> to_fixed(const Tensor& x, const ActivationBits& bits) {
+std::unique_ptr<std::int32_t[]> to_fixed(const Tensor& x, const ActivationBits& bits) {
   const ActivationFormat format = activation_format(bits);
   const double scale = std::ldexp(1.0, bits.fraction);
   const double low = static_cast<double>(format.lowest());
   const double high = std::floor(fixed_point_highest(bits, DType::f32) * scale);
   const Tensor input = x.contiguous();
   const float* values = static_cast<const float*>(input.data_ptr());
-  const std::size_t n = static_cast<std::size_t>(input.numel());
+  const std::int64_t n = input.numel();
   bool any_nan = false;
-  for (std::size_t i = 0; i < n; ++i) any_nan |= values[i] != values[i];
+#pragma omp parallel for simd reduction(|| : any_nan) if (n >= kParallelValues)
+  for (std::int64_t i = 0; i < n; ++i) any_nan = any_nan || values[i] != values[i];
   if (any_nan)
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::int64_t i = 0; i < n; ++i)
       if (std::isnan(values[i])) fail("shift kernel: the input holds a NaN at flat index ", i);
-  std::vector<std::int32_t> fixed(n);
-  for (std::size_t i = 0; i < n; ++i) {
+  auto fixed = std::make_unique_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(n));
+  std::int32_t* out = fixed.get();
+#pragma omp parallel for simd if (n >= kParallelValues)
+  for (std::int64_t i = 0; i < n; ++i) {
     const double scaled = std::floor(static_cast<double>(values[i]) * scale);
-    fixed[i] = static_cast<std::int32_t>(scaled < low ? low : (scaled > high ? high : scaled));
+    out[i] = static_cast<std::int32_t>(scaled < low ? low : (scaled > high ? high : scaled));
   }
   return fixed;
 }
 
+// The kernels' integer outputs, allocated without zeroing (every value is written, as is every
+// value of to_fixed's).
+struct IntegerOutput {
+  explicit IntegerOutput(const Shape& shape)
+      : shape(shape),
+        count(numel_of(shape)),
+        values(std::make_unique_for_overwrite<std::int64_t[]>(static_cast<std::size_t>(count))) {}
+  Shape shape;
+  std::int64_t count;
+  std::unique_ptr<std::int64_t[]> values;
+};
+
 // y / 2^F: the scaling by a power of two is exact (no result is subnormal for F <= 32).
-Tensor to_float(const std::vector<std::int64_t>& values, const Shape& shape, int fraction) {
+Tensor to_float(const IntegerOutput& y, int fraction) {
   const float scale = std::ldexp(1.0f, -fraction);
-  Tensor result = Tensor::empty(shape);
+  Tensor result = Tensor::empty(y.shape);
   float* out = static_cast<float*>(result.data_ptr());
-  for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]) * scale;
+  const std::int64_t* values = y.values.get();
+#pragma omp parallel for simd if (y.count >= kParallelValues)
+  for (std::int64_t i = 0; i < y.count; ++i) out[i] = static_cast<float>(values[i]) * scale;
   return result;
 }
 
@@ -107,12 +129,12 @@ Tensor shift_linear(const Tensor& x, const PreparedWeights& prepared, const Acti
     fail("shift_linear: input of shape ", x.shape(), " for packed weights with ", weights.cols,
          " columns");
   const std::int64_t batch = x.numel() / weights.cols;
-  const std::vector<std::int32_t> fixed = to_fixed(x, bits);
-  std::vector<std::int64_t> y(static_cast<std::size_t>(batch * weights.rows));
-  linear_int(prepared, fixed.data(), batch, y.data());
+  const auto fixed = to_fixed(x, bits);
   Shape shape = x.shape();
   shape.back() = weights.rows;
-  return to_float(y, shape, bits.fraction);
+  const IntegerOutput y(shape);
+  linear_int(prepared, fixed.get(), batch, y.values.get());
+  return to_float(y, bits.fraction);
 }
 
 Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
@@ -131,11 +153,10 @@ Tensor shift_conv2d(const Tensor& x, const PreparedWeights& prepared, std::int64
   const ConvGeometry geometry{x.size(0), x.size(1), x.size(2), x.size(3),
                               kernel_h,  kernel_w,  params};
   geometry.validate(weights);
-  const std::vector<std::int32_t> fixed = to_fixed(x, bits);
-  const Shape shape{geometry.batch, weights.rows, geometry.out_h(), geometry.out_w()};
-  std::vector<std::int64_t> y(static_cast<std::size_t>(numel_of(shape)));
-  conv2d_int(prepared, fixed.data(), geometry, y.data());
-  return to_float(y, shape, bits.fraction);
+  const auto fixed = to_fixed(x, bits);
+  const IntegerOutput y(Shape{geometry.batch, weights.rows, geometry.out_h(), geometry.out_w()});
+  conv2d_int(prepared, fixed.get(), geometry, y.values.get());
+  return to_float(y, bits.fraction);
 }
 
 Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
