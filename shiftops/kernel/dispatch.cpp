@@ -2,6 +2,7 @@
 // (docs/kernels.md, "Exactness" and "Dispatch").
 #include <omp.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <string>
@@ -200,13 +201,11 @@ CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row) {
 
 void order_for_dot16(const std::int32_t* x, std::int64_t cols, int code_bits, std::int16_t* x16) {
   const std::int64_t padded = (cols + kPackedBlock - 1) / kPackedBlock * kPackedBlock;
-  for (std::int64_t slot = 0; slot < padded; ++slot) {
-    const std::int64_t within = slot % kPackedBlock;
-    // Slots 16-31 of a block hold weights 32-47, slots 32-47 weights 16-31.
-    const std::int64_t swapped = within >= 16 && within < 48 ? within ^ 48 : within;
-    const std::int64_t i = slot - within + (code_bits == 4 ? swapped : within);
-    x16[slot] = static_cast<std::int16_t>(i < cols ? x[i] : 0);
-  }
+  std::copy(x, x + cols, x16);
+  std::fill(x16 + cols, x16 + padded, std::int16_t{0});
+  if (code_bits == 4)
+    for (std::int16_t* block = x16; block != x16 + padded; block += kPackedBlock)
+      std::swap_ranges(block + 16, block + 32, block + 32);
 }
 
 void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low) {

@@ -28,28 +28,31 @@ void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t bat
 void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
                 std::int64_t batch, std::int64_t* y) {
   const std::int64_t padded = w.padded_cols();
-  const bool halves = plan.accumulator == Accumulator::int32_halves;
-  const std::size_t half_size = halves ? static_cast<std::size_t>(padded) : 0;
-  std::vector<std::int32_t> sample(static_cast<std::size_t>(padded), 0), sample_low(half_size, 0);
-  std::vector<std::int32_t> negated(sample.size(), 0), negated_low(half_size, 0);
-  std::vector<std::int16_t> sample16(plan.lanes.dot16 ? sample.size() : 0, 0);
+  const bool dot16 = plan.lanes.dot16, halves = plan.accumulator == Accumulator::int32_halves;
+  // The int16 lanes read sample16 only; the int32 and int64 lanes the others.
+  const std::size_t int32_size = dot16 ? 0 : static_cast<std::size_t>(padded);
+  const std::size_t half_size = halves ? int32_size : 0;
+  std::vector<std::int32_t> sample(int32_size, 0), sample_low(half_size, 0);
+  std::vector<std::int32_t> negated(int32_size, 0), negated_low(half_size, 0);
+  std::vector<std::int16_t> sample16(dot16 ? static_cast<std::size_t>(padded) : 0);
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
   std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
   const bool parallel = kernel::worth_threads(w.rows * padded);
   const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
   for (std::int64_t n = 0; n < batch; ++n) {
-    std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
-    if (halves)
-      kernel::split_halves(sample.data(), w.cols, plan.lanes.is_unsigned, sample_low.data());
-    // The int16 lanes take the values as they are (at most 13 bits); only the int32 path reads
-    // the negated ones, where the values have at most 25 bits: no overflow.
-    if (plan.lanes.dot16)
+    if (dot16) {
       kernel::order_for_dot16(x + n * w.cols, w.cols, w.code_bits, sample16.data());
-    else if (!plan.lanes.wide64)
-      for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) {
-        negated[i] = -sample[i];
-        if (halves) negated_low[i] = -sample_low[i];
-      }
+    } else {
+      std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
+      if (halves)
+        kernel::split_halves(sample.data(), w.cols, plan.lanes.is_unsigned, sample_low.data());
+      // Only the int32 lanes read them, where the values have at most 25 bits: no overflow.
+      if (!plan.lanes.wide64)
+        for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) {
+          negated[i] = -sample[i];
+          if (halves) negated_low[i] = -sample_low[i];
+        }
+    }
 #pragma omp parallel for schedule(dynamic) if (parallel)
     for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
       const std::int64_t end = std::min(begin + chunk, w.rows);

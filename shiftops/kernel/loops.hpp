@@ -22,10 +22,11 @@ inline constexpr int kMaxGroups = 4;
 
 // The int32 column form's entry lists (built once per PreparedWeights, prepared.cpp): per row
 // and segment of segment_blocks blocks, the index within the segment of each nonzero weight,
-// sorted by key = (group, sign, lo) in that order, and a count per key, so that the lane tiles
-// add up the inputs of one key and shift and sign the sum once. At most 2 * 24 keys with one
-// group (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most 2 blocks: a
-// 64-lane tile of its inputs (32 KiB) then stays in the L1 cache, and an index fits a byte.
+// sorted by key = (group, lo from the highest down, sign), and a count per key, so that the
+// lane tiles add or subtract the inputs of one key and shift once per lo. At most 2 * 24 keys
+// with one group (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most two
+// blocks: a 64-lane tile of its inputs (32 KiB) then stays in the L1 cache, and an index fits
+// in a byte.
 inline constexpr int kMaxKeys = 128;
 inline constexpr std::int64_t kMaxSegmentBlocks = 2;
 inline constexpr std::int64_t kMaxSegmentWeights = kMaxSegmentBlocks * 64;

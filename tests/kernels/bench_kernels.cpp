@@ -56,9 +56,9 @@ void bench_gemv(std::int64_t n, int weight_bits, ActivationFormat format) {
   const RowMatrix a = random_matrix(n, n);
   const Eigen::VectorXf v = Eigen::VectorXf::Random(static_cast<Eigen::Index>(n));
   Eigen::VectorXf out(static_cast<Eigen::Index>(n));
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format);
   const auto t = bench::interleaved_medians(
-      {[&] { linear_int(w, x.data(), 1, format, y.data(), kernel_path()); },
-       [&] { out.noalias() = a * v; }},
+      {[&] { linear_int(prepared, x.data(), 1, y.data()); }, [&] { out.noalias() = a * v; }},
       {15, n >= 4096 ? 3 : 20});
   const double gb = static_cast<double>(w.codes.size()) / t[0] / 1e9;
   const std::string what = "(a) linear b=1 " + std::to_string(n) + "x" + std::to_string(n) + " w" +
