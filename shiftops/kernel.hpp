@@ -46,9 +46,10 @@ struct Preparation;
 
 // Packed weights made ready for repeated calls with one activation format on one kernel path:
 // the accumulator is chosen once, and the column form's sorted entry lists (docs/kernels.md,
-// "Algorithm") are built on the first batched call and kept, so that later calls go straight to
-// the adds. Read-only once built: one object may serve several threads. The overloads taking
-// PackedWeights prepare the weights for that one call.
+// "Algorithm") are built by the first call that uses them (a linear of batch 4 or more, any
+// convolution) and kept, so that later calls go straight to the adds. Read-only once built:
+// one object may serve several threads. The overloads taking PackedWeights prepare the weights
+// for that one call.
 class PreparedWeights {
  public:
   PreparedWeights(std::shared_ptr<const PackedWeights> weights, const ActivationFormat& format,

@@ -74,8 +74,9 @@ void im2col(const std::int32_t* image, const ConvGeometry& g, std::int64_t chann
       }
 }
 
-// Output lanes an item aims for: the entry lists of a chunk of rows are built once per item and
-// reused by every 64-lane tile, so small feature maps are batched several images to an item.
+// Output lanes an item aims for: the lane tiles of an item run through the rows' entry lists
+// (kept in the L2 cache across tiles) together, so small feature maps are batched several
+// images to an item.
 constexpr std::int64_t kItemLanes = 1024;
 
 std::int64_t images_per_item(const ConvGeometry& g) {

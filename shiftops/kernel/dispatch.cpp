@@ -184,8 +184,8 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   for (const KernelPath available : available_kernel_paths()) runs |= available == path;
   if (!runs) fail("shift kernel: this CPU lacks the instructions of path ", kernel_path_name(path));
   // int16 lanes take a term of m + K <= 13 bits with room for several per lane (a flush every
-  // floor((2^15 - 1) / 2^(m + K)) terms); the int32 lanes they are widened into then hold a
-  // whole row of fewer than 2^22 columns: 2^22 / 32 flushes of less than 2^15 each.
+  // floor((2^15 - 1) / 2^(m + K)) terms); an int32 lane they are widened into gathers two of
+  // them, 2 * cols / 32 terms of a row: below 2^18 terms of at most 2^13 for cols < 2^22.
   const int term_bits = magnitude_bits(format) + weights.max_k;
   if (plan.loops->dot16 && plan.accumulator == Accumulator::int32_blocks &&
       term_bits <= kDot16TermBits && weights.padded_cols() < (std::int64_t{1} << 22)) {

@@ -80,7 +80,7 @@ struct ColumnTask {
   std::int64_t row_begin, row_end;
   std::int64_t* sums;
   std::int64_t sums_stride;  // between rows of sums
-  // int32 path: the entry lists of row row_begin (row_slots and row_counts bytes per row).
+  // int32 path: the entry lists of the task's first row (row_slots and row_counts bytes per row).
   const std::uint8_t* entries = nullptr;
   const std::uint8_t* counts = nullptr;
   // Set by run_columns (plan.hpp), as the loops must not multiply: where input j of a segment
