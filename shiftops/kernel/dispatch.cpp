@@ -143,11 +143,9 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   plan.lanes.groups = split.groups;
   plan.lanes.split_bits = split.split_bits;
   kernel::ListShape& lists = plan.lanes.lists;
-  const std::int64_t blocks = (weights.cols + kPackedBlock - 1) / kPackedBlock;
-  lists.segment_blocks =
-      std::max<std::int64_t>(1, std::min({blocks, plan.lanes.flush_blocks, kMaxSegmentBlocks}));
-  lists.capacity = lists.segment_blocks * kPackedBlock;
-  lists.segments = (blocks + lists.segment_blocks - 1) / lists.segment_blocks;
+  lists.capacity = std::max<std::int64_t>(
+      1, std::min({weights.cols, plan.lanes.flush_blocks * kPackedBlock, kMaxSegmentWeights}));
+  lists.segments = (weights.cols + lists.capacity - 1) / lists.capacity;
   lists.lo_values = split.groups == 1 ? weights.max_k + 1 : 1 << split.split_bits;
   lists.keys = 2 * split.groups * lists.lo_values;
   if (split.fits && lists.keys > kernel::kMaxKeys)
@@ -160,11 +158,6 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
     lists.key_of_code[code] = static_cast<std::uint8_t>(
         listed ? 2 * (group * lists.lo_values + lists.lo_values - 1 - lo) + negative : lists.keys);
   }
-  lists.row_slots = lists.segments * lists.capacity;
-  lists.row_counts = lists.segments * lists.keys;
-  // About 256 KiB of lists per chunk: they stay in the L2 cache while the tiles reread them.
-  lists.chunk_rows = std::max<std::int64_t>(
-      1, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, lists.row_slots + lists.row_counts));
   switch (path) {
     case KernelPath::portable:
       plan.loops = &portable::loops;
@@ -239,9 +232,6 @@ void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
 
 void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
                  std::int64_t* sums_low) {
-  std::int64_t offset_of[kMaxSegmentWeights];
-  for (std::int64_t j = 0; j < plan.lanes.lists.capacity; ++j) offset_of[j] = j * task.width;
-  task.offset_of = offset_of;
   task.segment_stride = plan.lanes.lists.capacity * task.width;
   plan.loops->columns(task);
   if (plan.accumulator != Accumulator::int32_halves) return;

@@ -1,5 +1,6 @@
 // Integer shift linear layer: the dot form for small batches (the codes streamed once per
 // sample), the column form for larger ones (the batch becomes the vector lanes).
+#include <algorithm>
 #include <vector>
 
 #include "shiftops/kernel/plan.hpp"
@@ -66,13 +67,25 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
   }
 }
 
+// to[j * to_stride + i] = value(i, j) for i < rows, j < cols, in square tiles: one of the two
+// sides is strided either way, and a tile keeps its cache lines in use until they are done.
+template <typename T, typename Value>
+void transpose(std::int64_t rows, std::int64_t cols, T* to, std::int64_t to_stride, Value&& value) {
+  constexpr std::int64_t kTile = 16;
+  for (std::int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (std::int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (std::int64_t j = j0; j < std::min(j0 + kTile, cols); ++j)
+        for (std::int64_t i = i0; i < std::min(i0 + kTile, rows); ++i)
+          to[j * to_stride + i] = value(i, j);
+}
+
 void linear_columns(const kernel::Preparation& preparation, const PackedWeights& w,
                     const std::int32_t* x, std::int64_t batch, std::int64_t* y) {
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t width = kernel::column_width(batch);
   std::vector<std::int32_t> xt(static_cast<std::size_t>(w.cols * width), 0);
-  for (std::int64_t n = 0; n < batch; ++n)
-    for (std::int64_t i = 0; i < w.cols; ++i) xt[i * width + n] = x[n * w.cols + i];
+  transpose(batch, w.cols, xt.data(), width,
+            [&](std::int64_t n, std::int64_t i) { return x[n * w.cols + i]; });
   const bool halves = plan.accumulator == Accumulator::int32_halves;
   std::vector<std::int32_t> xt_low(halves ? xt.size() : 0);
   if (halves)
@@ -90,9 +103,9 @@ void linear_columns(const kernel::Preparation& preparation, const PackedWeights&
         sums.data() + begin * width, width};
     kernel::point_at_lists(preparation, w, begin, task);
     kernel::run_columns(plan, task, xt_low.data(), sums_low.data() + begin * width);
-    for (std::int64_t r = begin; r < end; ++r)
-      for (std::int64_t n = 0; n < batch; ++n)
-        y[n * w.rows + r] = kernel::finish(w, r, sums[r * width + n]);
+    transpose(end - begin, batch, y + begin, w.rows, [&](std::int64_t r, std::int64_t n) {
+      return kernel::finish(w, begin + r, sums[(begin + r) * width + n]);
+    });
   }
 }
 

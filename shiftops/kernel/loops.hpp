@@ -22,24 +22,36 @@ inline constexpr int kMaxGroups = 4;
 
 // The int32 column form's entry lists (built once per PreparedWeights, prepared.cpp): per row
 // and segment of segment_blocks blocks, the index within the segment of each nonzero weight,
-// sorted by key = (group, lo from the highest down, sign), and a count per key, so that the
-// lane tiles add or subtract the inputs of one key and shift once per lo. At most 2 * 24 keys
-// with one group (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most two
-// blocks: a 64-lane tile of its inputs (32 KiB) then stays in the L1 cache, and an index fits
-// in a byte.
+// grouped by key = (group, lo from the highest down, sign), so that the lane tiles add or
+// subtract the inputs of one key and shift once per lo. At most 2 * 24 keys with one group
+// (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most two blocks: a 64-lane
+// tile of its inputs (32 KiB) then stays in the L1 cache, and an index fits in a byte.
 inline constexpr int kMaxKeys = 128;
-inline constexpr std::int64_t kMaxSegmentBlocks = 2;
-inline constexpr std::int64_t kMaxSegmentWeights = kMaxSegmentBlocks * 64;
+inline constexpr std::int64_t kMaxSegmentWeights = 112;
 struct ListShape {
-  std::int64_t segment_blocks;    // at most flush_blocks and kMaxSegmentBlocks
-  std::int64_t capacity;          // slots per segment: its weights
+  std::int64_t capacity;          // weights per segment (at most flush_blocks * 64 and
+                                  // kMaxSegmentWeights); the index of the tile's zero input
   std::int64_t segments;          // per row
   int lo_values;                  // lo ranges over 0..lo_values - 1
   int keys;                       // 2 * groups * lo_values
   std::uint8_t key_of_code[256];  // an 8-bit code's key, or `keys` for a zero weight
-  std::int64_t row_slots;         // segments * capacity
-  std::int64_t row_counts;        // segments * keys
-  std::int64_t chunk_rows;        // rows whose lists the lane tiles run through together
+};
+
+// How the lists of a layer are laid out. Every segment of every row gives key k the same number
+// of slots, slots[k], so that the loop over a key's slots runs the same number of times in every
+// segment and its exit is predicted (with a count per segment, each of the ~30 keys of a
+// segment ended in a mispredicted branch, which cost more than the adds). A key with fewer
+// entries pads its slots with `capacity`, the index of a zero input; entries beyond its slots
+// spill into a list per (group, sign) of (index, lo) pairs, shifted one by one. A segment's
+// record: fixed_slots indices (the keys' slots in key order), 2 * groups spill counts (group
+// by group, positive then negative), and where its spills start in the layer's spill list
+// (uint32, in pairs).
+struct Schedule {
+  std::uint8_t slots[kMaxKeys];
+  std::int64_t fixed_slots;   // sum of slots
+  std::int64_t record_bytes;  // fixed_slots + 2 * groups + 4
+  std::int64_t row_bytes;     // segments * record_bytes
+  std::int64_t chunk_rows;    // rows whose records the lane tiles run through together
 };
 
 struct Lanes {
@@ -80,12 +92,12 @@ struct ColumnTask {
   std::int64_t row_begin, row_end;
   std::int64_t* sums;
   std::int64_t sums_stride;  // between rows of sums
-  // int32 path: the entry lists of the task's first row (row_slots and row_counts bytes per row).
-  const std::uint8_t* entries = nullptr;
-  const std::uint8_t* counts = nullptr;
-  // Set by run_columns (plan.hpp), as the loops must not multiply: where input j of a segment
-  // starts in xt (j * width, for j < capacity), and capacity * width.
-  const std::int64_t* offset_of = nullptr;
+  // int32 path: the layer's schedule, the records of the task's first row and the spill list.
+  const Schedule* schedule = nullptr;
+  const std::uint8_t* records = nullptr;
+  const std::uint8_t* spills = nullptr;
+  // Set by run_columns (plan.hpp), as the loops must not multiply: capacity * width, the
+  // distance in xt from one segment's inputs to the next.
   std::int64_t segment_stride = 0;
 };
 

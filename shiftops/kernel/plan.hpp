@@ -19,12 +19,11 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
 
 CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row);
 
-// The column form's entry lists of every row (ListShape in loops.hpp), row after row:
-// row_slots entries (the index within its segment of each nonzero weight, sorted by key,
-// `capacity` slots per segment) and row_counts counts (per segment, how many entries each key
-// has).
+// The column form's entry lists of every row (Schedule in loops.hpp): the schedule, each row's
+// segment records one after the other, and the spilled (index, lo) pairs of all of them.
 struct EntryLists {
-  std::vector<std::uint8_t> entries, counts;
+  Schedule schedule;
+  std::vector<std::uint8_t> records, spills;
 };
 
 // What PreparedWeights keeps: the plan, and the entry lists once a batched call asks for them.
@@ -44,7 +43,7 @@ inline std::shared_ptr<const PackedWeights> borrow(const PackedWeights& weights)
   return {std::shared_ptr<const PackedWeights>(), &weights};
 }
 
-// The row's entries and counts in a ColumnTask for rows from `first_row` (int32 plans; null
+// The schedule and the lists in a ColumnTask for rows from `first_row` (int32 plans; null
 // pointers otherwise).
 void point_at_lists(const Preparation& preparation, const PackedWeights& weights,
                     std::int64_t first_row, ColumnTask& task);
@@ -78,13 +77,8 @@ std::int64_t wide_output(const PackedWeights& weights, std::int64_t row, const s
                          std::int64_t stride, bool is_unsigned, std::int64_t* buckets);
 
 // The row length (in int32 lanes) of a column matrix xt holding `lanes` positions: whole
-// 16-lane vectors, and beyond one 64-lane tile an odd number of them, so that the rows of a tile
-// fall into different L1 cache sets (a stride of 4 KiB, as 1024 positions give, put every row
-// of a tile into the same few sets and the segment's inputs kept evicting each other).
-inline std::int64_t column_width(std::int64_t lanes) {
-  const std::int64_t vectors = (lanes + 15) / 16;
-  return 16 * (vectors > 4 && vectors % 2 == 0 ? vectors + 1 : vectors);
-}
+// 16-lane vectors.
+inline std::int64_t column_width(std::int64_t lanes) { return (lanes + 15) / 16 * 16; }
 
 // The row ranges handed to the loops: enough chunks for every thread to get a few (all rows in
 // one range when `parallel` is false).

@@ -1,6 +1,10 @@
 // Packed weights prepared once for repeated calls: the plan, and the column form's entry lists
-// sorted by key (a counting sort per segment), built on the first batched call.
+// (a schedule of slots per key, a record per row and segment, spilled entries: loops.hpp), built
+// on the first batched call.
+#include <omp.h>
+
 #include <algorithm>
+#include <limits>
 
 #include "shiftops/kernel/plan.hpp"
 
@@ -10,26 +14,130 @@ namespace kernel {
 
 namespace {
 
-// One row's lists: per segment, the counts of each key, then the in-segment indices of the
-// nonzero weights in key order (stable: increasing index within a key). Zero weights (key
-// `keys`) land in the slots after the last key's, which no loop reads: no branch.
-void sort_row(const ListShape& shape, const std::uint8_t* codes, std::int64_t cols,
-              std::uint8_t* entries, std::uint8_t* counts) {
-  for (std::int64_t first = 0; first < shape.row_slots;
-       first += shape.capacity, entries += shape.capacity, counts += shape.keys) {
-    const int in_segment =
-        static_cast<int>(std::clamp<std::int64_t>(cols - first, 0, shape.capacity));
-    int per_key[kMaxKeys + 1] = {};
-    for (int j = 0; j < in_segment; ++j) ++per_key[shape.key_of_code[codes[first + j]]];
-    int next[kMaxKeys + 1];
-    int slot = 0;
-    for (int key = 0; key <= shape.keys; slot += per_key[key], ++key) {
-      next[key] = slot;
-      if (key < shape.keys) counts[key] = static_cast<std::uint8_t>(per_key[key]);
+// A spilled entry costs about two slots: it is shifted on its own, and its list ends in a
+// branch whose outcome varies from segment to segment.
+constexpr std::int64_t kSpillCost = 2;
+// Rows whose counts choose the slots: enough segments for the histogram's tail, few enough that
+// weights prepared for a single call (training through the kernel) are not read twice over.
+constexpr std::int64_t kSampleRows = 256;
+
+// How many of the `capacity` weights from `first` fall within the row's `cols`.
+int weights_in_segment(const ListShape& shape, std::int64_t first, std::int64_t cols) {
+  return static_cast<int>(std::clamp<std::int64_t>(cols - first, 0, shape.capacity));
+}
+
+// How many weights of each key (zero weights: key `keys`) a segment's codes hold.
+void count_keys(const ListShape& shape, const std::uint8_t* codes, int in_segment,
+                int (&per_key)[kMaxKeys + 1]) {
+  std::fill_n(per_key, shape.keys + 1, 0);
+  for (int j = 0; j < in_segment; ++j) ++per_key[shape.key_of_code[codes[j]]];
+}
+
+// Per key, the slots that minimise slots + kSpillCost * spills over the segments of up to
+// kSampleRows rows spread over the layer: one more slot pays while more than 1 / kSpillCost of
+// the segments have more entries than slots.
+Schedule make_schedule(const ListShape& shape, int groups, const PackedWeights& weights) {
+  const std::int64_t bins = shape.capacity + 1;
+  std::vector<std::int64_t> histogram(static_cast<std::size_t>(shape.keys * bins), 0);
+  std::vector<std::uint8_t> codes(static_cast<std::size_t>(weights.padded_cols()));
+  std::int64_t segments = 0;
+  const std::int64_t step = std::max<std::int64_t>(1, weights.rows / kSampleRows);
+  for (std::int64_t r = 0; r < weights.rows; r += step) {
+    weights.decode_row(r, codes.data());
+    for (std::int64_t first = 0; first < shape.segments * shape.capacity;
+         first += shape.capacity, ++segments) {
+      int per_key[kMaxKeys + 1];
+      count_keys(shape, codes.data() + first, weights_in_segment(shape, first, weights.cols),
+                 per_key);
+      for (int key = 0; key < shape.keys; ++key) ++histogram[key * bins + per_key[key]];
     }
-    for (int j = 0; j < in_segment; ++j)
-      entries[next[shape.key_of_code[codes[first + j]]]++] = static_cast<std::uint8_t>(j);
   }
+  Schedule schedule{};
+  for (int key = 0; key < shape.keys; ++key) {
+    const std::int64_t* of_key = histogram.data() + key * bins;
+    std::int64_t more = segments - of_key[0];  // segments with more entries than `slots`
+    int slots = 0;
+    while (kSpillCost * more > segments) more -= of_key[++slots];
+    schedule.slots[key] = static_cast<std::uint8_t>(slots);
+    schedule.fixed_slots += slots;
+  }
+  schedule.record_bytes = schedule.fixed_slots + 2 * groups + 4;
+  schedule.row_bytes = shape.segments * schedule.record_bytes;
+  // About 256 KiB of records per chunk: they stay in the L2 cache while the tiles reread them.
+  schedule.chunk_rows = std::max<std::int64_t>(
+      1, (std::int64_t{1} << 18) / std::max<std::int64_t>(1, schedule.row_bytes));
+  return schedule;
+}
+
+// Where a segment's spill offset sits in its record.
+std::uint8_t* spill_offset(const Schedule& schedule, int groups, std::uint8_t* record) {
+  return record + schedule.fixed_slots + 2 * groups;
+}
+
+// Where each key's entries go. Keys run (group, lo from the highest down, sign); the spill
+// lists run per group, positive then negative, each in key order.
+struct KeyPlaces {
+  int slot_begin[kMaxKeys];
+  int list[kMaxKeys];
+  std::uint8_t lo[kMaxKeys];
+  std::vector<int> list_order;  // the keys in spill-list order
+
+  KeyPlaces(const ListShape& shape, const Schedule& schedule, int groups) {
+    for (int key = 0, slot = 0; key < shape.keys; slot += schedule.slots[key++]) {
+      slot_begin[key] = slot;
+      const int level = key >> 1, group = level / shape.lo_values;
+      list[key] = 2 * group + (key & 1);
+      lo[key] = static_cast<std::uint8_t>((group + 1) * shape.lo_values - 1 - level);
+    }
+    for (int l = 0; l < 2 * groups; ++l)
+      for (int key = 0; key < shape.keys; ++key)
+        if (list[key] == l) list_order.push_back(key);
+  }
+};
+
+// One segment's record from its codes, its spills appended to `spills` as (index, lo) pairs
+// (the record holds their offset in `spills`, in pairs). A counting sort by key whose i-th
+// entry of key k goes to slot i of k while i < slots[k] and to k's place in the spill lists
+// after that, in one pass over the codes (a zero weight goes to a scratch slot).
+void fill_segment(const ListShape& shape, const Schedule& schedule, const KeyPlaces& places,
+                  int groups, const std::uint8_t* codes, int in_segment, std::uint8_t* record,
+                  std::vector<std::uint8_t>& spills) {
+  int counts[kMaxKeys + 1];
+  count_keys(shape, codes, in_segment, counts);
+  std::uint8_t* list_counts = record + schedule.fixed_slots;
+  std::fill(list_counts, list_counts + 2 * groups, std::uint8_t{0});
+  int spill_begin[kMaxKeys], spilled = 0;
+  for (const int key : places.list_order) {
+    spill_begin[key] = spilled;
+    const int over = std::max(0, counts[key] - schedule.slots[key]);
+    spilled += over;
+    list_counts[places.list[key]] = static_cast<std::uint8_t>(list_counts[places.list[key]] + over);
+  }
+  const auto offset = static_cast<std::uint32_t>(spills.size() / 2);
+  std::copy_n(reinterpret_cast<const std::uint8_t*>(&offset), sizeof offset,
+              spill_offset(schedule, groups, record));
+  spills.resize(spills.size() + 2 * static_cast<std::size_t>(spilled));
+  std::uint8_t* pairs = spills.data() + 2 * std::size_t{offset};
+  std::fill(record, record + schedule.fixed_slots, static_cast<std::uint8_t>(shape.capacity));
+  std::uint8_t scratch[kMaxSegmentWeights];
+  std::uint8_t* slot_of[kMaxKeys + 1];
+  std::uint8_t* spill_of[kMaxKeys + 1];
+  int slots[kMaxKeys + 1], taken[kMaxKeys + 1] = {};
+  for (int key = 0; key < shape.keys; ++key) {
+    slot_of[key] = record + places.slot_begin[key];
+    spill_of[key] = pairs + 2 * spill_begin[key];
+    slots[key] = schedule.slots[key];
+  }
+  slot_of[shape.keys] = spill_of[shape.keys] = scratch;
+  slots[shape.keys] = kMaxSegmentWeights;
+  for (int j = 0; j < in_segment; ++j) {
+    const int key = shape.key_of_code[codes[j]];
+    const int i = taken[key]++;
+    *(i < slots[key] ? slot_of[key] + i : spill_of[key] + 2 * (i - slots[key])) =
+        static_cast<std::uint8_t>(j);
+  }
+  for (std::uint8_t* pair = pairs; pair != pairs + 2 * spilled; pair += 2)
+    pair[1] = places.lo[shape.key_of_code[codes[pair[0]]]];
 }
 
 }  // namespace
@@ -38,16 +146,48 @@ const EntryLists* Preparation::lists(const PackedWeights& weights) const {
   if (plan.lanes.wide64) return nullptr;
   std::call_once(built_, [&] {
     const ListShape& shape = plan.lanes.lists;
-    lists_.entries.assign(static_cast<std::size_t>(weights.rows * shape.row_slots), 0);
-    lists_.counts.assign(static_cast<std::size_t>(weights.rows * shape.row_counts), 0);
+    const int groups = plan.lanes.groups;
+    lists_.schedule = make_schedule(shape, groups, weights);
+    const Schedule& schedule = lists_.schedule;
+    const KeyPlaces places(shape, schedule, groups);
+    lists_.records.assign(static_cast<std::size_t>(weights.rows * schedule.row_bytes), 0);
+    // Each thread appends the spills of its rows to its own list; the lists are then joined and
+    // the records' offsets moved by where their thread's list starts.
+    std::vector<std::vector<std::uint8_t>> thread_spills(
+        static_cast<std::size_t>(omp_get_max_threads()));
+    std::vector<int> thread_of_row(static_cast<std::size_t>(weights.rows));
 #pragma omp parallel if (worth_threads(weights.rows * weights.padded_cols() * 8))
     {
+      const int thread = omp_get_thread_num();
+      std::vector<std::uint8_t>& spills = thread_spills[static_cast<std::size_t>(thread)];
       std::vector<std::uint8_t> codes(static_cast<std::size_t>(weights.padded_cols()));
 #pragma omp for schedule(static)
       for (std::int64_t r = 0; r < weights.rows; ++r) {
         weights.decode_row(r, codes.data());
-        sort_row(shape, codes.data(), weights.cols, lists_.entries.data() + r * shape.row_slots,
-                 lists_.counts.data() + r * shape.row_counts);
+        std::uint8_t* record = lists_.records.data() + r * schedule.row_bytes;
+        for (std::int64_t first = 0; first < shape.segments * shape.capacity;
+             first += shape.capacity, record += schedule.record_bytes)
+          fill_segment(shape, schedule, places, groups, codes.data() + first,
+                       weights_in_segment(shape, first, weights.cols), record, spills);
+        thread_of_row[static_cast<std::size_t>(r)] = thread;
+      }
+    }
+    std::vector<std::uint32_t> thread_start;
+    for (const auto& spills : thread_spills) {
+      if (lists_.spills.size() / 2 + spills.size() / 2 > std::numeric_limits<std::uint32_t>::max())
+        fail("shift kernel: more than 2^32 spilled entries in one layer");
+      thread_start.push_back(static_cast<std::uint32_t>(lists_.spills.size() / 2));
+      lists_.spills.insert(lists_.spills.end(), spills.begin(), spills.end());
+    }
+    for (std::int64_t r = 0; r < weights.rows; ++r) {
+      const std::uint32_t start = thread_start[static_cast<std::size_t>(thread_of_row[r])];
+      std::uint8_t* record = lists_.records.data() + r * schedule.row_bytes;
+      for (std::int64_t s = 0; s < shape.segments; ++s, record += schedule.record_bytes) {
+        std::uint8_t* field = spill_offset(schedule, groups, record);
+        std::uint32_t offset;
+        std::copy_n(field, sizeof offset, reinterpret_cast<std::uint8_t*>(&offset));
+        offset += start;
+        std::copy_n(reinterpret_cast<const std::uint8_t*>(&offset), sizeof offset, field);
       }
     }
   });
@@ -58,9 +198,9 @@ void point_at_lists(const Preparation& preparation, const PackedWeights& weights
                     std::int64_t first_row, ColumnTask& task) {
   const EntryLists* lists = preparation.lists(weights);
   if (!lists) return;
-  const ListShape& shape = preparation.plan.lanes.lists;
-  task.entries = lists->entries.data() + first_row * shape.row_slots;
-  task.counts = lists->counts.data() + first_row * shape.row_counts;
+  task.schedule = &lists->schedule;
+  task.records = lists->records.data() + first_row * lists->schedule.row_bytes;
+  task.spills = lists->spills.data();
 }
 
 }  // namespace kernel

@@ -11,6 +11,7 @@
 
 #include "random_layers.hpp"
 #include "shiftops/kernel.hpp"
+#include "shiftops/kernel/plan.hpp"
 #include "tensor/error_matcher.hpp"
 
 using namespace ds;
@@ -157,6 +158,43 @@ TEST_CASE("prepared weights give the reference's result call after call", "[kern
     }
   }
   CHECK(prepared_lists > 5);
+}
+
+TEST_CASE("entries beyond a key's slots spill and still sum exactly", "[kernels]") {
+  // Every third row puts all its weights on one exponent and sign, so that its segments hold
+  // far more entries of that key than the slots the other rows' spread gives it: they spill
+  // (whole segments of them) while the other rows pad. All-zero rows have neither.
+  std::mt19937_64 rng(17);
+  for (const test::LayerFormat& format : {test::LayerFormat{5, ShiftType::PS, {16, true}},
+                                          test::LayerFormat{4, ShiftType::PS, {8, false}},
+                                          test::LayerFormat{5, ShiftType::Q, {32, true}}}) {
+    const std::int64_t rows = 30, cols = 300;
+    const int k_max = -ps_range(format.weight_bits).min_shift;
+    std::uniform_int_distribution<int> k_of(0, k_max);
+    std::vector<float> values(static_cast<std::size_t>(rows * cols));
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const bool crowded = r % 3 == 0, empty = r % 7 == 1;
+        const int k = crowded ? 3 : k_of(rng);
+        const float sign = crowded ? (r % 2 ? -1.0f : 1.0f) : (rng() % 2 ? -1.0f : 1.0f);
+        values[static_cast<std::size_t>(r * cols + c)] =
+            empty || (!crowded && rng() % 5 == 0) ? 0.0f : sign * std::ldexp(1.0f, -k);
+      }
+    const PackedWeights w = pack_weights(Tensor::from_vector(values, {rows, cols}), Tensor(), 0,
+                                         format.weight_bits <= 4);
+    const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format.activation);
+    for (const std::int64_t batch : {64, 70}) {
+      const auto x = test::random_activations(rng, format.activation, batch * cols);
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)), actual(expected);
+      linear_reference(w, x.data(), batch, format.activation, expected.data());
+      linear_int(prepared, x.data(), batch, actual.data());
+      INFO(test::describe(format) << " batch " << batch);
+      REQUIRE(actual == expected);
+    }
+    const kernel::EntryLists* lists = prepared.preparation().lists(w);
+    REQUIRE(lists != nullptr);
+    CHECK(lists->spills.size() / 2 >= static_cast<std::size_t>(rows / 3 * (cols / 2)));
+  }
 }
 
 TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
