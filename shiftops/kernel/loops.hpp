@@ -21,11 +21,12 @@ struct CodeRows {
 inline constexpr int kMaxGroups = 4;
 
 // The int32 column form's entry lists (built once per PreparedWeights, prepared.cpp): per row
-// and segment of segment_blocks blocks, the index within the segment of each nonzero weight,
+// and segment of `capacity` weights, the index within the segment of each nonzero weight,
 // grouped by key = (group, lo from the highest down, sign), so that the lane tiles add or
 // subtract the inputs of one key and shift once per lo. At most 2 * 24 keys with one group
-// (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most two blocks: a 64-lane
-// tile of its inputs (32 KiB) then stays in the L1 cache, and an index fits in a byte.
+// (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most 112 weights: a
+// 64-lane tile of its inputs and the zero input (113 inputs of 256 bytes, 28 KiB) then stays in
+// the L1 cache, and an index fits in a byte.
 inline constexpr int kMaxKeys = 128;
 inline constexpr std::int64_t kMaxSegmentWeights = 112;
 struct ListShape {
