@@ -174,11 +174,14 @@ class Run {
     dir_ = fs::path(o_.models_dir) / o_.dataset / config_.arch_label(o_.arch) /
            shift_label(o_, fully_shift);
     fs::create_directories(dir_);
-    write_text_atomically(path("command_args.txt"), command_line_ + "\n\n" + settings_);
+    // -e usually runs in the folder of the training run that wrote the model: its own record
+    // goes beside that run's, not over it.
+    const std::string prefix = o_.evaluate ? "eval_" : "";
+    write_text_atomically(path(prefix + "command_args.txt"), command_line_ + "\n\n" + settings_);
     Shape input{1};
     input.insert(input.end(), config_.input_shape.begin(), config_.input_shape.end());
     const std::string table = nn::summarize(*model_, input).table();
-    write_text_atomically(path("model_summary.txt"), table);
+    write_text_atomically(path(prefix + "model_summary.txt"), table);
     std::printf("%s\n", table.c_str());
   }
 

@@ -157,6 +157,10 @@ TEST_CASE("-e on the saved model prints exactly the final accuracy", "[trainers]
   REQUIRE_FALSE(final_line.empty());
   CHECK(line_after(evaluated.output, "Test set: ") == final_line);
   CHECK(fs::exists(folder / "test_log.csv"));
+  // The training run's record stays; the evaluation's goes beside it.
+  CHECK(read_text(folder / "command_args.txt").find("--epochs 1") != std::string::npos);
+  CHECK(read_text(folder / "eval_command_args.txt").find("-e --model") != std::string::npos);
+  CHECK(fs::exists(folder / "eval_model_summary.txt"));
 }
 
 TEST_CASE("--use-kernel evaluates the saved PS model with the integer kernel", "[trainers]") {
