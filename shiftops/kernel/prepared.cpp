@@ -69,9 +69,19 @@ Schedule make_schedule(const ListShape& shape, int groups, const PackedWeights& 
   return schedule;
 }
 
-// Where a segment's spill offset sits in its record.
+// Where a segment's spill offset (uint32, in pairs, unaligned) sits in its record.
 std::uint8_t* spill_offset(const Schedule& schedule, int groups, std::uint8_t* record) {
   return record + schedule.fixed_slots + 2 * groups;
+}
+
+std::uint32_t read_u32(const std::uint8_t* at) {
+  std::uint32_t value;
+  std::copy_n(at, sizeof value, reinterpret_cast<std::uint8_t*>(&value));
+  return value;
+}
+
+void write_u32(std::uint32_t value, std::uint8_t* at) {
+  std::copy_n(reinterpret_cast<const std::uint8_t*>(&value), sizeof value, at);
 }
 
 // Where each key's entries go. Keys run (group, lo from the highest down, sign); the spill
@@ -113,9 +123,9 @@ void fill_segment(const ListShape& shape, const Schedule& schedule, const KeyPla
     spilled += over;
     list_counts[places.list[key]] = static_cast<std::uint8_t>(list_counts[places.list[key]] + over);
   }
+  // Wraps only when the thread's list passes 2^32 pairs, which the caller refuses.
   const auto offset = static_cast<std::uint32_t>(spills.size() / 2);
-  std::copy_n(reinterpret_cast<const std::uint8_t*>(&offset), sizeof offset,
-              spill_offset(schedule, groups, record));
+  write_u32(offset, spill_offset(schedule, groups, record));
   spills.resize(spills.size() + 2 * static_cast<std::size_t>(spilled));
   std::uint8_t* pairs = spills.data() + 2 * std::size_t{offset};
   std::fill(record, record + schedule.fixed_slots, static_cast<std::uint8_t>(shape.capacity));
@@ -175,7 +185,8 @@ const EntryLists* Preparation::lists(const PackedWeights& weights) const {
     std::vector<std::uint32_t> thread_start;
     for (const auto& spills : thread_spills) {
       if (lists_.spills.size() / 2 + spills.size() / 2 > std::numeric_limits<std::uint32_t>::max())
-        fail("shift kernel: more than 2^32 spilled entries in one layer");
+        fail("shift kernel: a layer of ", weights.rows, "x", weights.cols,
+             " weights spills more than 2^32 entries out of its slots");
       thread_start.push_back(static_cast<std::uint32_t>(lists_.spills.size() / 2));
       lists_.spills.insert(lists_.spills.end(), spills.begin(), spills.end());
     }
@@ -184,10 +195,7 @@ const EntryLists* Preparation::lists(const PackedWeights& weights) const {
       std::uint8_t* record = lists_.records.data() + r * schedule.row_bytes;
       for (std::int64_t s = 0; s < shape.segments; ++s, record += schedule.record_bytes) {
         std::uint8_t* field = spill_offset(schedule, groups, record);
-        std::uint32_t offset;
-        std::copy_n(field, sizeof offset, reinterpret_cast<std::uint8_t*>(&offset));
-        offset += start;
-        std::copy_n(reinterpret_cast<const std::uint8_t*>(&offset), sizeof offset, field);
+        write_u32(read_u32(field) + start, field);
       }
     }
   });

@@ -2,6 +2,8 @@
 // weight bits 2-8 (PS and Q, 4- and 8-bit codes), activations of 8, 16 and 32 bits signed and
 // unsigned, sizes that are not multiples of any vector width, zero weights, the largest shifts,
 // saturated inputs, every convolution geometry, and each accumulator choice.
+#include <omp.h>
+
 #include <catch2/catch.hpp>
 #include <memory>
 #include <random>
@@ -46,6 +48,39 @@ std::vector<std::int32_t> extreme_activations(const ActivationFormat& format, st
   return std::vector<std::int32_t>(
       static_cast<std::size_t>(count),
       static_cast<std::int32_t>(format.is_signed ? format.lowest() : format.highest()));
+}
+
+// Every third row puts all its weights on one exponent and sign, so that its segments hold far
+// more entries of that key than the slots the other rows' spread gives it: they spill (whole
+// segments of them) while the other rows pad. All-zero rows have neither.
+PackedWeights crowded_layer(std::mt19937_64& rng, const test::LayerFormat& format,
+                            std::int64_t rows, std::int64_t cols) {
+  const int k_max = -ps_range(format.weight_bits).min_shift;
+  std::uniform_int_distribution<int> k_of(0, k_max);
+  std::vector<float> values(static_cast<std::size_t>(rows * cols));
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const bool crowded = r % 3 == 0, empty = r % 7 == 1;
+      const int k = crowded ? 3 : k_of(rng);
+      const float sign = crowded ? (r % 2 ? -1.0f : 1.0f) : (rng() % 2 ? -1.0f : 1.0f);
+      values[static_cast<std::size_t>(r * cols + c)] =
+          empty || (!crowded && rng() % 5 == 0) ? 0.0f : sign * std::ldexp(1.0f, -k);
+    }
+  return pack_weights(Tensor::from_vector(values, {rows, cols}), Tensor(), 0,
+                      format.weight_bits <= 4);
+}
+
+// linear_int on prepared weights gives the reference's result for a random batch.
+void require_exact_prepared(std::mt19937_64& rng, const PreparedWeights& prepared,
+                            std::int64_t batch, const std::string& what) {
+  const PackedWeights& w = prepared.weights();
+  const ActivationFormat& format = prepared.format();
+  const auto x = test::random_activations(rng, format, batch * w.cols);
+  std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * w.rows)), actual(expected);
+  linear_reference(w, x.data(), batch, format, expected.data());
+  linear_int(prepared, x.data(), batch, actual.data());
+  INFO(what << " batch " << batch);
+  REQUIRE(actual == expected);
 }
 
 }  // namespace
@@ -161,40 +196,32 @@ TEST_CASE("prepared weights give the reference's result call after call", "[kern
 }
 
 TEST_CASE("entries beyond a key's slots spill and still sum exactly", "[kernels]") {
-  // Every third row puts all its weights on one exponent and sign, so that its segments hold
-  // far more entries of that key than the slots the other rows' spread gives it: they spill
-  // (whole segments of them) while the other rows pad. All-zero rows have neither.
   std::mt19937_64 rng(17);
   for (const test::LayerFormat& format : {test::LayerFormat{5, ShiftType::PS, {16, true}},
                                           test::LayerFormat{4, ShiftType::PS, {8, false}},
                                           test::LayerFormat{5, ShiftType::Q, {32, true}}}) {
     const std::int64_t rows = 30, cols = 300;
-    const int k_max = -ps_range(format.weight_bits).min_shift;
-    std::uniform_int_distribution<int> k_of(0, k_max);
-    std::vector<float> values(static_cast<std::size_t>(rows * cols));
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < cols; ++c) {
-        const bool crowded = r % 3 == 0, empty = r % 7 == 1;
-        const int k = crowded ? 3 : k_of(rng);
-        const float sign = crowded ? (r % 2 ? -1.0f : 1.0f) : (rng() % 2 ? -1.0f : 1.0f);
-        values[static_cast<std::size_t>(r * cols + c)] =
-            empty || (!crowded && rng() % 5 == 0) ? 0.0f : sign * std::ldexp(1.0f, -k);
-      }
-    const PackedWeights w = pack_weights(Tensor::from_vector(values, {rows, cols}), Tensor(), 0,
-                                         format.weight_bits <= 4);
+    const PackedWeights w = crowded_layer(rng, format, rows, cols);
     const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format.activation);
-    for (const std::int64_t batch : {64, 70}) {
-      const auto x = test::random_activations(rng, format.activation, batch * cols);
-      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)), actual(expected);
-      linear_reference(w, x.data(), batch, format.activation, expected.data());
-      linear_int(prepared, x.data(), batch, actual.data());
-      INFO(test::describe(format) << " batch " << batch);
-      REQUIRE(actual == expected);
-    }
+    for (const std::int64_t batch : {64, 70})
+      require_exact_prepared(rng, prepared, batch, test::describe(format));
     const kernel::EntryLists* lists = prepared.preparation().lists(w);
     REQUIRE(lists != nullptr);
     CHECK(lists->spills.size() / 2 >= static_cast<std::size_t>(rows / 3 * (cols / 2)));
   }
+}
+
+TEST_CASE("lists built by several threads point into the joined spill list", "[kernels]") {
+  // 2^20 weights: enough for the lists to be built on all threads, each appending its rows'
+  // spills to its own list, which are then joined and the records' offsets moved.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  std::mt19937_64 rng(19);
+  const test::LayerFormat format{4, ShiftType::PS, {8, true}};
+  const PackedWeights w = crowded_layer(rng, format, 1024, 1024);
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format.activation);
+  require_exact_prepared(rng, prepared, 4, test::describe(format));
+  omp_set_num_threads(threads);
 }
 
 TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
