@@ -67,6 +67,17 @@ class Backend {
   virtual void im2col(const Tensor& in, const Window& window, double pad_value,
                       const Tensor& out) = 0;
   virtual void col2im(const Tensor& cols, const Window& window, const Tensor& out) = 0;
+  // Convolution without groups as one call, so that a back-end may work image by image with
+  // the columns in cache: x [N, C, H, W] and weight [O, C * kh * kw] contiguous, out [N, O,
+  // out_h * out_w]. The default (composed.cpp) unfolds the whole batch and runs one batched
+  // product.
+  virtual void conv2d(const Tensor& x, const Tensor& weight, const Window& window,
+                      const Tensor& out);
+  // Its gradients for grad_out [N, O, out_h * out_w] contiguous: writes grad_x [N, C, H, W] and
+  // grad_weight [O, C * kh * kw], each only when defined.
+  virtual void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
+                               const Window& window, const Tensor& grad_x,
+                               const Tensor& grad_weight);
 };
 
 Backend& backend_for(Device device);

@@ -1,5 +1,5 @@
-// Linear and convolution layers as matrix products: convolution unfolds its input into columns
-// (im2col) and multiplies by the weight, so its backward is the matmul's and unfold's.
+// Linear and convolution layers as matrix products: convolution multiplies the weight by its
+// input unfolded into columns (im2col); without groups that is one `convolve` node.
 #include "autograd/function.hpp"
 #include "nn/functional.hpp"
 #include "tensor/ops.hpp"
@@ -81,15 +81,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Window window{weight.shape()[2], weight.shape()[3], p.stride_h,   p.stride_w,
                       p.pad_h,           p.pad_w,           p.dilation_h, p.dilation_w};
   const std::int64_t out_h = window.out_h(x.shape()[2]), out_w = window.out_w(x.shape()[3]);
-  const Tensor columns = unfold(x, window);  // [N, C * kh * kw, L]
   const std::int64_t taps = weight.shape()[1] * weight.shape()[2] * weight.shape()[3];
   const std::int64_t positions = out_h * out_w;
 
   Tensor out;
   if (groups == 1) {
-    out = matmul(weight.reshape({out_channels, taps}), columns);  // [N, O, L]
+    out = convolve(x, weight.reshape({out_channels, taps}), window);  // [N, O, L]
   } else {
     // One batched product over the groups: [G, O/G, K] @ [G, K, N * L].
+    const Tensor columns = unfold(x, window);  // [N, C * kh * kw, L]
     const Tensor grouped = columns.reshape({n, groups, taps, positions})
                                .permute({1, 2, 0, 3})
                                .reshape({groups, taps, n * positions});

@@ -44,6 +44,29 @@ double run_sum(const T* p, std::int64_t length) {
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+// sum(g * (x - mu)) and sum(g) over one run, with the partial sums of run_sum. (An `omp simd`
+// reduction over the captured pointers compiled to gathers here, at a quarter of the speed.)
+template <typename T>
+void run_dot_and_sum(const T* g, const T* x, std::int64_t length, double mu, double& dot,
+                     double& total) {
+  double dots[8] = {}, sums[8] = {};
+  std::int64_t i = 0;
+  for (; i + 8 <= length; i += 8)
+    for (int k = 0; k < 8; ++k) {
+      const double gv = static_cast<double>(g[i + k]);
+      dots[k] += gv * (static_cast<double>(x[i + k]) - mu);
+      sums[k] += gv;
+    }
+  for (; i < length; ++i) {
+    dots[0] += static_cast<double>(g[i]) * (static_cast<double>(x[i]) - mu);
+    sums[0] += static_cast<double>(g[i]);
+  }
+  for (int k = 0; k < 8; ++k) {
+    dot += dots[k];
+    total += sums[k];
+  }
+}
+
 Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight, const Tensor& bias, bool training, double momentum,
                          double eps) {
@@ -89,8 +112,10 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
       const T scale = static_cast<T>(invstd[c] * (pw ? pw[c] : 1.0));
       const T shift = static_cast<T>((pb ? pb[c] : 0.0) - mu * invstd[c] * (pw ? pw[c] : 1.0));
       for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+        const T* in = px + at;
+        T* out = py + at;
 #pragma omp simd
-        for (std::int64_t i = 0; i < len; ++i) py[at + i] = px[at + i] * scale + shift;
+        for (std::int64_t i = 0; i < len; ++i) out[i] = in[i] * scale + shift;
       });
       variance[c] = var;
     });
@@ -129,12 +154,7 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             const double mu = mean[c], is = invstd[c];
             double dot = 0, total = 0;  // sum(g * (x - mu)) and sum(g)
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-#pragma omp simd reduction(+ : dot, total)
-              for (std::int64_t i = 0; i < len; ++i) {
-                const double gv = static_cast<double>(pg[at + i]);
-                dot += gv * (static_cast<double>(px[at + i]) - mu);
-                total += gv;
-              }
+              run_dot_and_sum(pg + at, px + at, len, mu, dot, total);
             });
             sum_gxhat[c] = dot * is;
             sum_g[c] = total;
@@ -146,9 +166,10 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             const T a = static_cast<T>(scale), b = static_cast<T>(-scale * proj);
             const T k = static_cast<T>(-scale * mean_g + scale * proj * mu);
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+              const T *g_run = pg + at, *x_run = px + at;
+              T* out = pgx + at;
 #pragma omp simd
-              for (std::int64_t i = 0; i < len; ++i)
-                pgx[at + i] = a * pg[at + i] + b * px[at + i] + k;
+              for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i] + b * x_run[i] + k;
             });
           });
         });

@@ -1,6 +1,7 @@
 #pragma once
 // The CPU implementation of the device interface; its kernels are split by family over
-// cpu_backend.cpp (memory, copies), elementwise.cpp, reduce.cpp and matmul.cpp.
+// cpu_backend.cpp (memory, copies), elementwise.cpp, reduce.cpp, matmul.cpp, im2col.cpp and
+// conv2d.cpp.
 #include "tensor/backend.hpp"
 
 namespace ds::cpu {
@@ -21,6 +22,11 @@ class CpuBackend final : public Backend {
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void im2col(const Tensor& in, const Window& window, double pad_value, const Tensor& out) override;
   void col2im(const Tensor& cols, const Window& window, const Tensor& out) override;
+  void conv2d(const Tensor& x, const Tensor& weight, const Window& window,
+              const Tensor& out) override;
+  void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
+                       const Window& window, const Tensor& grad_x,
+                       const Tensor& grad_weight) override;
 };
 
 }  // namespace ds::cpu

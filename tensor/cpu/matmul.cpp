@@ -11,21 +11,20 @@
 #include <algorithm>
 
 #include "tensor/cpu/cpu_backend.hpp"
+#include "tensor/cpu/gemm.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds::cpu {
 
 namespace {
 
-// One matrix operand: its memory, and whether it is row-major (then its transpose is a
-// column-major matrix) or column-major.
+// One batch of matrix operands: row-major or column-major (a transposed view) matrices
+// batch_stride apart; data is null when the operand is strided in both dims.
 template <typename T>
 struct Operand {
-  const T* data;
+  MatrixRef<T> matrix;
   std::int64_t batch_stride;
   std::int64_t rows, cols;
-  std::int64_t outer_stride;
-  bool transposed;  // the operand is row-major
 };
 
 template <typename T>
@@ -34,31 +33,26 @@ Operand<T> as_operand(const Tensor& t) {
   const std::int64_t row_stride = t.strides()[1], col_stride = t.strides()[2];
   const std::int64_t batch_stride = t.strides()[0];
   if ((cols == 1 || col_stride == 1) && (rows == 1 || row_stride >= cols))
-    return {t.data<T>(),
+    return {{t.data<T>(), rows == 1 ? std::max<std::int64_t>(cols, 1) : row_stride, false},
             batch_stride,
             rows,
-            cols,
-            rows == 1 ? std::max<std::int64_t>(cols, 1) : row_stride,
-            true};
+            cols};
   if ((rows == 1 || row_stride == 1) && (cols == 1 || col_stride >= rows))
-    return {t.data<T>(),
+    return {{t.data<T>(), cols == 1 ? std::max<std::int64_t>(rows, 1) : col_stride, true},
             batch_stride,
             rows,
-            cols,
-            cols == 1 ? std::max<std::int64_t>(rows, 1) : col_stride,
-            false};
-  return {};  // strided in both dims: caller packs it
+            cols};
+  return {{nullptr, 0, false}, 0, rows, cols};  // strided in both dims: caller packs it
 }
 
 // One product on the calling thread through Eigen's GEMM kernel, without its OpenMP layer:
 // waking the other cores costs more than it saves on small products, more so on a busy machine.
+// Eigen's kernel accumulates (res += lhs * rhs) into a column-major result.
 template <typename T, int LhsOrder, int RhsOrder>
-void serial_product(std::int64_t rows, std::int64_t cols, std::int64_t depth, const T* lhs,
-                    std::int64_t lhs_stride, const T* rhs, std::int64_t rhs_stride, T* res,
-                    std::int64_t res_stride) {
+void eigen_product(std::int64_t rows, std::int64_t cols, std::int64_t depth, const T* lhs,
+                   std::int64_t lhs_stride, const T* rhs, std::int64_t rhs_stride, T* res,
+                   std::int64_t res_stride) {
   using namespace Eigen::internal;
-  for (std::int64_t j = 0; j < cols; ++j)  // the kernel accumulates: res += lhs * rhs
-    std::fill(res + j * res_stride, res + j * res_stride + rows, T(0));
   gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic>
       blocking(rows, cols, depth, 1, true);
   general_matrix_matrix_product<Eigen::Index, T, LhsOrder, false, T, RhsOrder, false,
@@ -67,26 +61,16 @@ void serial_product(std::int64_t rows, std::int64_t cols, std::int64_t depth, co
                                                          blocking);
 }
 
-// out[rows n0..n1) = a[rows n0..n1) b, or out[:, cols m0..m1) = a b[:, cols m0..m1), on this
-// thread. out (n x m, row-major) is out^T (m x n) column-major: out^T = b^T a^T, where b^T is
-// column-major exactly when b is row-major (its map is transposed), and a^T likewise.
+// out[rows n0..n1), cols m0..m1) of one batch, on this thread.
 template <typename T>
 void gemm_block(const Operand<T>& a, const Operand<T>& b, T* out, std::int64_t batch,
                 std::int64_t n0, std::int64_t n1, std::int64_t m0, std::int64_t m1) {
-  const std::int64_t m = b.cols, k = a.cols;
-  const T* pa = a.data + batch * a.batch_stride + n0 * (a.transposed ? a.outer_stride : 1);
-  const T* pb = b.data + batch * b.batch_stride + m0 * (b.transposed ? 1 : b.outer_stride);
-  T* po = out + n0 * m + m0;
-  const std::int64_t rows = m1 - m0, cols = n1 - n0;
-  constexpr int col = Eigen::ColMajor, row = Eigen::RowMajor;
-  if (b.transposed && a.transposed)
-    serial_product<T, col, col>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
-  else if (b.transposed)
-    serial_product<T, col, row>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
-  else if (a.transposed)
-    serial_product<T, row, col>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
-  else
-    serial_product<T, row, row>(rows, cols, k, pb, b.outer_stride, pa, a.outer_stride, po, m);
+  const MatrixRef<T>& ma = a.matrix;
+  const MatrixRef<T>& mb = b.matrix;
+  const T* pa = ma.data + batch * a.batch_stride + n0 * (ma.column_major ? 1 : ma.stride);
+  const T* pb = mb.data + batch * b.batch_stride + m0 * (mb.column_major ? mb.stride : 1);
+  gemm_serial<T>(n1 - n0, m1 - m0, a.cols, {pa, ma.stride, ma.column_major},
+                 {pb, mb.stride, mb.column_major}, out + n0 * b.cols + m0, b.cols, false);
 }
 
 // A large product split into one block of rows (or columns) per thread. Each block is an
@@ -116,17 +100,46 @@ void gemm_parallel(const Operand<T>& a, const Operand<T>& b, T* out, std::int64_
 
 }  // namespace
 
+// out (row-major) is out^T (cols x rows) column-major: out^T = b^T a^T, where b^T is
+// column-major exactly when b is row-major, and a^T likewise.
+template <typename T>
+void gemm_serial(std::int64_t rows, std::int64_t cols, std::int64_t depth, MatrixRef<T> a,
+                 MatrixRef<T> b, T* out, std::int64_t out_stride, bool accumulate) {
+  if (!accumulate)
+    for (std::int64_t i = 0; i < rows; ++i)
+      std::fill(out + i * out_stride, out + i * out_stride + cols, T(0));
+  constexpr int col = Eigen::ColMajor, row = Eigen::RowMajor;
+  const bool b_col = !b.column_major, a_col = !a.column_major;  // orders of b^T and a^T
+  if (b_col && a_col)
+    eigen_product<T, col, col>(cols, rows, depth, b.data, b.stride, a.data, a.stride, out,
+                               out_stride);
+  else if (b_col)
+    eigen_product<T, col, row>(cols, rows, depth, b.data, b.stride, a.data, a.stride, out,
+                               out_stride);
+  else if (a_col)
+    eigen_product<T, row, col>(cols, rows, depth, b.data, b.stride, a.data, a.stride, out,
+                               out_stride);
+  else
+    eigen_product<T, row, row>(cols, rows, depth, b.data, b.stride, a.data, a.stride, out,
+                               out_stride);
+}
+
+template void gemm_serial<float>(std::int64_t, std::int64_t, std::int64_t, MatrixRef<float>,
+                                 MatrixRef<float>, float*, std::int64_t, bool);
+template void gemm_serial<double>(std::int64_t, std::int64_t, std::int64_t, MatrixRef<double>,
+                                  MatrixRef<double>, double*, std::int64_t, bool);
+
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_floating(a.dtype(), "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor a_packed = a, b_packed = b;
     Operand<T> oa = as_operand<T>(a);
-    if (!oa.data) {
+    if (!oa.matrix.data) {
       a_packed = a.contiguous();
       oa = as_operand<T>(a_packed);
     }
     Operand<T> ob = as_operand<T>(b);
-    if (!ob.data) {
+    if (!ob.matrix.data) {
       b_packed = b.contiguous();
       ob = as_operand<T>(b_packed);
     }

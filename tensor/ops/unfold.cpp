@@ -1,5 +1,6 @@
 // unfold (im2col) and fold (col2im) are each other's adjoint, so each is the other's
-// backward. Convolution is unfold followed by a matrix product; pooling reduces the columns.
+// backward. Convolution is unfold followed by a matrix product (convolve fuses the two); pooling
+// reduces the columns.
 #include "tensor/ops.hpp"
 #include "tensor/ops/kernel_calls.hpp"
 
@@ -54,6 +55,37 @@ Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, st
                           [window](const Tensor& g, const std::vector<bool>&) {
                             return std::vector<Tensor>{unfold(g, window)};
                           });
+}
+
+Tensor convolve(const Tensor& x, const Tensor& weight, const Window& window) {
+  check_window(window, "convolve");
+  detail::check_same_dtype("convolve", x, weight);
+  detail::check_same_device("convolve", x, weight);
+  const std::int64_t taps = window.kernel_h * window.kernel_w;
+  if (x.dim() != 4 || weight.dim() != 2 || weight.shape()[1] != x.shape()[1] * taps)
+    fail("convolve: input of shape ", x.shape(), " does not fit a weight of shape ", weight.shape(),
+         " with a ", window.kernel_h, "x", window.kernel_w,
+         " window (expects [N, C, H, W] and [O, C * ", taps, "])");
+  if (!is_floating(x.dtype())) fail("convolve: needs floating-point tensors, got ", describe(x));
+  const auto& s = x.shape();
+  const std::int64_t count = positions(window, s[2], s[3], "convolve");
+  Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
+  backend_for(x.device())
+      .conv2d(x.detach().contiguous(), weight.detach().contiguous(), window, out);
+  return autograd::record(
+      "convolve", out, {x, weight},
+      [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight), window](
+          const Tensor& g, const std::vector<bool>& needs) {
+        const Tensor input = sx.get("convolve").detach().contiguous();
+        const Tensor kernel = sw.get("convolve").detach().contiguous();
+        const Tensor grad_x =
+            needs[0] ? Tensor::empty(input.shape(), g.dtype(), g.device()) : Tensor();
+        const Tensor grad_weight =
+            needs[1] ? Tensor::empty(kernel.shape(), g.dtype(), g.device()) : Tensor();
+        backend_for(g.device())
+            .conv2d_backward(input, kernel, g.contiguous(), window, grad_x, grad_weight);
+        return std::vector<Tensor>{grad_x, grad_weight};
+      });
 }
 
 }  // namespace ds

@@ -1,0 +1,159 @@
+// Convolution image by image: each thread unfolds one image into its own column buffer, which
+// is still in cache when the product reads it, instead of unfolding the whole batch to memory
+// (75 MB per resnet20 layer at batch 128) and reading it back. Backward unfolds each image
+// again for the weight gradient and folds each image's column gradient while it is in cache.
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "tensor/cpu/cpu_backend.hpp"
+#include "tensor/cpu/gemm.hpp"
+#include "tensor/cpu/im2col.hpp"
+#include "tensor/tensor.hpp"
+
+namespace ds::cpu {
+
+namespace {
+
+struct ConvShape {
+  std::int64_t batch, channels, out_channels, taps;  // taps = channels * kh * kw
+  std::int64_t positions;                            // out_h * out_w
+  PlaneWindow plane;
+  std::int64_t image_size() const { return channels * plane.plane_size(); }
+  std::int64_t columns_size() const { return taps * positions; }
+};
+
+ConvShape conv_shape(const Tensor& x, const Tensor& weight, const Window& w) {
+  const auto& s = x.shape();
+  return {s[0],
+          s[1],
+          weight.shape()[0],
+          weight.shape()[1],
+          w.out_h(s[2]) * w.out_w(s[3]),
+          PlaneWindow(s[2], s[3], w)};
+}
+
+// A 1x1 window with stride 1 and no padding: an image [C, H, W] is its own columns [C, H * W].
+bool is_pointwise(const Window& w) {
+  return w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 && w.pad_h == 0 &&
+         w.pad_w == 0;
+}
+
+// Working per image pays when every thread gets images; a smaller batch takes the composed
+// default, whose products are split over the threads instead.
+bool per_image_pays(const ConvShape& s) { return s.batch >= omp_get_max_threads(); }
+
+template <typename T>
+void unfold_image(const T* image, const ConvShape& s, T* columns) {
+  for (std::int64_t c = 0; c < s.channels; ++c)
+    s.plane.unfold(image + c * s.plane.plane_size(), T(0), columns + c * s.plane.rows_size());
+}
+
+// Overwrites the padding entries of the columns (see PlaneWindow::fold_consuming).
+template <typename T>
+void fold_image_consuming(T* columns, const ConvShape& s, T* image) {
+  std::fill(image, image + s.image_size(), T(0));
+  for (std::int64_t c = 0; c < s.channels; ++c)
+    s.plane.fold_consuming(columns + c * s.plane.rows_size(), image + c * s.plane.plane_size());
+}
+
+// One column buffer per thread, allocated before the parallel region (an allocation failure
+// inside it could not be reported).
+template <typename T>
+struct ThreadBuffers {
+  ThreadBuffers(int threads, std::int64_t size)
+      : size(size), memory(std::make_unique_for_overwrite<T[]>(threads * size)) {}
+  T* of_thread() const { return memory.get() + omp_get_thread_num() * size; }
+  std::int64_t size;
+  std::unique_ptr<T[]> memory;
+};
+
+}  // namespace
+
+void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, const Tensor& out) {
+  const ConvShape s = conv_shape(x, weight, w);
+  if (!per_image_pays(s)) return Backend::conv2d(x, weight, w, out);
+  const bool pointwise = is_pointwise(w);
+  const int threads = omp_get_max_threads();
+  dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    const T* pw = weight.data<T>();
+    T* po = out.data<T>();
+    const ThreadBuffers<T> buffers(pointwise ? 0 : threads, s.columns_size());
+    const std::int64_t L = s.positions;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::int64_t n = 0; n < s.batch; ++n) {
+      const T* image = px + n * s.image_size();
+      const T* columns = image;
+      if (!pointwise) {
+        unfold_image(image, s, buffers.of_thread());
+        columns = buffers.of_thread();
+      }
+      gemm_serial<T>(s.out_channels, L, s.taps, {pw, s.taps, false}, {columns, L, false},
+                     po + n * s.out_channels * L, L, false);
+    }
+  });
+}
+
+void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
+                                 const Window& w, const Tensor& grad_x, const Tensor& grad_weight) {
+  const ConvShape s = conv_shape(x, weight, w);
+  if (!per_image_pays(s))
+    return Backend::conv2d_backward(x, weight, grad_out, w, grad_x, grad_weight);
+  const bool pointwise = is_pointwise(w);
+  const bool need_x = grad_x.defined(), need_weight = grad_weight.defined();
+  const int threads = omp_get_max_threads();
+  dispatch_floating(x.dtype(), "conv2d backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    const T* pw = weight.data<T>();
+    const T* pg = grad_out.data<T>();
+    T* pgx = need_x ? grad_x.data<T>() : nullptr;
+    const std::int64_t L = s.positions, O = s.out_channels, K = s.taps;
+    // One buffer per thread serves the image's columns and then its column gradient, so that
+    // it stays in a core's L2 (1 MiB here; 590 KB for resnet20's first layers).
+    const ThreadBuffers<T> buffers(pointwise ? 0 : threads, s.columns_size());
+    // Each thread sums its images' weight gradients into its own partial; the partials are
+    // added in thread order afterwards, so the result does not depend on scheduling.
+    std::vector<T> partials(need_weight ? threads * O * K : 0, T(0));
+#pragma omp parallel num_threads(threads)
+    {
+      T* partial = partials.data() + (need_weight ? omp_get_thread_num() * O * K : 0);
+#pragma omp for schedule(static)
+      for (std::int64_t n = 0; n < s.batch; ++n) {
+        const T* image = px + n * s.image_size();
+        const T* g = pg + n * O * L;
+        if (need_weight) {
+          const T* columns = image;
+          if (!pointwise) {
+            unfold_image(image, s, buffers.of_thread());
+            columns = buffers.of_thread();
+          }
+          // partial += g (O x L) * columns^T (L x K)
+          gemm_serial<T>(O, K, L, {g, L, false}, {columns, L, true}, partial, K, true);
+        }
+        if (need_x) {
+          // grad columns (K x L) = weight^T (K x O) * g (O x L), folded back into the image
+          T* grad_image = pgx + n * s.image_size();
+          T* target = pointwise ? grad_image : buffers.of_thread();
+          gemm_serial<T>(K, L, O, {pw, K, true}, {g, L, false}, target, L, false);
+          if (!pointwise) fold_image_consuming(target, s, grad_image);
+        }
+      }
+    }
+    if (need_weight) {
+      T* result = grad_weight.data<T>();
+      std::copy(partials.begin(), partials.begin() + O * K, result);
+      for (int t = 1; t < threads; ++t) {
+        const T* partial = partials.data() + t * O * K;
+#pragma omp simd
+        for (std::int64_t i = 0; i < O * K; ++i) result[i] += partial[i];
+      }
+    }
+  });
+}
+
+}  // namespace ds::cpu

@@ -1,0 +1,52 @@
+#pragma once
+// The sliding-window rearrangement of one (image, channel) plane: im2col/col2im run it over
+// every plane of a batch, the convolution over the planes of one image at a time.
+#include <cstdint>
+#include <vector>
+
+#include "tensor/backend.hpp"
+
+namespace ds::cpu {
+
+// A window over planes of one size. The rows of a plane are kernel_h * kernel_w rows (one per
+// kernel tap) of out_h * out_w values: the input pixel under that tap for each output position.
+class PlaneWindow {
+ public:
+  PlaneWindow(std::int64_t height, std::int64_t width, const Window& window);
+
+  std::int64_t plane_size() const { return height_ * width_; }
+  std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * out_h_ * out_w_; }
+
+  // plane -> rows; taps that fall in the padding read `pad`.
+  template <typename T>
+  void unfold(const T* plane, T pad, T* rows) const;
+  // Adds the rows back into the plane, each value onto the pixel it was taken from.
+  template <typename T>
+  void fold(const T* rows, T* plane) const;
+  // The same sum, faster, for rows the caller no longer needs: their padding entries are
+  // overwritten.
+  template <typename T>
+  void fold_consuming(T* rows, T* plane) const;
+
+ private:
+  // The output columns [begin, end) of a kernel column whose input column lies inside the
+  // plane; outside that range a row reads padding.
+  struct Span {
+    std::int64_t begin, end;
+  };
+  template <typename Fn>
+  void for_each_tap(Fn fn) const;
+  template <typename Fn>
+  void for_each_tap_row(Fn fn) const;
+  template <typename Fn>
+  void for_each_tap_run(Fn fn) const;
+  // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap
+  // that lie inside the plane read one contiguous run of it.
+  bool rows_are_runs() const;
+
+  std::int64_t height_, width_, out_h_, out_w_;
+  Window window_;
+  std::vector<Span> spans_;  // per kernel column: two divisions each, so computed once
+};
+
+}  // namespace ds::cpu

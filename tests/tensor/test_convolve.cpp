@@ -1,0 +1,132 @@
+// convolve is matmul(weight, unfold(x)) without the unfolded batch: the CPU back-end works image
+// by image (when every thread gets an image) and otherwise takes the composed default. Both are
+// checked against the two-op form and against each other, over the geometries whose index
+// arithmetic differs: "same" padding (unfolded in runs), strides, dilation, a 1x1 window (the
+// image is its own columns), padding wider than the image, and a window that reads only padding.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "autograd/gradcheck.hpp"
+#include "deepshift.hpp"
+#include "support/golden.hpp"
+
+using namespace ds;
+
+namespace {
+
+struct Geometry {
+  const char* name;
+  Shape input;  // [N, C, H, W] without the batch, which the test varies
+  std::int64_t out_channels;
+  Window window;
+};
+
+const std::vector<Geometry> kGeometries{
+    {"3x3 same", {3, 6, 5}, 4, {3, 3, 1, 1, 1, 1, 1, 1}},
+    {"3x3 stride 2", {2, 7, 7}, 3, {3, 3, 2, 2, 1, 1, 1, 1}},
+    {"3x3 dilation 2 same", {2, 6, 7}, 3, {3, 3, 1, 1, 2, 2, 2, 2}},
+    {"2x3 stride (2, 1)", {2, 7, 8}, 3, {2, 3, 2, 1, 1, 0, 1, 2}},
+    {"1x1", {5, 4, 3}, 3, {1, 1, 1, 1, 0, 0, 1, 1}},
+    {"1x1 stride 2", {5, 5, 5}, 2, {1, 1, 2, 2, 0, 0, 1, 1}},
+    {"3x3 same on a 1-wide image", {2, 4, 1}, 2, {3, 3, 1, 1, 1, 1, 1, 1}},
+    {"padding wider than the image", {2, 2, 3}, 2, {3, 3, 1, 1, 4, 4, 1, 1}},
+};
+
+Shape with_batch(std::int64_t batch, const Shape& image) {
+  return {batch, image[0], image[1], image[2]};
+}
+
+void require_close(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  const auto close = test::allclose(actual, expected, 1e-12, 1e-12);
+  INFO(what << ": " << close.message);
+  REQUIRE(close.ok);
+}
+
+}  // namespace
+
+TEST_CASE("convolve equals the product with the unfolded input, and so do its gradients",
+          "[tensor][convolve]") {
+  Generator gen(3);
+  for (const Geometry& geometry : kGeometries)
+    for (std::int64_t batch : {1, 3, 5}) {
+      const std::string what = std::string(geometry.name) + ", batch " + std::to_string(batch);
+      const Window& w = geometry.window;
+      const std::int64_t taps = geometry.input[0] * w.kernel_h * w.kernel_w;
+      const Tensor x = randn(with_batch(batch, geometry.input), DType::f64, gen).requires_grad_();
+      const Tensor weight = randn({geometry.out_channels, taps}, DType::f64, gen).requires_grad_();
+      const Tensor out = convolve(x, weight, w);
+      const Tensor expected = matmul(weight, unfold(x, w));
+      require_close(out, expected, what + ", forward");
+
+      const Tensor g = randn(out.shape(), DType::f64, gen);
+      out.backward(g);
+      const Tensor grad_x = x.grad(), grad_weight = weight.grad();
+      x.set_grad(Tensor());
+      weight.set_grad(Tensor());
+      expected.backward(g);
+      require_close(grad_x, x.grad(), what + ", input gradient");
+      require_close(grad_weight, weight.grad(), what + ", weight gradient");
+    }
+}
+
+TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[tensor][convolve]") {
+  Generator gen(4);
+  Backend& cpu = backend_for(Device::cpu());
+  for (const Geometry& geometry : kGeometries) {
+    const Window& w = geometry.window;
+    const std::int64_t taps = geometry.input[0] * w.kernel_h * w.kernel_w;
+    const Tensor x = randn(with_batch(7, geometry.input), DType::f32, gen);
+    const Tensor weight = randn({geometry.out_channels, taps}, DType::f32, gen);
+    const Shape out_shape{7, geometry.out_channels,
+                          w.out_h(geometry.input[1]) * w.out_w(geometry.input[2])};
+    const Tensor out = Tensor::empty(out_shape), out_default = Tensor::empty(out_shape);
+    cpu.conv2d(x, weight, w, out);
+    cpu.Backend::conv2d(x, weight, w, out_default);
+    INFO(geometry.name);
+    CHECK(test::allclose(out, out_default, 1e-5, 1e-5).ok);
+
+    const Tensor g = randn(out_shape, DType::f32, gen);
+    const Tensor grad_x = Tensor::empty(x.shape()), grad_x_default = Tensor::empty(x.shape());
+    const Tensor grad_w = Tensor::empty(weight.shape());
+    const Tensor grad_w_default = Tensor::empty(weight.shape());
+    cpu.conv2d_backward(x, weight, g, w, grad_x, grad_w);
+    cpu.Backend::conv2d_backward(x, weight, g, w, grad_x_default, grad_w_default);
+    CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
+    CHECK(test::allclose(grad_w, grad_w_default, 1e-5, 1e-5).ok);
+    // Each gradient alone, into buffers holding other values.
+    grad_x.fill_(7.0);
+    grad_w.fill_(7.0);
+    cpu.conv2d_backward(x, weight, g, w, grad_x, Tensor());
+    CHECK(grad_w.to_vector<float>() == std::vector<float>(grad_w.numel(), 7.0f));
+    cpu.conv2d_backward(x, weight, g, w, Tensor(), grad_w);
+    CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
+    CHECK(test::allclose(grad_w, grad_w_default, 1e-5, 1e-5).ok);
+  }
+}
+
+TEST_CASE("convolve's gradients match finite differences", "[tensor][convolve][gradcheck]") {
+  Generator gen(5);
+  for (const Geometry& geometry : {kGeometries[0], kGeometries[1], kGeometries[4]}) {
+    const Window w = geometry.window;
+    const std::int64_t taps = geometry.input[0] * w.kernel_h * w.kernel_w;
+    const std::vector<Tensor> inputs{
+        randn(with_batch(3, geometry.input), DType::f64, gen).requires_grad_(),
+        randn({geometry.out_channels, taps}, DType::f64, gen).requires_grad_()};
+    const auto result = autograd::gradcheck(
+        [w](const std::vector<Tensor>& in) { return convolve(in[0], in[1], w); }, inputs);
+    INFO(geometry.name << ": " << result.message);
+    CHECK(result.ok);
+  }
+}
+
+TEST_CASE("convolve refuses operands that do not fit", "[tensor][convolve][errors]") {
+  const Window w{3, 3, 1, 1, 1, 1, 1, 1};
+  CHECK_THROWS_WITH(convolve(Tensor::zeros({1, 2, 4, 4}), Tensor::zeros({3, 17}), w),
+                    Catch::Contains("[3, 17]") && Catch::Contains("[O, C * 9]"));
+  CHECK_THROWS_WITH(convolve(Tensor::zeros({1, 2, 4, 4}), Tensor::zeros({3, 18}, DType::f64), w),
+                    Catch::Contains("convolve"));
+  CHECK_THROWS_WITH(
+      convolve(Tensor::zeros({1, 2, 1, 1}), Tensor::zeros({3, 18}), Window{3, 3, 1, 1, 0, 0, 1, 1}),
+      Catch::Contains("does not fit a 1x1 input"));
+}
