@@ -33,6 +33,10 @@ void for_runs(const Layout& l, std::int64_t c, Fn fn) {
   for (std::int64_t n = 0; n < l.batch; ++n) fn((n * l.channels + c) * l.inner, l.inner);
 }
 
+double sum_lanes(const double (&part)[8]) {
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 template <typename T>
 double run_sum(const T* p, std::int64_t length) {
   // Eight partial sums let the loop vectorise; a double per lane keeps long sums exact enough.
@@ -41,11 +45,12 @@ double run_sum(const T* p, std::int64_t length) {
   for (; i + 8 <= length; i += 8)
     for (int k = 0; k < 8; ++k) part[k] += static_cast<double>(p[i + k]);
   for (; i < length; ++i) part[0] += static_cast<double>(p[i]);
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  return sum_lanes(part);
 }
 
-// sum(g * (x - mu)) and sum(g) over one run, with the partial sums of run_sum. (An `omp simd`
-// reduction over the captured pointers compiled to gathers here, at a quarter of the speed.)
+// sum(g * (x - mu)) and sum(g) over one run, with run_sum's eight partial sums. (An `omp simd`
+// reduction indexing the captured pointers compiled to gathers, at a quarter of the speed; the
+// loops below index local pointers for the same reason.)
 template <typename T>
 void run_dot_and_sum(const T* g, const T* x, std::int64_t length, double mu, double& dot,
                      double& total) {
@@ -61,10 +66,8 @@ void run_dot_and_sum(const T* g, const T* x, std::int64_t length, double mu, dou
     dots[0] += static_cast<double>(g[i]) * (static_cast<double>(x[i]) - mu);
     sums[0] += static_cast<double>(g[i]);
   }
-  for (int k = 0; k < 8; ++k) {
-    dot += dots[k];
-    total += sums[k];
-  }
+  dot += sum_lanes(dots);
+  total += sum_lanes(sums);
 }
 
 Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,

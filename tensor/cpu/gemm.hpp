@@ -1,7 +1,8 @@
 #pragma once
 // One matrix product on the calling thread through Eigen's GEMM kernel, in the row-major terms
-// of our tensors; matmul.cpp defines it (for float and double) so that callers need not include
-// Eigen.
+// of our tensors. Callers choose the threading, not Eigen's OpenMP layer: waking the other cores
+// costs more than it saves on small products, more so on a busy machine. matmul.cpp defines it
+// (for float and double) so that callers need not include Eigen.
 #include <cstdint>
 
 namespace ds::cpu {

@@ -10,111 +10,99 @@
 
 namespace ds::cpu {
 
+namespace {
+
+// The outputs o in [0, count) whose input o * stride + first lies inside [0, extent).
+template <typename Span>
+Span inside(std::int64_t first, std::int64_t stride, std::int64_t extent, std::int64_t count) {
+  const std::int64_t begin = std::min(first >= 0 ? 0 : (-first + stride - 1) / stride, count);
+  const std::int64_t end = first >= extent ? 0 : (extent - 1 - first) / stride + 1;
+  return {begin, std::clamp(end, begin, count)};
+}
+
+}  // namespace
+
 PlaneWindow::PlaneWindow(std::int64_t height, std::int64_t width, const Window& window)
     : height_(height),
       width_(width),
       out_h_(window.out_h(height)),
       out_w_(window.out_w(width)),
       window_(window) {
-  for (std::int64_t kj = 0; kj < window.kernel_w; ++kj) {
-    const std::int64_t first = kj * window.dilation_w - window.pad_w;  // input column of ow = 0
-    const std::int64_t stride = window.stride_w;
-    const std::int64_t begin = std::min(first >= 0 ? 0 : (-first + stride - 1) / stride, out_w_);
-    const std::int64_t end = first >= width ? 0 : (width - 1 - first) / stride + 1;
-    spans_.push_back({begin, std::clamp(end, begin, out_w_)});
-  }
+  for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
+    row_spans_.push_back(
+        inside<Span>(ki * window.dilation_h - window.pad_h, window.stride_h, height, out_h_));
+  for (std::int64_t kj = 0; kj < window.kernel_w; ++kj)
+    col_spans_.push_back(
+        inside<Span>(kj * window.dilation_w - window.pad_w, window.stride_w, width, out_w_));
 }
 
 bool PlaneWindow::rows_are_runs() const {
   return window_.stride_h == 1 && window_.stride_w == 1 && out_w_ == width_;
 }
 
-// Calls fn(tap_rows, ki, first, span) for every kernel tap: tap_rows is the offset of its
-// out_h * out_w values, first the input column of output column 0.
 template <typename Fn>
 void PlaneWindow::for_each_tap(Fn fn) const {
   for (std::int64_t ki = 0; ki < window_.kernel_h; ++ki)
     for (std::int64_t kj = 0; kj < window_.kernel_w; ++kj)
-      fn((ki * window_.kernel_w + kj) * out_h_ * out_w_, ki,
-         kj * window_.dilation_w - window_.pad_w, spans_[kj]);
+      fn(Tap{(ki * window_.kernel_w + kj) * out_h_ * out_w_,
+             (ki * window_.dilation_h - window_.pad_h) * width_ + kj * window_.dilation_w -
+                 window_.pad_w,
+             row_spans_[ki], col_spans_[kj]});
 }
 
-// Calls fn(row, ih, first, span) for every output row oh of every tap: row is the offset of
-// the tap's values for oh, ih the input row it reads.
-template <typename Fn>
-void PlaneWindow::for_each_tap_row(Fn fn) const {
-  for_each_tap([&](std::int64_t tap_rows, std::int64_t ki, std::int64_t first, Span span) {
-    for (std::int64_t oh = 0; oh < out_h_; ++oh)
-      fn(tap_rows + oh * out_w_, oh * window_.stride_h - window_.pad_h + ki * window_.dilation_h,
-         first, span);
-  });
-}
-
-// When rows_are_runs(): calls fn(tap_rows, oh0, oh1, input, span) for every tap whose rows
-// [oh0, oh1) read inside the plane, input being the plane offset that output (oh0, 0) reads.
-// Values [span.begin, (oh1 - oh0) * out_w - (out_w - span.end)) of those rows and of the plane
-// from `input` on then correspond one to one, except the padding entries inside, and every
-// plane offset in that range lies inside rows oh0..oh1 of the plane.
-template <typename Fn>
-void PlaneWindow::for_each_tap_run(Fn fn) const {
-  for_each_tap([&](std::int64_t tap_rows, std::int64_t ki, std::int64_t first, Span span) {
-    const std::int64_t shift = ki * window_.dilation_h - window_.pad_h;  // ih = oh + shift
-    const std::int64_t oh0 = std::clamp<std::int64_t>(-shift, 0, out_h_);
-    const std::int64_t oh1 = std::clamp<std::int64_t>(height_ - shift, oh0, out_h_);
-    fn(tap_rows, oh0, oh1, (oh0 + shift) * width_ + first, span);
-  });
-}
-
+// Offsets rather than pointers: a tap's offset of output (0, 0) may lie outside the plane.
 template <typename T>
 void PlaneWindow::unfold(const T* plane, T pad, T* rows) const {
-  if (!rows_are_runs()) {
-    for_each_tap_row([&](std::int64_t row, std::int64_t ih, std::int64_t first, Span span) {
-      T* out = rows + row;
-      if (ih < 0 || ih >= height_) {
-        std::fill(out, out + out_w_, pad);
-        return;
+  const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
+  const bool runs = rows_are_runs();
+  for_each_tap([&](const Tap& tap) {
+    T* const tap_rows = rows + tap.rows_offset;
+    std::fill(tap_rows, tap_rows + tap.rows.begin * out_w_, pad);
+    std::fill(tap_rows + tap.rows.end * out_w_, tap_rows + out_h_ * out_w_, pad);
+    const std::int64_t in = tap.input + tap.rows.begin * row_step;
+    T* out = tap_rows + tap.rows.begin * out_w_;
+    const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
+    if (runs && count > 0 && tap.cols.begin < tap.cols.end) {
+      // One copy of the whole run, then the padding at the row ends: far cheaper than a copy
+      // per row of 8 to 32 values. Every value read lies in the input rows the tap reads.
+      std::copy(plane + in + tap.cols.begin, plane + in + count - (out_w_ - tap.cols.end),
+                out + tap.cols.begin);
+      for (std::int64_t at = 0; at < count; at += out_w_) {
+        std::fill(out + at, out + at + tap.cols.begin, pad);
+        std::fill(out + at + tap.cols.end, out + at + out_w_, pad);
       }
-      const T* in = plane + ih * width_ + first;
-      std::fill(out, out + span.begin, pad);
-      for (std::int64_t ow = span.begin; ow < span.end; ++ow) out[ow] = in[ow * window_.stride_w];
-      std::fill(out + span.end, out + out_w_, pad);
-    });
-    return;
-  }
-  // One copy per tap, then the padding at the ends of each row: far cheaper than a copy per row
-  // of 8 to 32 values.
-  for_each_tap_run([&](std::int64_t tap_rows, std::int64_t oh0, std::int64_t oh1,
-                       std::int64_t input, Span span) {
-    T* tap = rows + tap_rows;
-    std::fill(tap, tap + oh0 * out_w_, pad);
-    std::fill(tap + oh1 * out_w_, tap + out_h_ * out_w_, pad);
-    if (span.begin == span.end) {  // the tap reads only padding
-      std::fill(tap + oh0 * out_w_, tap + oh1 * out_w_, pad);
       return;
     }
-    const T* in = plane + input;
-    T* out = tap + oh0 * out_w_;
-    const std::int64_t count = (oh1 - oh0) * out_w_;
-    std::copy(in + span.begin, in + count - (out_w_ - span.end), out + span.begin);
-    for (std::int64_t oh = oh0; oh < oh1; ++oh) {
-      T* row = tap + oh * out_w_;
-      std::fill(row, row + span.begin, pad);
-      std::fill(row + span.end, row + out_w_, pad);
+    for (std::int64_t at = 0, row_in = in; at < count; at += out_w_, row_in += row_step) {
+      T* row = out + at;
+      for (std::int64_t ow = 0; ow < tap.cols.begin; ++ow) row[ow] = pad;
+      if (col_step == 1) {
+#pragma omp simd
+        for (std::int64_t ow = tap.cols.begin; ow < tap.cols.end; ++ow)
+          row[ow] = plane[row_in + ow];
+      } else {
+        for (std::int64_t ow = tap.cols.begin; ow < tap.cols.end; ++ow)
+          row[ow] = plane[row_in + ow * col_step];
+      }
+      for (std::int64_t ow = tap.cols.end; ow < out_w_; ++ow) row[ow] = pad;
     }
   });
 }
 
 template <typename T>
 void PlaneWindow::fold(const T* rows, T* plane) const {
-  for_each_tap_row([&](std::int64_t row, std::int64_t ih, std::int64_t first, Span span) {
-    if (ih < 0 || ih >= height_) return;
-    const T* in = rows + row;
-    T* out = plane + ih * width_ + first;
-    if (window_.stride_w == 1) {
+  const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
+  for_each_tap([&](const Tap& tap) {
+    const T* in = rows + tap.rows_offset + tap.rows.begin * out_w_;
+    std::int64_t out = tap.input + tap.rows.begin * row_step;
+    for (std::int64_t oh = tap.rows.begin; oh < tap.rows.end; ++oh, in += out_w_, out += row_step) {
+      if (col_step == 1) {
 #pragma omp simd
-      for (std::int64_t ow = span.begin; ow < span.end; ++ow) out[ow] += in[ow];
-    } else {
-      for (std::int64_t ow = span.begin; ow < span.end; ++ow) out[ow * window_.stride_w] += in[ow];
+        for (std::int64_t ow = tap.cols.begin; ow < tap.cols.end; ++ow) plane[out + ow] += in[ow];
+      } else {
+        for (std::int64_t ow = tap.cols.begin; ow < tap.cols.end; ++ow)
+          plane[out + ow * col_step] += in[ow];
+      }
     }
   });
 }
@@ -124,19 +112,19 @@ void PlaneWindow::fold_consuming(T* rows, T* plane) const {
   if (!rows_are_runs()) return fold(rows, plane);
   // Zeroing the padding entries inside a tap's run lets one loop add the whole run: they land
   // on pixels of the neighbouring rows, unchanged by adding zero.
-  for_each_tap_run([&](std::int64_t tap_rows, std::int64_t oh0, std::int64_t oh1,
-                       std::int64_t input, Span span) {
-    if (oh0 == oh1 || span.begin == span.end) return;
-    T* in = rows + tap_rows + oh0 * out_w_;
-    for (std::int64_t oh = oh0; oh < oh1; ++oh) {
-      T* row = rows + tap_rows + oh * out_w_;
-      std::fill(row, row + span.begin, T(0));
-      std::fill(row + span.end, row + out_w_, T(0));
+  for_each_tap([&](const Tap& tap) {
+    if (tap.rows.begin == tap.rows.end || tap.cols.begin == tap.cols.end) return;
+    T* in = rows + tap.rows_offset + tap.rows.begin * out_w_;
+    const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
+    for (std::int64_t at = 0; at < count; at += out_w_) {
+      std::fill(in + at, in + at + tap.cols.begin, T(0));
+      std::fill(in + at + tap.cols.end, in + at + out_w_, T(0));
     }
-    T* out = plane + input;
-    const std::int64_t end = (oh1 - oh0) * out_w_ - (out_w_ - span.end);
+    T* out = plane + tap.input + tap.rows.begin * width_ + tap.cols.begin;
+    in += tap.cols.begin;
+    const std::int64_t length = count - (out_w_ - tap.cols.end) - tap.cols.begin;
 #pragma omp simd
-    for (std::int64_t i = span.begin; i < end; ++i) out[i] += in[i];
+    for (std::int64_t i = 0; i < length; ++i) out[i] += in[i];
   });
 }
 

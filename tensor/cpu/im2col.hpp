@@ -29,24 +29,27 @@ class PlaneWindow {
   void fold_consuming(T* rows, T* plane) const;
 
  private:
-  // The output columns [begin, end) of a kernel column whose input column lies inside the
-  // plane; outside that range a row reads padding.
+  // A range of output positions [begin, end) along one axis.
   struct Span {
     std::int64_t begin, end;
   };
+  // One kernel tap: where its out_h * out_w values start in the rows, the plane offset that
+  // output (0, 0) reads (possibly outside the plane), and the output rows and columns whose
+  // input lies inside the plane (elsewhere the tap reads padding).
+  struct Tap {
+    std::int64_t rows_offset, input;
+    Span rows, cols;
+  };
   template <typename Fn>
   void for_each_tap(Fn fn) const;
-  template <typename Fn>
-  void for_each_tap_row(Fn fn) const;
-  template <typename Fn>
-  void for_each_tap_run(Fn fn) const;
   // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap
   // that lie inside the plane read one contiguous run of it.
   bool rows_are_runs() const;
 
   std::int64_t height_, width_, out_h_, out_w_;
   Window window_;
-  std::vector<Span> spans_;  // per kernel column: two divisions each, so computed once
+  // Per kernel row / column: two integer divisions each, so computed once, not per plane.
+  std::vector<Span> row_spans_, col_spans_;
 };
 
 }  // namespace ds::cpu

@@ -45,9 +45,7 @@ Operand<T> as_operand(const Tensor& t) {
   return {{nullptr, 0, false}, 0, rows, cols};  // strided in both dims: caller packs it
 }
 
-// One product on the calling thread through Eigen's GEMM kernel, without its OpenMP layer:
-// waking the other cores costs more than it saves on small products, more so on a busy machine.
-// Eigen's kernel accumulates (res += lhs * rhs) into a column-major result.
+// Eigen's GEMM kernel without its OpenMP layer (see gemm.hpp): res += lhs * rhs, column-major.
 template <typename T, int LhsOrder, int RhsOrder>
 void eigen_product(std::int64_t rows, std::int64_t cols, std::int64_t depth, const T* lhs,
                    std::int64_t lhs_stride, const T* rhs, std::int64_t rhs_stride, T* res,
@@ -105,9 +103,11 @@ void gemm_parallel(const Operand<T>& a, const Operand<T>& b, T* out, std::int64_
 template <typename T>
 void gemm_serial(std::int64_t rows, std::int64_t cols, std::int64_t depth, MatrixRef<T> a,
                  MatrixRef<T> b, T* out, std::int64_t out_stride, bool accumulate) {
+  if (rows == 0 || cols == 0) return;
   if (!accumulate)
     for (std::int64_t i = 0; i < rows; ++i)
       std::fill(out + i * out_stride, out + i * out_stride + cols, T(0));
+  if (depth == 0) return;  // Eigen's blocking divides by the depth
   constexpr int col = Eigen::ColMajor, row = Eigen::RowMajor;
   const bool b_col = !b.column_major, a_col = !a.column_major;  // orders of b^T and a^T
   if (b_col && a_col)

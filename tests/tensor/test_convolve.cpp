@@ -2,7 +2,8 @@
 // by image (when every thread gets an image) and otherwise takes the composed default. Both are
 // checked against the two-op form and against each other, over the geometries whose index
 // arithmetic differs: "same" padding (unfolded in runs), strides, dilation, a 1x1 window (the
-// image is its own columns), padding wider than the image, and a window that reads only padding.
+// image is its own columns), padding wider than the image, taps that read only padding, and
+// products with an empty dimension.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -31,6 +32,11 @@ const std::vector<Geometry> kGeometries{
     {"1x1 stride 2", {5, 5, 5}, 2, {1, 1, 2, 2, 0, 0, 1, 1}},
     {"3x3 same on a 1-wide image", {2, 4, 1}, 2, {3, 3, 1, 1, 1, 1, 1, 1}},
     {"padding wider than the image", {2, 2, 3}, 2, {3, 3, 1, 1, 4, 4, 1, 1}},
+    {"3x3 same on a 1-high image", {2, 1, 4}, 2, {3, 3, 1, 1, 1, 1, 1, 1}},
+    // out_w == W with taps whose rows all read padding (out_h = 1)
+    {"5x3 padding 1", {2, 3, 4}, 2, {5, 3, 1, 1, 1, 1, 1, 1}},
+    {"no input channels", {0, 8, 8}, 3, {3, 3, 1, 1, 1, 1, 1, 1}},
+    {"no output channels", {2, 8, 8}, 0, {3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
 Shape with_batch(std::int64_t batch, const Shape& image) {
