@@ -50,6 +50,30 @@ void PlaneWindow::for_each_tap(Fn fn) const {
              row_spans_[ki], col_spans_[kj]});
 }
 
+namespace {
+
+// Row by row, for windows whose rows are not runs: out[r][begin + j] = in[r * row_step + j *
+// col_step], padding elsewhere. Everything is passed by value, so that the short rows (8 to 32
+// values) run without reloading captured variables.
+template <typename T>
+void copy_rows(const T* in, std::int64_t row_step, std::int64_t col_step, T* out, std::int64_t rows,
+               std::int64_t out_w, std::int64_t begin, std::int64_t end, T pad) {
+  const std::int64_t length = end - begin;
+  for (std::int64_t r = 0; r < rows; ++r, in += row_step, out += out_w) {
+    for (std::int64_t ow = 0; ow < begin; ++ow) out[ow] = pad;
+    T* values = out + begin;
+    if (col_step == 1) {
+#pragma omp simd
+      for (std::int64_t j = 0; j < length; ++j) values[j] = in[j];
+    } else {
+      for (std::int64_t j = 0; j < length; ++j) values[j] = in[j * col_step];
+    }
+    for (std::int64_t ow = end; ow < out_w; ++ow) out[ow] = pad;
+  }
+}
+
+}  // namespace
+
 // Offsets rather than pointers: a tap's offset of output (0, 0) may lie outside the plane.
 template <typename T>
 void PlaneWindow::unfold(const T* plane, T pad, T* rows) const {
@@ -62,7 +86,12 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows) const {
     const std::int64_t in = tap.input + tap.rows.begin * row_step;
     T* out = tap_rows + tap.rows.begin * out_w_;
     const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
-    if (runs && count > 0 && tap.cols.begin < tap.cols.end) {
+    if (count == 0) return;
+    if (tap.cols.begin == tap.cols.end) {  // the tap reads only padding
+      std::fill(out, out + count, pad);
+      return;
+    }
+    if (runs) {
       // One copy of the whole run, then the padding at the row ends: far cheaper than a copy
       // per row of 8 to 32 values. Every value read lies in the input rows the tap reads.
       std::copy(plane + in + tap.cols.begin, plane + in + count - (out_w_ - tap.cols.end),
@@ -73,19 +102,8 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows) const {
       }
       return;
     }
-    for (std::int64_t at = 0, row_in = in; at < count; at += out_w_, row_in += row_step) {
-      T* row = out + at;
-      for (std::int64_t ow = 0; ow < tap.cols.begin; ++ow) row[ow] = pad;
-      if (col_step == 1) {
-#pragma omp simd
-        for (std::int64_t ow = tap.cols.begin; ow < tap.cols.end; ++ow)
-          row[ow] = plane[row_in + ow];
-      } else {
-        for (std::int64_t ow = tap.cols.begin; ow < tap.cols.end; ++ow)
-          row[ow] = plane[row_in + ow * col_step];
-      }
-      for (std::int64_t ow = tap.cols.end; ow < out_w_; ++ow) row[ow] = pad;
-    }
+    copy_rows(plane + in + tap.cols.begin * col_step, row_step, col_step, out,
+              tap.rows.end - tap.rows.begin, out_w_, tap.cols.begin, tap.cols.end, pad);
   });
 }
 
