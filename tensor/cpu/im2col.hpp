@@ -15,7 +15,8 @@ class PlaneWindow {
   PlaneWindow(std::int64_t height, std::int64_t width, const Window& window);
 
   std::int64_t plane_size() const { return height_ * width_; }
-  std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * out_h_ * out_w_; }
+  std::int64_t positions() const { return out_h_ * out_w_; }
+  std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * positions(); }
 
   // plane -> rows; taps that fall in the padding read `pad`.
   template <typename T>
