@@ -184,6 +184,9 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
       term_bits <= kDot16TermBits && weights.padded_cols() < (std::int64_t{1} << 22)) {
     plan.lanes.dot16 = true;
     plan.lanes.dot16_flush = ((1 << 15) - 1) >> term_bits;
+    // The table form sums a whole row in one int32 lane.
+    plan.lanes.table16 = plan.loops->table_rows && weights.max_k <= kMaxNibbleAmount &&
+                         (weights.padded_cols() << term_bits) < (std::int64_t{1} << 31);
   }
   return plan;
 }

@@ -1,6 +1,8 @@
 // Integer shift linear layer: the dot form for small batches (the codes streamed once per
-// sample), the column form for larger ones (the batch becomes the vector lanes).
+// sample; on prepared weights with narrow terms, the table form), the column form for larger
+// ones (the batch becomes the vector lanes).
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "shiftops/kernel/plan.hpp"
@@ -67,6 +69,30 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
   }
 }
 
+// The table form (loops.hpp): per sample, the lookup tables of its inputs, then the tiles.
+void linear_table(const kernel::Plan& plan, const PackedWeights& w, const std::uint8_t* tiles,
+                  const std::int32_t* x, std::int64_t batch, std::int64_t* y) {
+  const std::int64_t inputs = w.padded_cols(), tile_bytes = inputs * kernel::kTableRows / 2;
+  const std::int64_t tile_count = (w.rows + kernel::kTableRows - 1) / kernel::kTableRows;
+  // Written in full before they are read: no zero-filling.
+  const auto tables = std::make_unique_for_overwrite<std::uint8_t[]>(
+      static_cast<std::size_t>(inputs * kernel::kTableBytes));
+  const auto sums = std::make_unique_for_overwrite<std::int32_t[]>(
+      static_cast<std::size_t>(tile_count * kernel::kTableRows));
+  const bool parallel = kernel::worth_threads(w.rows * inputs);
+  const std::int64_t chunk = kernel::row_chunk(tile_count, parallel);
+  for (std::int64_t n = 0; n < batch; ++n) {
+    plan.loops->lookup_tables(x + n * w.cols, w.cols, inputs, tables.get());
+#pragma omp parallel for schedule(dynamic) if (parallel)
+    for (std::int64_t begin = 0; begin < tile_count; begin += chunk)
+      plan.loops->table_rows({tiles + begin * tile_bytes, tile_bytes, inputs, tables.get(),
+                              std::min(chunk, tile_count - begin),
+                              sums.get() + begin * kernel::kTableRows});
+    for (std::int64_t r = 0; r < w.rows; ++r)
+      y[n * w.rows + r] = kernel::finish(w, r, sums[static_cast<std::size_t>(r)]);
+  }
+}
+
 // to[j * to_stride + i] = value(i, j) for i < rows, j < cols, in square tiles: one of the two
 // sides is strided either way, and a tile keeps its cache lines in use until they are done.
 template <typename T, typename Value>
@@ -117,7 +143,11 @@ void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int
   const kernel::Preparation& preparation = prepared.preparation();
   if (prepared.accumulator() == Accumulator::wide)
     return linear_wide(weights, x, batch, prepared.format(), y);
-  if (batch < kColumnBatch) return linear_dot(preparation.plan, weights, x, batch, y);
+  if (batch < kColumnBatch) {
+    if (const std::uint8_t* tiles = preparation.table_tiles(weights))
+      return linear_table(preparation.plan, weights, tiles, x, batch, y);
+    return linear_dot(preparation.plan, weights, x, batch, y);
+  }
   // Before the threads start, so that the lists are built by all of them.
   preparation.lists(weights);
   linear_columns(preparation, weights, x, batch, y);

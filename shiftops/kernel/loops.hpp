@@ -66,6 +66,9 @@ struct Lanes {
   // dot16_flush of them per lane before the partial sums are widened to int32.
   bool dot16 = false;
   int dot16_flush = 0;
+  // Table form (PathLoops::table_rows): the dot16 bounds, and every shift amount a 4-bit code
+  // holds, so that a code fits the 16 entries of a lookup table.
+  bool table16 = false;
 };
 
 // Dot form, one activation vector against rows [row_begin, row_end): sums[r - row_begin] =
@@ -102,12 +105,34 @@ struct ColumnTask {
   std::int64_t segment_stride = 0;
 };
 
+// Table form, batch 1 on prepared weights (docs/kernels.md, "Lookup tables"): the 16 int16
+// values sign * x << a a 4-bit code can select, one table per input, split into a table of
+// their low bytes and one of their high bytes (tables: 32 bytes per input). The codes are laid
+// out in tiles of kTableRows rows: per pair of inputs (2i, 2i + 1) one 64-byte vector whose
+// byte j holds row j's code of input 2i in its low nibble and of input 2i + 1 in its high one,
+// so that one byte shuffle looks up the terms of 64 rows at once.
+inline constexpr std::int64_t kTableRows = 64;
+inline constexpr std::int64_t kTableBytes = 32;  // per input
+struct TableTask {
+  const std::uint8_t* tiles;  // the task's first tile
+  std::int64_t tile_bytes;    // inputs * kTableRows / 2
+  std::int64_t inputs;        // padded_cols
+  const std::uint8_t* tables;
+  std::int64_t tile_count;
+  std::int32_t* sums;  // kTableRows per tile, in row order
+};
+
 struct PathLoops {
   void (*dot)(const DotTask&);
   void (*columns)(const ColumnTask&);
   // The dot form on int16 lanes where the instruction set shifts 16-bit lanes by per-lane
   // amounts (AVX-512 BW's vpsllvw); null elsewhere.
   void (*dot16)(const DotTask&);
+  // The table form (AVX-512 BW's 512-bit byte shuffles; null elsewhere): lookup_tables writes
+  // the tables of x (cols values, zeros up to `inputs`), table_rows sums the task's tiles.
+  void (*lookup_tables)(const std::int32_t* x, std::int64_t cols, std::int64_t inputs,
+                        std::uint8_t* tables);
+  void (*table_rows)(const TableTask&);
 };
 
 namespace portable {

@@ -1,6 +1,7 @@
 #pragma once
 // What linear.cpp and conv2d.cpp share: the accumulator and loops chosen for a layer, the
 // final floor-and-bias step, and the wide path for exponent ranges int64 cannot hold.
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -32,10 +33,17 @@ struct Preparation {
   // The lists, built on the first call (once, whichever thread calls); null for int64 plans,
   // which decode the codes in place.
   const EntryLists* lists(const PackedWeights& weights) const;
+  // The table form's tiles of codes (TableTask), or null: without the table form, and on the
+  // first batch-1 call, for which the dot form costs less than laying the codes out (weights
+  // prepared for a single call never pay for it). Built once, by the second call.
+  const std::uint8_t* table_tiles(const PackedWeights& weights) const;
 
  private:
   mutable std::once_flag built_;
   mutable EntryLists lists_;
+  mutable std::atomic<int> table_calls_{0};
+  mutable std::once_flag tiles_built_;
+  mutable std::vector<std::uint8_t> tiles_;
 };
 
 // A shared_ptr that does not own `weights`: preparing weights for a single call.

@@ -202,6 +202,33 @@ const EntryLists* Preparation::lists(const PackedWeights& weights) const {
   return &lists_;
 }
 
+const std::uint8_t* Preparation::table_tiles(const PackedWeights& weights) const {
+  if (!plan.lanes.table16 || table_calls_.fetch_add(1) == 0) return nullptr;
+  std::call_once(tiles_built_, [&] {
+    const std::int64_t inputs = weights.padded_cols(), tile_bytes = inputs * kTableRows / 2;
+    const std::int64_t tiles = (weights.rows + kTableRows - 1) / kTableRows;
+    tiles_.assign(static_cast<std::size_t>(tiles * tile_bytes), kZeroNibble * 0x11);
+#pragma omp parallel if (worth_threads(weights.rows * inputs * 8))
+    {
+      std::vector<std::uint8_t> codes(static_cast<std::size_t>(inputs));
+#pragma omp for schedule(static)
+      for (std::int64_t r = 0; r < weights.rows; ++r) {
+        weights.decode_row(r, codes.data());
+        std::uint8_t* byte = tiles_.data() + r / kTableRows * tile_bytes + r % kTableRows;
+        for (std::int64_t i = 0; i < inputs; i += 2, byte += kTableRows) {
+          // With K <= kMaxNibbleAmount only a zero weight's amount exceeds it.
+          const auto nibble = [](std::uint8_t code) {
+            const int amount = code & 0x7F;
+            return amount > kMaxNibbleAmount ? kZeroNibble : (code >> 7) << 3 | amount;
+          };
+          *byte = static_cast<std::uint8_t>(nibble(codes[i]) | nibble(codes[i + 1]) << 4);
+        }
+      }
+    }
+  });
+  return tiles_.data();
+}
+
 void point_at_lists(const Preparation& preparation, const PackedWeights& weights,
                     std::int64_t first_row, ColumnTask& task) {
   const EntryLists* lists = preparation.lists(weights);

@@ -266,6 +266,77 @@ TEST_CASE("int16 dot lanes widen before they can overflow", "[kernels]") {
       }
 }
 
+namespace {
+
+// The table form runs batch-1 calls from the second call on a PreparedWeights on (the first
+// takes the dot form): three calls of prepared weights against the reference. Returns whether
+// the table form was used.
+bool require_exact_table_form(std::mt19937_64& rng, const PackedWeights& w,
+                              const ActivationFormat& format, const std::string& what,
+                              const std::vector<std::int32_t>* fixed_x = nullptr) {
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format, kernel_path());
+  for (int call = 0; call < 3; ++call) {
+    const auto x = fixed_x ? *fixed_x : test::random_activations(rng, format, w.cols);
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(w.rows)), actual(expected);
+    linear_reference(w, x.data(), 1, format, expected.data());
+    linear_int(prepared, x.data(), 1, actual.data());
+    INFO(what << " rows=" << w.rows << " cols=" << w.cols << " call " << call);
+    REQUIRE(actual == expected);
+  }
+  return prepared.preparation().plan.lanes.table16;
+}
+
+}  // namespace
+
+TEST_CASE("the batch-1 table form equals the reference", "[kernels]") {
+  // Rows in whole and partial tiles of 64 (tiles run in twos), inputs across the runs of 256
+  // that are widened to int32, 4-bit codes and 8-bit codes whose amounts fit a nibble, zero
+  // weights, activations at both ends of signed and unsigned 8-bit formats.
+  std::mt19937_64 rng(23);
+  bool used = false;
+  for (const test::LayerFormat format : {test::LayerFormat{4, ShiftType::PS, {8, true}},
+                                         test::LayerFormat{3, ShiftType::Q, {8, false}},
+                                         test::LayerFormat{2, ShiftType::PS, {8, true}},
+                                         test::LayerFormat{4, ShiftType::Q, {6, true}}})
+    for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+             {1, 1}, {63, 64}, {64, 300}, {65, 63}, {130, 520}, {200, 700}})
+      for (const bool allow_4bit : {true, false}) {
+        PackedWeights w = pack_weights(test::random_shift_weights(rng, format, {rows, cols}),
+                                       Tensor(), 0, allow_4bit);
+        w.bias = test::random_bias(rng, rows);
+        used |= require_exact_table_form(rng, w, format.activation, test::describe(format));
+      }
+  if (kernel_path() == KernelPath::avx512) CHECK(used);
+}
+
+TEST_CASE("the table form's int16 sums widen before they can overflow", "[kernels]") {
+  // Every term at the extreme of its table, over 4000 inputs (15 runs of 256): -(-128 << 6) =
+  // 2^13 for signed activations with K = 6, 255 << 5 and -(255 << 5) for unsigned ones with
+  // K = 5. Also 4160 rows by 2048 inputs (2^23 terms): tiles split over the threads in chunks of
+  // odd length.
+  for (const bool is_signed : {true, false})
+    for (const float sign : {-1.0f, 1.0f}) {
+      const ActivationFormat format{8, is_signed};
+      const int k_top = is_signed ? 6 : 5;
+      const std::int64_t cols = 4000;
+      std::vector<float> weights(static_cast<std::size_t>(2 * cols), sign);
+      weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -k_top);
+      const PackedWeights w =
+          pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, true);
+      const auto x = extreme_activations(format, cols);
+      std::mt19937_64 rng(29);
+      const bool used = require_exact_table_form(rng, w, format, "extreme terms", &x);
+      if (kernel_path() == KernelPath::avx512) CHECK(used);
+    }
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  std::mt19937_64 rng(31);
+  const test::LayerFormat format{4, ShiftType::PS, {8, true}};
+  const PackedWeights w = test::random_packed(rng, format, {4160, 2048}, true);
+  require_exact_table_form(rng, w, format.activation, "threads");
+  omp_set_num_threads(threads);
+}
+
 TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kernels]") {
   // K = 14 with 16-bit activations (m + K = 29 > 24: two shift groups) and with 32-bit ones (the
   // 16-bit halves, each in two shift groups). Every term at the format's extreme with the
