@@ -1,9 +1,13 @@
 #include "shiftops/quantize.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <numbers>
 
 #include "autograd/function.hpp"
+#include "autograd/grad_mode.hpp"
 #include "tensor/ops.hpp"
 
 namespace ds::shift {
@@ -11,6 +15,113 @@ namespace ds::shift {
 namespace {
 
 std::vector<Tensor> pass_through(const Tensor& g, const std::vector<bool>&) { return {g}; }
+
+// The quantizers run on every weight and activation of every training step, where the composed
+// tensor ops cost several passes each and libm's log2f and exp2f a call per weight. On CPU f32
+// tensors each runs as one vectorised loop over the elements instead, giving the composed ops'
+// result bit for bit (tests/shiftops/test_quantize.cpp compares the two).
+bool is_direct(const Tensor& t) { return t.device().is_cpu() && t.dtype() == DType::f32; }
+
+constexpr std::int64_t kParallelElements = 1 << 15;
+constexpr std::int64_t kChunk = 4096;
+
+// Runs fast(i) for i < n in vectorised chunks, on all threads when n is large. fast(i) writes
+// element i and returns nonzero where only exact(i), a scalar libm computation, gives the
+// composed ops' value; a chunk that had any such element runs exact(i) on them afterwards.
+template <typename Fast, typename Exact>
+void for_elements(std::int64_t n, const Fast& fast, const Exact& exact) {
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel if (n >= kParallelElements)
+  {
+    // Each thread's own copies: the element pointers they capture then stay in registers (a
+    // shared closure could be written by the stores, so they were reloaded, as gathers).
+    const Fast own_fast = fast;
+    const Exact own_exact = exact;
+#pragma omp for schedule(static)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const std::int64_t begin = c * kChunk, end = std::min(n, begin + kChunk);
+      int inexact = 0;
+#pragma omp simd reduction(| : inexact)
+      for (std::int64_t i = begin; i < end; ++i) inexact |= own_fast(i);
+      if (inexact)
+        for (std::int64_t i = begin; i < end; ++i)
+          if (own_fast(i)) own_exact(i);
+    }
+  }
+}
+
+template <typename Element>
+void for_elements(std::int64_t n, const Element& element) {
+  for_elements(
+      n, [element](std::int64_t i) { return (element(i), 0); }, [](std::int64_t) {});
+}
+
+// A new tensor of f(x) for each element x: fast(x, out) writes out and returns nonzero where
+// exact(x) must decide (see for_elements).
+template <typename Fast, typename Exact>
+Tensor map_f32(const Tensor& input, Fast fast, Exact exact) {
+  const Tensor x = input.detach().contiguous();
+  Tensor y = Tensor::empty(x.shape(), DType::f32);
+  const float* from = x.data<float>();
+  float* to = y.data<float>();
+  for_elements(
+      x.numel(), [=](std::int64_t i) { return fast(from[i], to[i]); },
+      [=](std::int64_t i) { to[i] = exact(from[i]); });
+  return y;
+}
+
+[[gnu::always_inline]] inline float sign_of(float x) {
+  return static_cast<float>((0.0f < x) - (x < 0.0f));
+}
+
+// Bits of 2^e for an integer e in [-126, 127] (a normal float).
+[[gnu::always_inline]] inline std::uint32_t power_bits(std::int32_t e) {
+  return static_cast<std::uint32_t>(e + 127) << 23;
+}
+[[gnu::always_inline]] inline bool is_normal_power(float e) { return e >= -126.0f && e <= 127.0f; }
+
+// sign(w) * 2^nearbyint(log2f(|w|)), as the composed ops give it, for w != 0: the exponent of
+// |w|, plus one where its significand exceeds sqrt(2). Only where the float rounding of log2f
+// can decide otherwise is the result left to libm: within 64 units in the last place of
+// sqrt(2) (for large exponents the float sum e + log2(significand) can round to a tie; a check
+// of every positive float against glibc found no difference outside that band), subnormals,
+// infinities, NaN, and results beyond the float range.
+constexpr std::uint32_t kSqrt2Significand = 0x3504F3;  // of 1.41421354f, just below sqrt(2)
+constexpr std::int32_t kLibmBand = 64;
+
+[[gnu::always_inline]] inline int fast_power_of_two(float w, float& out) {
+  const auto bits = std::bit_cast<std::uint32_t>(w);
+  const auto biased = static_cast<std::int32_t>((bits >> 23) & 0xFF);
+  const auto significand = static_cast<std::int32_t>(bits & 0x7FFFFF);
+  const std::int32_t above = significand > static_cast<std::int32_t>(kSqrt2Significand);
+  const std::int32_t from_sqrt2 = significand - static_cast<std::int32_t>(kSqrt2Significand);
+  const std::int32_t rounded = biased + above;  // biased exponent of the result
+  const bool zero = (bits & 0x7FFFFFFF) == 0;
+  const bool libm = !zero && (biased == 0 || rounded >= 255 ||
+                              (from_sqrt2 <= kLibmBand && from_sqrt2 >= -kLibmBand));
+  out = zero ? 0.0f
+             : std::bit_cast<float>((bits & 0x80000000u) |
+                                    static_cast<std::uint32_t>(rounded & 0xFF) << 23);
+  return libm;
+}
+
+float libm_power_of_two(float w) {
+  return sign_of(w) * std::exp2(std::nearbyint(std::log2(std::fabs(w))));
+}
+
+// sign(nearbyint(g)) * 2^nearbyint(s) (exp2f of an integer is exactly 2^e; checked for every e
+// from -149 to 127); libm for exponents outside the normal range and NaN.
+[[gnu::always_inline]] inline int fast_ps_weight(float g, float s, float& out) {
+  const float e = std::nearbyint(s);
+  const bool normal = is_normal_power(e);
+  const float power = std::bit_cast<float>(power_bits(normal ? static_cast<std::int32_t>(e) : 0));
+  out = sign_of(std::nearbyint(g)) * power;
+  return !normal;
+}
+
+float libm_ps_weight(float g, float s) {
+  return sign_of(std::nearbyint(g)) * std::exp2(std::nearbyint(s));
+}
 
 // Rounds to an integer with the chosen rule; records nothing.
 Tensor round_values(const Tensor& x, Rounding rounding, Generator& gen) {
@@ -74,8 +185,17 @@ Tensor fixed_point(const Tensor& x, const ActivationBits& bits) {
       "fixed_point", {x},
       [&](const std::vector<Tensor>& in) {
         const double scale = std::ldexp(1.0, bits.fraction);
-        return clamp(floor(in[0] * scale) / scale, bits.lowest(),
-                     fixed_point_highest(bits, in[0].dtype()));
+        const double highest = fixed_point_highest(bits, in[0].dtype());
+        if (!is_direct(in[0])) return clamp(floor(in[0] * scale) / scale, bits.lowest(), highest);
+        const auto f_scale = static_cast<float>(scale), low = static_cast<float>(bits.lowest()),
+                   high = static_cast<float>(highest);
+        return map_f32(
+            in[0],
+            [=](float x, float& y) {
+              y = std::clamp(std::floor(x * f_scale) / f_scale, low, high);
+              return 0;
+            },
+            [](float x) { return x; });
       },
       pass_through);
 }
@@ -91,6 +211,9 @@ Tensor round_power_of_two(const Tensor& w, Rounding rounding, Generator& gen) {
   return autograd::custom_function(
       "round_power_of_two", {w},
       [&](const std::vector<Tensor>& in) {
+        if (rounding == Rounding::deterministic && is_direct(in[0]))
+          return map_f32(
+              in[0], [](float x, float& y) { return fast_power_of_two(x, y); }, libm_power_of_two);
         const Tensor magnitude = abs(in[0]);
         // Zeros would give log2(0) = -inf; they are masked back to zero at the end.
         const Tensor nonzero = ne(magnitude, Tensor::scalar(0, w.dtype(), w.device()));
@@ -105,24 +228,50 @@ Tensor ps_weight(const Tensor& shift, const Tensor& sign_param, Rounding roundin
   if (shift.shape() != sign_param.shape())
     fail("ps_weight: shift ", shift.shape(), " and sign ", sign_param.shape(), " differ in shape");
   Tensor weight;
-  {
+  if (rounding == Rounding::deterministic && is_direct(shift) && is_direct(sign_param)) {
+    const Tensor s = sign_param.detach().contiguous(), e = shift.detach().contiguous();
+    weight = Tensor::empty(shift.shape(), DType::f32);
+    const float *signs = s.data<float>(), *shifts = e.data<float>();
+    float* to = weight.data<float>();
+    for_elements(
+        weight.numel(), [=](std::int64_t i) { return fast_ps_weight(signs[i], shifts[i], to[i]); },
+        [=](std::int64_t i) { to[i] = libm_ps_weight(signs[i], shifts[i]); });
+  } else {
     NoGradGuard no_grad;
     weight = sign(round(sign_param)) * pow(2.0, round_values(shift, rounding, gen));
   }
   return autograd::record(
       "ps_weight", weight, {shift, sign_param},
       [saved = autograd::SavedTensor(weight)](const Tensor& g, const std::vector<bool>& needs) {
-        return std::vector<Tensor>{
-            needs[0] ? g * saved.get("ps_weight") * std::numbers::ln2 : Tensor(),
-            needs[1] ? g : Tensor()};
+        Tensor shift_grad;
+        const Tensor& w = saved.get("ps_weight");
+        if (needs[0] && is_direct(g) && is_direct(w) && g.shape() == w.shape() &&
+            !GradMode::enabled()) {
+          const Tensor upstream = g.contiguous(), weights = w.contiguous();
+          shift_grad = Tensor::empty(g.shape(), DType::f32);
+          const float *from = upstream.data<float>(), *times = weights.data<float>();
+          float* to = shift_grad.data<float>();
+          const auto ln2 = static_cast<float>(std::numbers::ln2);
+          for_elements(g.numel(), [=](std::int64_t i) { to[i] = from[i] * times[i] * ln2; });
+        } else if (needs[0]) {
+          shift_grad = g * w * std::numbers::ln2;
+        }
+        return std::vector<Tensor>{shift_grad, needs[1] ? g : Tensor()};
       });
 }
 
 void clamp_magnitude_(const Tensor& weight, const ShiftRange& range) {
   NoGradGuard no_grad;
-  const Tensor magnitude =
-      clamp(abs(weight), std::ldexp(1.0, range.min_shift), std::ldexp(1.0, range.max_shift));
-  weight.copy_(sign(weight) * magnitude);
+  const double low = std::ldexp(1.0, range.min_shift), high = std::ldexp(1.0, range.max_shift);
+  if (is_direct(weight) && weight.is_contiguous()) {
+    float* w = weight.data<float>();
+    const auto f_low = static_cast<float>(low), f_high = static_cast<float>(high);
+    for_elements(weight.numel(), [=](std::int64_t i) {
+      w[i] = sign_of(w[i]) * std::clamp(std::fabs(w[i]), f_low, f_high);
+    });
+    return;
+  }
+  weight.copy_(sign(weight) * clamp(abs(weight), low, high));
 }
 
 }  // namespace ds::shift

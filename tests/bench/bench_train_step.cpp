@@ -1,7 +1,8 @@
 // One training step (forward, loss, backward, optimizer update) of the models issue 8 sets
 // speed targets for, against PyTorch's step on the same shapes measured on this machine
 // (Debian's torch with OpenBLAS-OpenMP, 2 threads; see docs/benchmarks.md). Usage:
-//   bench_train_step [fc|conv|resnet20 ...] [--steps N]
+//   bench_train_step [fc|conv|resnet20|fc-q|fc-ps|conv-q|conv-ps ...] [--steps N]
+// (-q / -ps: every layer a DeepShift-Q or -PS layer; all cases without a name).
 // Figures are printed, never asserted: a benchmark does not fail on speed.
 #include <omp.h>
 
@@ -11,6 +12,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "nn/models/mnist.hpp"
 #include "nn/models/zoo.hpp"
 #include "optim/sgd.hpp"
+#include "shiftops/convert.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
 #include "timing.hpp"
@@ -26,16 +29,22 @@ namespace {
 
 struct Case {
   std::string name;
+  std::string model;  // fc, conv or resnet20
   std::string description;
   ds::Shape input;
   double pytorch_ms;  // PyTorch's median step on this machine, 2 threads
   double target;      // issue 8's goal for ours/PyTorch
+  // Every layer converted to a shift layer of this type with the original's defaults (5 weight
+  // bits, 16.16 activations), as PyTorch's Q and PS steps were measured.
+  std::optional<ds::shift::ShiftType> shift = std::nullopt;
 };
 
-ds::nn::ModulePtr build(const std::string& name) {
-  if (name == "fc") return ds::nn::models::linear_mnist();
-  if (name == "conv") return ds::nn::models::conv_mnist();
-  return ds::nn::models::create("cifar10", "resnet20");
+ds::nn::ModulePtr build(const Case& c) {
+  ds::nn::ModulePtr model = c.model == "fc"     ? ds::nn::models::linear_mnist()
+                            : c.model == "conv" ? ds::nn::models::conv_mnist()
+                                                : ds::nn::models::create("cifar10", "resnet20");
+  if (c.shift) ds::shift::convert_to_shift(*model, ds::shift::kConvertAll, {.type = *c.shift});
+  return model;
 }
 
 std::vector<ds::optim::NamedParameter> named(const ds::nn::Module& model) {
@@ -59,12 +68,12 @@ struct StepTimes {
 // time because on a shared machine the wall time of a parallel step depends on the other load.
 StepTimes time_steps(const Case& c, int steps) {
   ds::manual_seed(1);
-  const auto model = build(c.name);
+  const auto model = build(c);
   model->train();
   // The MNIST recipe: SGD with momentum; the CIFAR one adds weight decay.
   ds::optim::SGD sgd(
       named(*model),
-      {.lr = 0.01, .momentum = 0.9, .weight_decay = c.name == "resnet20" ? 1e-4 : 0});
+      {.lr = 0.01, .momentum = 0.9, .weight_decay = c.model == "resnet20" ? 1e-4 : 0});
   const ds::Tensor images = ds::randn(c.input);
   const ds::Tensor labels = (ds::rand({c.input[0]}) * 10.0).to(ds::DType::i32);  // classes 0..9
   const auto step = [&] {
@@ -97,10 +106,16 @@ std::string load_average() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using ds::shift::ShiftType;
+  const ds::Shape mnist{64, 1, 28, 28};
   const std::vector<Case> cases = {
-      {"fc", "MNIST FC 784-512-512-10, batch 64", {64, 1, 28, 28}, 2.9, 0.7},
-      {"conv", "MNIST conv (20@5x5, 50@5x5, 800-500-10), batch 64", {64, 1, 28, 28}, 13.0, 0.7},
-      {"resnet20", "CIFAR resnet20, batch 128", {128, 3, 32, 32}, 313.0, 0.8},
+      {"fc", "fc", "MNIST FC 784-512-512-10, batch 64", mnist, 2.9, 0.7},
+      {"conv", "conv", "MNIST conv (20@5x5, 50@5x5, 800-500-10), batch 64", mnist, 13.0, 0.7},
+      {"resnet20", "resnet20", "CIFAR resnet20, batch 128", {128, 3, 32, 32}, 313.0, 0.8},
+      {"fc-q", "fc", "MNIST FC, DeepShift-Q", mnist, 13.0, 0.5, ShiftType::Q},
+      {"fc-ps", "fc", "MNIST FC, DeepShift-PS", mnist, 11.0, 0.5, ShiftType::PS},
+      {"conv-q", "conv", "MNIST conv, DeepShift-Q", mnist, 22.0, 0.5, ShiftType::Q},
+      {"conv-ps", "conv", "MNIST conv, DeepShift-PS", mnist, 24.0, 0.5, ShiftType::PS},
   };
   std::vector<std::string> wanted;
   int steps = 0;
@@ -119,7 +134,7 @@ int main(int argc, char** argv) {
     bool selected = wanted.empty();
     for (const auto& w : wanted) selected = selected || w == c.name;
     if (!selected) continue;
-    const int n = steps > 0 ? steps : c.name == "resnet20" ? 7 : 51;
+    const int n = steps > 0 ? steps : c.model == "resnet20" ? 7 : 51;
     const StepTimes ours = time_steps(c, n);
     std::printf("%-52s %8.2f %8.2f %11.1f %6.2f %7.2f  (medians of %d)\n", c.description.c_str(),
                 ours.wall_ms, ours.cpu_ms, c.pytorch_ms, ours.wall_ms / c.pytorch_ms, c.target, n);

@@ -2,8 +2,10 @@
 // fixed() at its clamp bounds for several formats, half-to-even ties, negative zero, zero
 // weights, magnitudes above 2^0 and below 2^smin, their straight-through gradients, and
 // finite-difference checks where fixed() is not flat.
+#include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <numbers>
 #include <vector>
 
@@ -338,4 +340,94 @@ TEST_CASE("fixed(): finite differences agree with the straight-through gradient 
       {on_grid({1, 2, 5, 6}), on_grid({4})}, fd);
   INFO(result.message);
   CHECK(result.ok);
+}
+
+namespace {
+
+// f32 values across the whole float range: zeros, subnormals, every exponent, the values
+// within 100 units in the last place of sqrt(2) * 2^k (where round(log2) turns), half-way
+// points, infinities and NaN.
+std::vector<float> awkward_floats() {
+  std::vector<float> values{0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -3e-42f, 0.5f, -2.5f};
+  ds::Generator gen(41);
+  const auto uniform = ds::uniform({4000}, -1.0, 1.0, DType::f64, gen).to_vector<double>();
+  for (std::size_t i = 0; i < uniform.size(); ++i)
+    values.push_back(static_cast<float>(std::ldexp(uniform[i], static_cast<int>(i % 280) - 150)));
+  for (int k = -149; k <= 127; k += 3) {
+    float near = static_cast<float>(std::ldexp(std::numbers::sqrt2, k));
+    for (int step = 0; step < 100; ++step) near = std::nextafter(near, 0.0f);
+    for (int step = 0; step < 200; ++step, near = std::nextafter(near, INFINITY))
+      values.push_back(step % 2 ? -near : near);
+  }
+  for (int half = -300; half <= 270; ++half) values.push_back(0.5f * static_cast<float>(half));
+  return values;
+}
+
+Tensor f32(const std::vector<float>& values) {
+  return Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())});
+}
+
+// Bit for bit, NaN included.
+void require_same_bits(const Tensor& actual, const Tensor& expected, const std::vector<float>& in) {
+  const auto a = actual.to_vector<float>(), e = expected.to_vector<float>();
+  REQUIRE(a.size() == e.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("input " << in[i] << " (bits " << std::bit_cast<std::uint32_t>(in[i]) << ")");
+    REQUIRE(std::bit_cast<std::uint32_t>(a[i]) == std::bit_cast<std::uint32_t>(e[i]));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("f32 quantizers on the CPU give the composed tensor ops' result bit for bit",
+          "[shiftops][pow2][ps][fixed]") {
+  // On CPU f32 tensors the quantizers run as one loop each; the composed ops (what every other
+  // device and dtype runs) are spelled out here as the reference.
+  const std::vector<float> values = awkward_floats();
+  const Tensor x = f32(values);
+  const Tensor zero = Tensor::scalar(0, DType::f32), one = Tensor::scalar(1, DType::f32);
+  const Tensor nonzero = ds::ne(ds::abs(x), zero);
+  const Tensor safe = ds::where(nonzero, ds::abs(x), one);
+  require_same_bits(shift::round_power_of_two(x, shift::Rounding::deterministic),
+                    ds::where(nonzero, ds::sign(x) * ds::pow(2.0, ds::round(ds::log2(safe))), zero),
+                    values);
+
+  // PS: shifts on and between integers (half-way ones too), beyond the exponent range both ways.
+  std::vector<float> shifts, signs;
+  for (int i = -600; i <= 600; ++i) {
+    shifts.push_back(0.25f * static_cast<float>(i));
+    signs.push_back(0.125f * static_cast<float>(i % 23));
+  }
+  for (const float s : {-126.0f, -127.0f, -149.0f, -150.0f, 127.0f, 128.0f, NAN, -INFINITY}) {
+    shifts.push_back(s);
+    signs.push_back(-1.0f);
+  }
+  const Tensor s = f32(shifts).requires_grad_(), g = f32(signs).requires_grad_();
+  const Tensor w = shift::ps_weight(s, g, shift::Rounding::deterministic);
+  const Tensor composed = ds::sign(ds::round(g.detach())) * ds::pow(2.0, ds::round(s.detach()));
+  require_same_bits(w, composed, shifts);
+  // Its backward, one loop too: dL/dshift = G * w * ln 2.
+  const Tensor upstream = ds::randn(s.shape(), DType::f32);
+  w.backward(upstream);
+  require_same_bits(s.grad(), upstream * composed * std::numbers::ln2, shifts);
+  require_same_bits(g.grad(), upstream, shifts);
+
+  for (const auto& [integer, fraction] :
+       std::vector<std::pair<int, int>>{{16, 16}, {4, 3}, {2, 0}}) {
+    const shift::ActivationBits bits{integer, fraction};
+    const double scale = std::ldexp(1.0, fraction);
+    INFO("I=" << integer << " F=" << fraction);
+    require_same_bits(shift::fixed_point(x, bits),
+                      ds::clamp(ds::floor(x * scale) / scale, bits.lowest(),
+                                shift::fixed_point_highest(bits, DType::f32)),
+                      values);
+  }
+
+  const shift::ShiftRange range = shift::q_range(5);
+  const Tensor clamped = x.clone();
+  shift::clamp_magnitude_(clamped, range);
+  require_same_bits(clamped,
+                    ds::sign(x) * ds::clamp(ds::abs(x), std::ldexp(1.0, range.min_shift),
+                                            std::ldexp(1.0, range.max_shift)),
+                    values);
 }
