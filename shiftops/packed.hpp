@@ -24,6 +24,12 @@ inline constexpr int kMaxAmount = 126;
 // 32h + 16 + j in its high nibble, so one byte load and two masks yield 16 codes in order.
 inline constexpr std::uint8_t kZeroNibble = 0x7;
 inline constexpr int kMaxNibbleAmount = 6;
+// The 4-bit code of an 8-bit one whose amount is at most kMaxNibbleAmount (or a zero weight).
+inline std::uint8_t code_to_nibble(std::uint8_t code) {
+  const int amount = code & 0x7F;
+  if (amount > kMaxNibbleAmount) return kZeroNibble;
+  return static_cast<std::uint8_t>((code >> 7) << 3 | amount);
+}
 
 // The layout rules the packer follows, in one place: the code width a layer gets (4 bits when
 // allowed and its nonzero exponents span at most kMaxNibbleAmount + 1 values, else 8) and the

@@ -27,7 +27,8 @@ constexpr std::int64_t kChunk = 4096;
 
 // Runs fast(i) for i < n in vectorised chunks, on all threads when n is large. fast(i) writes
 // element i and returns nonzero where only exact(i), a scalar libm computation, gives the
-// composed ops' value; a chunk that had any such element runs exact(i) on them afterwards.
+// composed ops' value; a chunk that had any such element runs fast(i) again to find them and
+// exact(i) on them, so fast must read only what it does not write.
 template <typename Fast, typename Exact>
 void for_elements(std::int64_t n, const Fast& fast, const Exact& exact) {
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
@@ -57,7 +58,7 @@ void for_elements(std::int64_t n, const Element& element) {
 }
 
 // A new tensor of f(x) for each element x: fast(x, out) writes out and returns nonzero where
-// exact(x) must decide (see for_elements).
+// exact(x) must decide (see for_elements), or plain f(x).
 template <typename Fast, typename Exact>
 Tensor map_f32(const Tensor& input, Fast fast, Exact exact) {
   const Tensor x = input.detach().contiguous();
@@ -70,9 +71,21 @@ Tensor map_f32(const Tensor& input, Fast fast, Exact exact) {
   return y;
 }
 
+template <typename F>
+Tensor map_f32(const Tensor& input, F f) {
+  const Tensor x = input.detach().contiguous();
+  Tensor y = Tensor::empty(x.shape(), DType::f32);
+  const float* from = x.data<float>();
+  float* to = y.data<float>();
+  for_elements(x.numel(), [=](std::int64_t i) { to[i] = f(from[i]); });
+  return y;
+}
+
 [[gnu::always_inline]] inline float sign_of(float x) {
   return static_cast<float>((0.0f < x) - (x < 0.0f));
 }
+// |x| as the tensor op abs gives it: a NaN keeps its sign bit (std::fabs would clear it).
+[[gnu::always_inline]] inline float magnitude_of(float x) { return x < 0.0f ? -x : x; }
 
 // Bits of 2^e for an integer e in [-126, 127] (a normal float).
 [[gnu::always_inline]] inline std::uint32_t power_bits(std::int32_t e) {
@@ -106,7 +119,7 @@ constexpr std::int32_t kLibmBand = 64;
 }
 
 float libm_power_of_two(float w) {
-  return sign_of(w) * std::exp2(std::nearbyint(std::log2(std::fabs(w))));
+  return sign_of(w) * std::exp2(std::nearbyint(std::log2(magnitude_of(w))));
 }
 
 // sign(nearbyint(g)) * 2^nearbyint(s) (exp2f of an integer is exactly 2^e; checked for every e
@@ -189,13 +202,14 @@ Tensor fixed_point(const Tensor& x, const ActivationBits& bits) {
         if (!is_direct(in[0])) return clamp(floor(in[0] * scale) / scale, bits.lowest(), highest);
         const auto f_scale = static_cast<float>(scale), low = static_cast<float>(bits.lowest()),
                    high = static_cast<float>(highest);
-        return map_f32(
-            in[0],
-            [=](float x, float& y) {
-              y = std::clamp(std::floor(x * f_scale) / f_scale, low, high);
-              return 0;
-            },
-            [](float x) { return x; });
+        // floor(v) as nearbyint(v) less one where that rounded up (GCC vectorises nearbyint but
+        // not floor, which may raise the inexact flag); equal for every float, -0 and NaN
+        // included. Dividing by 2^F and multiplying by 2^-F round the same exact value.
+        const float inverse = 1.0f / f_scale;
+        return map_f32(in[0], [=](float x) {
+          const float v = x * f_scale, t = std::nearbyint(v);
+          return std::clamp((t - static_cast<float>(t > v)) * inverse, low, high);
+        });
       },
       pass_through);
 }
@@ -245,6 +259,7 @@ Tensor ps_weight(const Tensor& shift, const Tensor& sign_param, Rounding roundin
       [saved = autograd::SavedTensor(weight)](const Tensor& g, const std::vector<bool>& needs) {
         Tensor shift_grad;
         const Tensor& w = saved.get("ps_weight");
+        // The loop records nothing: the composed form keeps a double backward possible.
         if (needs[0] && is_direct(g) && is_direct(w) && g.shape() == w.shape() &&
             !GradMode::enabled()) {
           const Tensor upstream = g.contiguous(), weights = w.contiguous();
@@ -267,8 +282,10 @@ void clamp_magnitude_(const Tensor& weight, const ShiftRange& range) {
     float* w = weight.data<float>();
     const auto f_low = static_cast<float>(low), f_high = static_cast<float>(high);
     for_elements(weight.numel(), [=](std::int64_t i) {
-      w[i] = sign_of(w[i]) * std::clamp(std::fabs(w[i]), f_low, f_high);
+      w[i] = sign_of(w[i]) * std::clamp(magnitude_of(w[i]), f_low, f_high);
     });
+    // As copy_ would: a graph that saved the old weight then refuses to run backward.
+    weight.storage().bump_version();
     return;
   }
   weight.copy_(sign(weight) * clamp(abs(weight), low, high));

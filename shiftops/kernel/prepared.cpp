@@ -203,7 +203,10 @@ const EntryLists* Preparation::lists(const PackedWeights& weights) const {
 }
 
 const std::uint8_t* Preparation::table_tiles(const PackedWeights& weights) const {
-  if (!plan.lanes.table16 || table_calls_.fetch_add(1) == 0) return nullptr;
+  // Past the second call the counter is only read: no cache line bouncing between threads.
+  if (!plan.lanes.table16) return nullptr;
+  if (table_calls_.load(std::memory_order_relaxed) < 2 && table_calls_.fetch_add(1) == 0)
+    return nullptr;
   std::call_once(tiles_built_, [&] {
     const std::int64_t inputs = weights.padded_cols(), tile_bytes = inputs * kTableRows / 2;
     const std::int64_t tiles = (weights.rows + kTableRows - 1) / kTableRows;
@@ -215,14 +218,9 @@ const std::uint8_t* Preparation::table_tiles(const PackedWeights& weights) const
       for (std::int64_t r = 0; r < weights.rows; ++r) {
         weights.decode_row(r, codes.data());
         std::uint8_t* byte = tiles_.data() + r / kTableRows * tile_bytes + r % kTableRows;
-        for (std::int64_t i = 0; i < inputs; i += 2, byte += kTableRows) {
-          // With K <= kMaxNibbleAmount only a zero weight's amount exceeds it.
-          const auto nibble = [](std::uint8_t code) {
-            const int amount = code & 0x7F;
-            return amount > kMaxNibbleAmount ? kZeroNibble : (code >> 7) << 3 | amount;
-          };
-          *byte = static_cast<std::uint8_t>(nibble(codes[i]) | nibble(codes[i + 1]) << 4);
-        }
+        for (std::int64_t i = 0; i < inputs; i += 2, byte += kTableRows)
+          *byte = static_cast<std::uint8_t>(code_to_nibble(codes[i]) | code_to_nibble(codes[i + 1])
+                                                                           << 4);
       }
     }
   });

@@ -268,22 +268,23 @@ TEST_CASE("int16 dot lanes widen before they can overflow", "[kernels]") {
 
 namespace {
 
-// The table form runs batch-1 calls from the second call on a PreparedWeights on (the first
-// takes the dot form): three calls of prepared weights against the reference. Returns whether
-// the table form was used.
+// The table form runs calls of batch < 4 from the second call on a PreparedWeights on (the
+// first takes the dot form): calls of batch 1, 3 and 2 against the reference. Returns whether
+// the table form ran (its tiles exist).
 bool require_exact_table_form(std::mt19937_64& rng, const PackedWeights& w,
                               const ActivationFormat& format, const std::string& what,
                               const std::vector<std::int32_t>* fixed_x = nullptr) {
   const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format, kernel_path());
-  for (int call = 0; call < 3; ++call) {
-    const auto x = fixed_x ? *fixed_x : test::random_activations(rng, format, w.cols);
-    std::vector<std::int64_t> expected(static_cast<std::size_t>(w.rows)), actual(expected);
-    linear_reference(w, x.data(), 1, format, expected.data());
-    linear_int(prepared, x.data(), 1, actual.data());
-    INFO(what << " rows=" << w.rows << " cols=" << w.cols << " call " << call);
+  for (const std::int64_t batch : {1, 3, 2}) {
+    const auto x = fixed_x ? *fixed_x : test::random_activations(rng, format, batch * w.cols);
+    const std::int64_t n = static_cast<std::int64_t>(x.size()) / w.cols;
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(n * w.rows)), actual(expected);
+    linear_reference(w, x.data(), n, format, expected.data());
+    linear_int(prepared, x.data(), n, actual.data());
+    INFO(what << " rows=" << w.rows << " cols=" << w.cols << " batch " << n);
     REQUIRE(actual == expected);
   }
-  return prepared.preparation().plan.lanes.table16;
+  return prepared.preparation().table_tiles(w) != nullptr;
 }
 
 }  // namespace
@@ -293,7 +294,7 @@ TEST_CASE("the batch-1 table form equals the reference", "[kernels]") {
   // that are widened to int32, 4-bit codes and 8-bit codes whose amounts fit a nibble, zero
   // weights, activations at both ends of signed and unsigned 8-bit formats.
   std::mt19937_64 rng(23);
-  bool used = false;
+  std::set<int> table_codes;  // code widths that ran through the table form (0: none)
   for (const test::LayerFormat format : {test::LayerFormat{4, ShiftType::PS, {8, true}},
                                          test::LayerFormat{3, ShiftType::Q, {8, false}},
                                          test::LayerFormat{2, ShiftType::PS, {8, true}},
@@ -304,9 +305,17 @@ TEST_CASE("the batch-1 table form equals the reference", "[kernels]") {
         PackedWeights w = pack_weights(test::random_shift_weights(rng, format, {rows, cols}),
                                        Tensor(), 0, allow_4bit);
         w.bias = test::random_bias(rng, rows);
-        used |= require_exact_table_form(rng, w, format.activation, test::describe(format));
+        const bool used =
+            require_exact_table_form(rng, w, format.activation, test::describe(format));
+        // Terms of m + K <= 13 bits with K <= 6 (4- and 8-bit codes) take it on AVX-512.
+        const int m = format.activation.bits - (format.activation.is_signed ? 1 : 0);
+        const bool expected =
+            kernel_path() == KernelPath::avx512 && m + w.max_k <= 13 && w.max_k <= kMaxNibbleAmount;
+        INFO(test::describe(format) << " code bits " << w.code_bits << " K=" << w.max_k);
+        CHECK(used == expected);
+        table_codes.insert(used ? w.code_bits : 0);
       }
-  if (kernel_path() == KernelPath::avx512) CHECK(used);
+  if (kernel_path() == KernelPath::avx512) CHECK(table_codes == std::set<int>{0, 4, 8});
 }
 
 TEST_CASE("the table form's int16 sums widen before they can overflow", "[kernels]") {

@@ -348,7 +348,9 @@ namespace {
 // within 100 units in the last place of sqrt(2) * 2^k (where round(log2) turns), half-way
 // points, infinities and NaN.
 std::vector<float> awkward_floats() {
-  std::vector<float> values{0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -3e-42f, 0.5f, -2.5f};
+  // NaN with and without its sign bit (x86 arithmetic makes the negative one, 0xffc00000).
+  std::vector<float> values{0.0f, -0.0f,  INFINITY, -INFINITY, NAN,
+                            -NAN, 1e-45f, -3e-42f,  0.5f,      -2.5f};
   ds::Generator gen(41);
   const auto uniform = ds::uniform({4000}, -1.0, 1.0, DType::f64, gen).to_vector<double>();
   for (std::size_t i = 0; i < uniform.size(); ++i)
@@ -398,7 +400,7 @@ TEST_CASE("f32 quantizers on the CPU give the composed tensor ops' result bit fo
     shifts.push_back(0.25f * static_cast<float>(i));
     signs.push_back(0.125f * static_cast<float>(i % 23));
   }
-  for (const float s : {-126.0f, -127.0f, -149.0f, -150.0f, 127.0f, 128.0f, NAN, -INFINITY}) {
+  for (const float s : {-126.0f, -127.0f, -149.0f, -150.0f, 127.0f, 128.0f, NAN, -NAN, -INFINITY}) {
     shifts.push_back(s);
     signs.push_back(-1.0f);
   }
@@ -430,4 +432,36 @@ TEST_CASE("f32 quantizers on the CPU give the composed tensor ops' result bit fo
                     ds::sign(x) * ds::clamp(ds::abs(x), std::ldexp(1.0, range.min_shift),
                                             std::ldexp(1.0, range.max_shift)),
                     values);
+
+  // More elements than one thread takes (both threads' chunks), and a transposed input.
+  std::vector<float> many;
+  while (many.size() < 100000) many.insert(many.end(), values.begin(), values.end());
+  const Tensor big = f32(many);
+  const Tensor big_nonzero = ds::ne(ds::abs(big), zero);
+  require_same_bits(
+      shift::round_power_of_two(big, shift::Rounding::deterministic),
+      ds::where(big_nonzero,
+                ds::sign(big) *
+                    ds::pow(2.0, ds::round(ds::log2(ds::where(big_nonzero, ds::abs(big), one)))),
+                zero),
+      many);
+  const Tensor square = f32(std::vector<float>(many.begin(), many.begin() + 300 * 300))
+                            .reshape({300, 300})
+                            .transpose(0, 1);
+  const shift::ActivationBits bits{16, 16};
+  require_same_bits(shift::fixed_point(square, bits).contiguous(),
+                    ds::clamp(ds::floor(square * 65536.0) / 65536.0, bits.lowest(),
+                              shift::fixed_point_highest(bits, DType::f32))
+                        .contiguous(),
+                    square.contiguous().to_vector<float>());
+}
+
+TEST_CASE("magnitude clamp in place: a graph that saved the weight refuses to run backward",
+          "[shiftops][clamp]") {
+  for (const DType dtype : {DType::f32, DType::f64}) {
+    const Tensor w = f32({3.0f, 0.5f}).to(dtype).requires_grad_();
+    const Tensor y = (w * w).sum();
+    shift::clamp_magnitude_(w, shift::q_range(5));
+    CHECK_THROWS_AS(y.backward(), ds::Error);
+  }
 }
