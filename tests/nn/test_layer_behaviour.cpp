@@ -127,6 +127,54 @@ TEST_CASE("dropout masks follow the seed", "[nn][dropout]") {
   CHECK_THROWS_MATCHES(nn::Dropout(1.5), ds::Error, MessageContains({"1.5"}));
 }
 
+// 2x2 max pooling with stride 2 by hand: the first maximum of each window in row order, a NaN
+// winning over everything (the first NaN); returns the values and each window's chosen offset.
+std::pair<std::vector<double>, std::vector<std::int64_t>> pool_2x2_by_hand(
+    const std::vector<double>& x, std::int64_t planes, std::int64_t h, std::int64_t w) {
+  std::vector<double> values;
+  std::vector<std::int64_t> chosen;
+  for (std::int64_t p = 0; p < planes; ++p)
+    for (std::int64_t oh = 0; oh < h / 2; ++oh)
+      for (std::int64_t ow = 0; ow < w / 2; ++ow) {
+        std::int64_t best = p * h * w + 2 * oh * w + 2 * ow;
+        for (const std::int64_t at : {best + 1, best + w, best + w + 1})
+          if (!std::isnan(x[best]) && (std::isnan(x[at]) || x[at] > x[best])) best = at;
+        values.push_back(x[best]);
+        chosen.push_back(best);
+      }
+  return {values, chosen};
+}
+
+TEST_CASE("2x2 max pooling takes the first maximum, a NaN winning, on odd sizes", "[nn][pooling]") {
+  const std::int64_t planes = 6, h = 7, w = 9;
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  // Small integers make ties common; one plane holds NaNs, one only -inf and ties.
+  std::vector<double> x = values_of(ds::floor(ds::rand({planes * h * w}) * 4.0));
+  x[3 * h * w + 10] = std::nan("");
+  x[3 * h * w + 11] = std::nan("");
+  x[3 * h * w + 40] = std::nan("");
+  for (std::int64_t i = 4 * h * w; i < 5 * h * w; ++i) x[i] = i % 3 == 0 ? -INFINITY : -1.0;
+  const Tensor input = Tensor::from_vector(x, {2, planes / 2, h, w}).to(dtype).requires_grad_();
+  const Tensor pooled = F::max_pool2d(input, {2, 2, 2, 2});
+  const auto [expected, chosen] = pool_2x2_by_hand(x, planes, h, w);
+  REQUIRE(pooled.shape() == ds::Shape{2, planes / 2, h / 2, w / 2});
+  const auto got = values_of(pooled);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("window " << i);
+    if (std::isnan(expected[i]))
+      CHECK(std::isnan(got[i]));
+    else
+      CHECK(got[i] == expected[i]);
+  }
+  // Each window's gradient goes to the element chosen, nothing to the others.
+  const Tensor weights =
+      Tensor::arange(1, static_cast<double>(expected.size()) + 1, 1, dtype).reshape(pooled.shape());
+  ds::sum(pooled * weights).backward();
+  std::vector<double> expected_grad(x.size(), 0.0);
+  for (std::size_t i = 0; i < chosen.size(); ++i) expected_grad[chosen[i]] += i + 1.0;
+  CHECK(values_of(input.grad()) == expected_grad);
+}
+
 TEST_CASE("Linear and Conv2d start from PyTorch's default initialisation", "[nn][init]") {
   ds::manual_seed(31);
   const nn::Linear linear(400, 256);

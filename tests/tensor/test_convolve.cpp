@@ -111,6 +111,76 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
   }
 }
 
+namespace {
+
+// unfold by hand: columns[n][(c * kh + ki) * kw + kj][oh * out_w + ow], padding reading `pad`.
+std::vector<double> unfold_by_hand(const std::vector<double>& x, const Shape& s, const Window& w,
+                                   double pad) {
+  const std::int64_t out_h = w.out_h(s[2]), out_w = w.out_w(s[3]);
+  std::vector<double> columns;
+  for (std::int64_t n = 0; n < s[0]; ++n)
+    for (std::int64_t c = 0; c < s[1]; ++c)
+      for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+        for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
+          for (std::int64_t oh = 0; oh < out_h; ++oh)
+            for (std::int64_t ow = 0; ow < out_w; ++ow) {
+              const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
+              const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
+              const bool inside = ih >= 0 && ih < s[2] && iw >= 0 && iw < s[3];
+              columns.push_back(inside ? x[((n * s[1] + c) * s[2] + ih) * s[3] + iw] : pad);
+            }
+  return columns;
+}
+
+// fold by hand: the adjoint of unfold, each column entry added onto the pixel it came from.
+std::vector<double> fold_by_hand(const std::vector<double>& columns, const Shape& s,
+                                 const Window& w) {
+  const std::int64_t out_h = w.out_h(s[2]), out_w = w.out_w(s[3]);
+  std::vector<double> image(s[0] * s[1] * s[2] * s[3], 0.0);
+  std::size_t at = 0;
+  for (std::int64_t n = 0; n < s[0]; ++n)
+    for (std::int64_t c = 0; c < s[1]; ++c)
+      for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+        for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
+          for (std::int64_t oh = 0; oh < out_h; ++oh)
+            for (std::int64_t ow = 0; ow < out_w; ++ow, ++at) {
+              const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
+              const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
+              if (ih >= 0 && ih < s[2] && iw >= 0 && iw < s[3])
+                image[((n * s[1] + c) * s[2] + ih) * s[3] + iw] += columns[at];
+            }
+  return image;
+}
+
+}  // namespace
+
+// The CPU unfold and fold copy rows of a few common widths (8, 16, 24, 32) as fixed-size moves:
+// every such width, with and without padding at the row ends, strided, dilated and not.
+TEST_CASE("unfold and fold equal im2col by hand at every row width", "[tensor][convolve]") {
+  Generator gen(6);
+  for (const std::int64_t out_w : {7, 8, 16, 24, 32, 33})
+    for (const Window& w : {Window{5, 5, 1, 1, 0, 0, 1, 1}, Window{3, 3, 1, 1, 1, 1, 1, 1},
+                            Window{3, 3, 1, 1, 2, 0, 1, 1}, Window{2, 3, 1, 1, 0, 1, 2, 1},
+                            Window{3, 3, 2, 2, 0, 0, 1, 1}}) {
+      // An input width that gives out_w output columns with this window.
+      const std::int64_t width =
+          (out_w - 1) * w.stride_w + w.dilation_w * (w.kernel_w - 1) + 1 - 2 * w.pad_w;
+      const Shape shape{2, 3, 9, width};
+      INFO("out_w " << out_w << ", window " << w.kernel_h << "x" << w.kernel_w << " stride "
+                    << w.stride_w << " pad " << w.pad_h << "," << w.pad_w);
+      REQUIRE(w.out_w(width) == out_w);
+      for (const DType dtype : {DType::f32, DType::f64}) {
+        // Small integers keep every sum exact, so fold's order of additions does not matter.
+        const Tensor x = floor(rand(shape, DType::f64, gen) * 8.0).to(dtype);
+        const Tensor columns = unfold(x, w, -2.0);
+        CHECK(test::values_of(columns) == unfold_by_hand(test::values_of(x), shape, w, -2.0));
+        const Tensor g = floor(rand(columns.shape(), DType::f64, gen) * 8.0).to(dtype);
+        CHECK(test::values_of(fold(g, w, shape[2], shape[3])) ==
+              fold_by_hand(test::values_of(g), shape, w));
+      }
+    }
+}
+
 TEST_CASE("convolve's gradients match finite differences", "[tensor][convolve][gradcheck]") {
   Generator gen(5);
   for (const Geometry& geometry : {kGeometries[0], kGeometries[1], kGeometries[4]}) {
