@@ -11,6 +11,15 @@ namespace ds::autograd {
 
 namespace {
 
+// A dense tensor that is the only one referring to its memory, held only by the caller: the
+// engine's buffer slot, moved out before the node runs.
+bool owned_by_nobody_else(const Tensor& grad) {
+  return grad.impl_ptr().use_count() == 1 && grad.storage().sole_owner() && grad.offset() == 0 &&
+         grad.is_contiguous() &&
+         grad.storage().nbytes() ==
+             static_cast<std::size_t>(grad.numel()) * dtype_size(grad.dtype());
+}
+
 class AccumulateGrad final : public Node {
  public:
   explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)
@@ -26,6 +35,10 @@ class AccumulateGrad final : public Node {
       // In place, as PyTorch does: .grad is private to the leaf (created below), and a fresh
       // sum would cost an allocation and a pass more on every parameter every step.
       Tensor(leaf->grad).add_(grad_output);
+    } else if (owned_by_nobody_else(grad_output)) {
+      // Taken as it is (as PyTorch does): a gradient that nothing else can see may become .grad
+      // without a copy, which with zero_grad(set_to_none) saves a zero fill and an add per step.
+      leaf->grad = grad_output.impl_ptr();
     } else {
       // A private copy: the incoming gradient may alias another tensor, and optimizers and
       // zero_grad update .grad in place.

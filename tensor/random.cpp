@@ -169,12 +169,41 @@ Tensor bernoulli(const Tensor& p, Generator& gen) {
   return draws.to(p.dtype()).to(p.device());
 }
 
+namespace {
+
+// SplitMix64's output for the state `state` (Steele, Lea and Flood, 2014).
+std::uint64_t splitmix64(std::uint64_t state) {
+  state = (state ^ (state >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  state = (state ^ (state >> 27)) * 0x94d049bb133111ebULL;
+  return state ^ (state >> 31);
+}
+
+}  // namespace
+
+// Counter-based: one draw of the generator is the key, and element i takes the 53 high bits of
+// SplitMix64's (i + 1)-th output from that key, a function of (key, i) alone. A dropout mask
+// then costs one draw instead of one per element (mt19937_64 took about 10 ns each here, half
+// of the MNIST FC model's forward pass), and its elements are computed in parallel, the same
+// for every thread count.
 Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& gen) {
   if (!(p >= 0.0 && p <= 1.0)) fail("bernoulli: probability ", p, " is outside [0, 1]");
-  return generate(shape, dtype, [&](auto tag) {
+  if (!is_floating(dtype)) fail("random tensors need a floating dtype, got ", dtype_name(dtype));
+  constexpr std::uint64_t kGoldenGamma = 0x9e3779b97f4a7c15ULL;  // SplitMix64's increment
+  const std::uint64_t key = gen.next_u64();
+  // u = bits * 2^-53 < p exactly when the integer bits < p * 2^53, i.e. below its ceiling.
+  const auto threshold = static_cast<std::uint64_t>(std::ceil(p * 0x1.0p53));
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch_floating(dtype, "bernoulli", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    return gen.uniform() < p ? T(1) : T(0);
+    T* data = out.data<T>();
+    const std::int64_t n = out.numel();
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 15))
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::uint64_t bits = splitmix64(key + static_cast<std::uint64_t>(i + 1) * kGoldenGamma);
+      data[i] = (bits >> 11) < threshold ? T(1) : T(0);
+    }
   });
+  return out;
 }
 
 Tensor randperm(std::int64_t n, Generator& gen) {

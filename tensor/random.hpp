@@ -42,6 +42,8 @@ Tensor normal(const Shape& shape, double mean, double stddev, DType dtype = DTyp
 void fill_uniform(const Tensor& t, double low, double high, Generator& gen = default_generator());
 void fill_normal(const Tensor& t, double mean, double stddev, Generator& gen = default_generator());
 // Each element is 1 with probability p (elementwise tensor or a scalar), else 0; p's dtype.
+// The elementwise form draws one uniform per element in logical order; the scalar form (dropout
+// masks) draws a single key and derives every element from it (counter-based, see random.cpp).
 Tensor bernoulli(const Tensor& p, Generator& gen = default_generator());
 Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32,
                  Generator& gen = default_generator());

@@ -26,6 +26,8 @@ class Storage {
     if (block_) ++block_->version;
   }
   bool same_block(const Storage& other) const { return block_ == other.block_; }
+  // No other storage (no other tensor or view) refers to this block.
+  bool sole_owner() const { return block_.use_count() == 1; }
 
  private:
   struct Block {

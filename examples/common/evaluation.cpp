@@ -45,7 +45,9 @@ EpochResult train_epoch(const TrainStep& step, data::DataLoader& loader, std::in
   while (std::optional<data::Batch> batch = loader.next()) {
     const Tensor images = batch->images.to(step.device);
     const Tensor labels = batch->labels.to(step.device);
-    step.optimizer.zero_grad();
+    // Dropped rather than zeroed (PyTorch's default): backward then hands each parameter its
+    // gradient without a zero fill and an add.
+    step.optimizer.zero_grad(/*set_to_none=*/true);
     const Tensor output = step.model(images);
     Tensor loss = nn::functional::cross_entropy(output, labels);
     if (step.shift_weight_decay > 0) {

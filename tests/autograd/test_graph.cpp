@@ -183,6 +183,57 @@ TEST_CASE("the gradient of a broadcast operand is summed to its shape", "[autogr
   CHECK(scale.grad().item() == 21);
 }
 
+// A leaf without .grad may take the incoming gradient itself rather than a copy; .grad is then
+// changed in place by optimizers and zero_grad, so it must never share memory with anything.
+TEST_CASE(".grad never shares memory with another tensor", "[autograd][graph]") {
+  SECTION("one gradient delivered to two leaves") {
+    const Tensor a = leaf({1, 2}), b = leaf({3, 4});
+    (a + b).sum().backward();  // add passes its gradient on to both operands
+    a.grad().mul_(10.0);
+    CHECK(grad_of(a) == std::vector<float>{10, 10});
+    CHECK(grad_of(b) == std::vector<float>{1, 1});
+  }
+  SECTION("the caller's gradient for a leaf") {
+    const Tensor x = leaf({1, 2});
+    const Tensor seed = Tensor::from_vector<float>({5, 6}, {2});
+    x.backward(seed);
+    x.grad().zero_();
+    CHECK(seed.to_vector<float>() == std::vector<float>{5, 6});
+  }
+  SECTION("the caller's gradient reshaped on its way to the leaf") {
+    const Tensor x = leaf({1, 2});
+    const Tensor seed = Tensor::from_vector<float>({5, 6}, {1, 2});
+    x.reshape({1, 2}).backward(seed);  // the leaf receives a view of the seed
+    x.grad().zero_();
+    CHECK(seed.to_vector<float>() == std::vector<float>{5, 6});
+  }
+  SECTION("a gradient that is a view of a larger tensor") {
+    const Tensor x = leaf({1, 2});
+    const Tensor wide = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2});
+    (x * 1.0).backward(wide.select(0, 1));
+    x.grad().add_(100.0);
+    CHECK(grad_of(x) == std::vector<float>{103, 104});
+    CHECK(wide.to_vector<float>() == std::vector<float>{1, 2, 3, 4});
+  }
+  SECTION("a gradient that a saved tensor still holds") {
+    // relu saves its output; the gradient of x through y * 1 is fresh, but of y it would be
+    // the seed, held by the caller: each leaf ends with memory of its own.
+    const Tensor x = leaf({1, -2});
+    const Tensor y = relu(x);
+    const Tensor seed = Tensor::from_vector<float>({7, 8}, {2});
+    y.backward(seed);
+    x.grad().mul_(0.0);
+    CHECK(seed.to_vector<float>() == std::vector<float>{7, 8});
+    CHECK(grad_of(x) == std::vector<float>{0, 0});
+  }
+  SECTION("values are right when the gradient is taken over, and accumulate after") {
+    const Tensor x = leaf({1, 2});
+    (x * 3.0).sum().backward();
+    (x * 3.0).sum().backward();
+    CHECK(grad_of(x) == std::vector<float>{6, 6});
+  }
+}
+
 TEST_CASE("gradients through views land on the viewed elements", "[autograd][graph]") {
   Tensor x = Tensor::arange(0, 6).reshape({2, 3});
   x.requires_grad_();

@@ -77,7 +77,7 @@ StepTimes time_steps(const Case& c, int steps) {
   const ds::Tensor images = ds::randn(c.input);
   const ds::Tensor labels = (ds::rand({c.input[0]}) * 10.0).to(ds::DType::i32);  // classes 0..9
   const auto step = [&] {
-    sgd.zero_grad();
+    sgd.zero_grad(/*set_to_none=*/true);  // as the trainers and PyTorch do
     const ds::Tensor loss = ds::nn::functional::cross_entropy(model->forward(images), labels);
     loss.backward();
     sgd.step();

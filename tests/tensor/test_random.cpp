@@ -1,4 +1,6 @@
 // The seeded generator: reproducibility, ranges and the statistics of each distribution.
+#include <omp.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -115,6 +117,39 @@ TEST_CASE("bernoulli draws ones at the requested rate", "[tensor][random]") {
   CHECK(certain.dtype() == DType::f64);
   CHECK(certain.shape() == Shape{2, 2});
   CHECK(certain.to_vector<double>() == std::vector<double>{0, 1, 0, 1});
+}
+
+TEST_CASE("a bernoulli mask is one draw of the generator, the same on any thread count",
+          "[tensor][random]") {
+  const int threads = omp_get_max_threads();
+  Generator gen(8), replay(8);
+  omp_set_num_threads(1);
+  const std::vector<float> serial = bernoulli({70000}, 0.8, DType::f32, gen).to_vector<float>();
+  omp_set_num_threads(std::max(threads, 2));
+  CHECK(bernoulli({70000}, 0.8, DType::f64, replay).to_vector<double>() ==
+        std::vector<double>(serial.begin(), serial.end()));
+  omp_set_num_threads(threads);
+  // Each mask took one 64-bit draw: the generators are in step, and the next mask differs.
+  CHECK(gen.next_u64() == replay.next_u64());
+  CHECK(bernoulli({70000}, 0.8, DType::f32, gen).to_vector<float>() != serial);
+
+  // Neighbours are independent: pairs of ones at rate p^2, ones after a zero at rate p.
+  std::int64_t ones = 0, pairs = 0, zeros = 0, one_after_zero = 0;
+  for (std::size_t i = 0; i + 1 < serial.size(); ++i) {
+    ones += serial[i] == 1;
+    pairs += serial[i] == 1 && serial[i + 1] == 1;
+    zeros += serial[i] == 0;
+    one_after_zero += serial[i] == 0 && serial[i + 1] == 1;
+  }
+  const double n = static_cast<double>(serial.size() - 1);
+  CHECK(static_cast<double>(ones) / n == Approx(0.8).margin(0.01));
+  CHECK(static_cast<double>(pairs) / n == Approx(0.64).margin(0.01));
+  CHECK(static_cast<double>(one_after_zero) / static_cast<double>(zeros) ==
+        Approx(0.8).margin(0.02));
+
+  // The ends of the range are exact.
+  CHECK(ds::sum(bernoulli({1000}, 1.0, DType::f32, gen)).item() == 1000);
+  CHECK(ds::sum(bernoulli({1000}, 0.0, DType::f32, gen)).item() == 0);
 }
 
 TEST_CASE("randperm is a permutation", "[tensor][random]") {
