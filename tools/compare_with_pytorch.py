@@ -9,6 +9,13 @@ same hyper-parameters and epochs, and prints one table of accuracy and seconds p
 Needs Debian's python3-torch (run /usr/bin/python3, not a pyenv python) and a built
 build/examples/mnist. Not part of CI.
 
+    /usr/bin/python3 tools/compare_with_pytorch.py --step-times
+
+instead times one training step (forward, loss, backward, SGD with momentum 0.9 at batch 64 on
+random images, gradients dropped before each step) of every model and method on both sides,
+ours through build/tests/bench/bench_train_step, alternating ours and PyTorch over --rounds
+rounds, and prints the medians, their ratio and issue 8's target for it.
+
 What is the same on both sides:
 - data: Fashion-MNIST from --data-dir (Debian's package by default), ToTensor + Normalize(0.1307,
   0.3081); --train-limit/--test-limit pick sample floor(i * size / limit) as our trainer does;
@@ -38,6 +45,7 @@ import glob
 import gzip
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -76,6 +84,11 @@ def parse_args(argv=None):
                    help="where weights files and our outputs go (default: a temporary folder, removed)")
     p.add_argument("--no-reexec", action="store_true",
                    help="do not re-execute with the OpenBLAS-OpenMP environment")
+    p.add_argument("--step-times", action="store_true",
+                   help="time training steps side by side instead of training (see above)")
+    p.add_argument("--steps", type=int, default=31, help="--step-times: timed steps per round")
+    p.add_argument("--rounds", type=int, default=3, help="--step-times: alternating rounds")
+    p.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "tests", "bench", "bench_train_step"))
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.methods = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
@@ -370,6 +383,75 @@ def ours_run(args, arch, method, weights_path, out_dir):
     return float(rows[-1]["top1"]), sum(secs) / len(secs), cmd
 
 
+# Issue 8's targets for our step time over PyTorch's, and bench_train_step's name of each case.
+STEP_TARGETS = {"FP32": 0.7, "Q": 0.5, "PS": 0.5}
+BENCH_CASES = {("linear", "FP32"): "fc", ("linear", "Q"): "fc-q", ("linear", "PS"): "fc-ps",
+               ("conv", "FP32"): "conv", ("conv", "Q"): "conv-q", ("conv", "PS"): "conv-ps"}
+
+
+def torch_step_ms(torch, args, arch, method):
+    """Median milliseconds of PyTorch's training step, as bench_train_step times ours."""
+    classes, convert = build_torch(torch)
+    F = torch.nn.functional
+    torch.manual_seed(1)
+    model = classes[arch]()
+    if method != "FP32":
+        convert(model, method, args.weight_bits, tuple(args.activation_bits))
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images, labels = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        F.nll_loss(model(images), labels).backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - started) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def ours_step_ms(args, arch, method):
+    """Median milliseconds of our step from bench_train_step's line for the case."""
+    case = BENCH_CASES[(arch, method)]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", REEXEC_MARK)}
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    done = subprocess.run([args.bench_bin, case, "--steps", str(args.steps)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found = re.search(r"(\d+\.\d+)\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+\s+\(medians",
+                      done.stdout)
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"{args.bench_bin} {case} failed ({done.returncode}):\n{done.stdout[-2000:]}")
+    return float(found.group(1))
+
+
+def step_times(torch, args):
+    """Prints ours and PyTorch's step medians side by side, alternating over the rounds."""
+    if not os.path.isfile(args.bench_bin):
+        sys.exit(f"compare_with_pytorch: {args.bench_bin} not found: build the project first")
+    header = ("model", "method", "ours ms", "PyTorch ms", "ours/PyTorch (median)", "target")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    names = {"linear": "MNIST FC", "conv": "MNIST conv"}
+    for arch in args.models:
+        for method in args.methods:
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(ours_step_ms(args, arch, method))
+                theirs.append(torch_step_ms(torch, args, arch, method))
+            ratios = sorted(o / t for o, t in zip(ours, theirs))
+            print(f"| {names[arch]} | {method} | {' '.join(f'{v:.2f}' for v in ours)} | "
+                  f"{' '.join(f'{v:.2f}' for v in theirs)} | {ratios[len(ratios) // 2]:.2f} | "
+                  f"{STEP_TARGETS[method]} |", flush=True)
+    return 0
+
+
 def main():
     args = parse_args()
     reexec_with_openblas(args)
@@ -379,6 +461,12 @@ def main():
     from export_torch_weights import write_safetensors
 
     torch.set_num_threads(args.threads)
+    if args.step_times:
+        gflops = blas_report(torch, args.threads)
+        load = os.getloadavg()
+        print(f"torch {torch.__version__}, {args.threads} threads, load average {load[0]:.2f}; "
+              f"{args.steps} steps per round, {args.rounds} rounds")
+        return step_times(torch, args)
     if not os.path.isfile(args.mnist_bin):
         sys.exit(f"compare_with_pytorch: {args.mnist_bin} not found: build the project first")
     gflops = blas_report(torch, args.threads)
