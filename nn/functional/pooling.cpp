@@ -172,7 +172,7 @@ Tensor max_pool_direct(const Tensor& x, const Window& window) {
   return autograd::record(
       "max_pool2d", out, {x}, [index, in_shape = s](const Tensor& g, const std::vector<bool>&) {
         const Tensor grad = g.contiguous();
-        Tensor grad_in = Tensor::zeros(in_shape, g.dtype());
+        Tensor grad_in = Tensor::empty(in_shape, g.dtype());  // zeroed plane by plane below
         const std::int64_t planes = in_shape[0] * in_shape[1];
         const std::int64_t plane_in = in_shape[2] * in_shape[3];
         const std::int64_t plane_out = index.numel() / std::max<std::int64_t>(planes, 1);
@@ -181,10 +181,14 @@ Tensor max_pool_direct(const Tensor& x, const Window& window) {
           const T* go = grad.data<T>();
           const std::int32_t* idx = index.data<std::int32_t>();
           T* gi = grad_in.data<T>();
+      // Each plane is zeroed just before its gradients land, while it is in cache.
 #pragma omp parallel for schedule(static) if (planes > 1 && index.numel() >= 32768)
-          for (std::int64_t plane = 0; plane < planes; ++plane)
+          for (std::int64_t plane = 0; plane < planes; ++plane) {
+            T* plane_grad = gi + plane * plane_in;
+            std::fill(plane_grad, plane_grad + plane_in, T(0));
             for (std::int64_t o = plane * plane_out; o < (plane + 1) * plane_out; ++o)
-              if (idx[o] >= 0) gi[plane * plane_in + idx[o]] += go[o];
+              if (idx[o] >= 0) plane_grad[idx[o]] += go[o];
+          }
         });
         return std::vector<Tensor>{grad_in};
       });
