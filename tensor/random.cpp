@@ -78,12 +78,15 @@ void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
 namespace {
 
+void require_floating(DType dtype) {
+  if (!is_floating(dtype)) fail("random tensors need a floating dtype, got ", dtype_name(dtype));
+}
+
 // Draws on the host in logical order so that a seed gives the same tensor on every device;
 // a contiguous CPU destination is written directly, others through a host buffer.
 template <typename Draw>
 void fill_random(const Tensor& out, Draw draw) {
-  if (!is_floating(out.dtype()))
-    fail("random tensors need a floating dtype, got ", dtype_name(out.dtype()));
+  require_floating(out.dtype());
   const bool direct = out.device().is_cpu() && out.is_contiguous();
   const Tensor target = direct ? out : Tensor::empty(out.shape(), out.dtype());
   dispatch_floating(out.dtype(), "random", [&](auto tag) {
@@ -102,7 +105,7 @@ void fill_random(const Tensor& out, Draw draw) {
 
 template <typename Draw>
 Tensor generate(const Shape& shape, DType dtype, Draw draw) {
-  if (!is_floating(dtype)) fail("random tensors need a floating dtype, got ", dtype_name(dtype));
+  require_floating(dtype);
   Tensor out = Tensor::empty(shape, dtype);
   fill_random(out, draw);
   return out;
@@ -187,7 +190,7 @@ std::uint64_t splitmix64(std::uint64_t state) {
 // for every thread count.
 Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& gen) {
   if (!(p >= 0.0 && p <= 1.0)) fail("bernoulli: probability ", p, " is outside [0, 1]");
-  if (!is_floating(dtype)) fail("random tensors need a floating dtype, got ", dtype_name(dtype));
+  require_floating(dtype);
   constexpr std::uint64_t kGoldenGamma = 0x9e3779b97f4a7c15ULL;  // SplitMix64's increment
   const std::uint64_t key = gen.next_u64();
   // u = bits * 2^-53 < p exactly when the integer bits < p * 2^53, i.e. below its ceiling.

@@ -181,10 +181,10 @@ Tensor max_pool_direct(const Tensor& x, const Window& window) {
           const T* go = grad.data<T>();
           const std::int32_t* idx = index.data<std::int32_t>();
           T* gi = grad_in.data<T>();
-      // Each plane is zeroed just before its gradients land, while it is in cache.
 #pragma omp parallel for schedule(static) if (planes > 1 && index.numel() >= 32768)
           for (std::int64_t plane = 0; plane < planes; ++plane) {
             T* plane_grad = gi + plane * plane_in;
+            // Zeroed just before its gradients land, while it is in cache.
             std::fill(plane_grad, plane_grad + plane_in, T(0));
             for (std::int64_t o = plane * plane_out; o < (plane + 1) * plane_out; ++o)
               if (idx[o] >= 0) plane_grad[idx[o]] += go[o];

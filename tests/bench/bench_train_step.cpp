@@ -1,6 +1,7 @@
 // One training step (forward, loss, backward, optimizer update) of the models issue 8 sets
-// speed targets for, against PyTorch's step on the same shapes measured on this machine
-// (Debian's torch with OpenBLAS-OpenMP, 2 threads; see docs/benchmarks.md). Usage:
+// speed targets for, against PyTorch's step on the same shapes as issue 8 quotes it (Debian's
+// torch with OpenBLAS-OpenMP, 2 threads, measured once with the machine in its fast state; for
+// PyTorch measured in the same run, `tools/compare_with_pytorch.py --step-times`). Usage:
 //   bench_train_step [fc|conv|resnet20|fc-q|fc-ps|conv-q|conv-ps ...] [--steps N]
 // (-q / -ps: every layer a DeepShift-Q or -PS layer; all cases without a name).
 // Figures are printed, never asserted: a benchmark does not fail on speed.
