@@ -84,9 +84,10 @@ void copy_rows(const T* in, std::int64_t row_step, std::int64_t col_step, T* out
       std::fill(out + r * out_w + end, out + (r + 1) * out_w, pad);
     }
   out += begin;
-  if (col_step != 1) {
-    for (std::int64_t r = 0; r < rows; ++r, in += row_step, out += out_w)
-      for (std::int64_t j = 0; j < end - begin; ++j) out[j] = in[j * col_step];
+  if (col_step != 1) {  // offsets from the first row: a pointer past the last row is not formed
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < end - begin; ++j)
+        out[r * out_w + j] = in[r * row_step + j * col_step];
     return;
   }
   with_row_width(end - begin, [=](auto length) {
@@ -141,9 +142,9 @@ void PlaneWindow::fold(const T* rows, T* plane) const {
     const T* in = rows + tap.rows_offset + tap.rows.begin * out_w + tap.cols.begin;
     T* out = plane + (tap.input + tap.rows.begin * row_step + tap.cols.begin * col_step);
     if (col_step != 1) {
-      for (std::int64_t r = 0; r < count; ++r, in += out_w, out += row_step)
+      for (std::int64_t r = 0; r < count; ++r)
         for (std::int64_t ow = 0; ow < tap.cols.end - tap.cols.begin; ++ow)
-          out[ow * col_step] += in[ow];
+          out[r * row_step + ow * col_step] += in[r * out_w + ow];
       return;
     }
     with_row_width(tap.cols.end - tap.cols.begin, [=](auto length) {

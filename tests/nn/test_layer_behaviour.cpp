@@ -145,15 +145,10 @@ std::pair<std::vector<double>, std::vector<std::int64_t>> pool_2x2_by_hand(
   return {values, chosen};
 }
 
-TEST_CASE("2x2 max pooling takes the first maximum, a NaN winning, on odd sizes", "[nn][pooling]") {
-  const std::int64_t planes = 6, h = 7, w = 9;
-  const DType dtype = GENERATE(DType::f32, DType::f64);
-  // Small integers make ties common; one plane holds NaNs, one only -inf and ties.
-  std::vector<double> x = values_of(ds::floor(ds::rand({planes * h * w}) * 4.0));
-  x[3 * h * w + 10] = std::nan("");
-  x[3 * h * w + 11] = std::nan("");
-  x[3 * h * w + 40] = std::nan("");
-  for (std::int64_t i = 4 * h * w; i < 5 * h * w; ++i) x[i] = i % 3 == 0 ? -INFINITY : -1.0;
+// Checks F::max_pool2d(x, 2x2 stride 2) on [2, planes / 2, h, w] against pool_2x2_by_hand,
+// values and gradients.
+void check_pool_2x2(const std::vector<double>& x, std::int64_t planes, std::int64_t h,
+                    std::int64_t w, DType dtype) {
   const Tensor input = Tensor::from_vector(x, {2, planes / 2, h, w}).to(dtype).requires_grad_();
   const Tensor pooled = F::max_pool2d(input, {2, 2, 2, 2});
   const auto [expected, chosen] = pool_2x2_by_hand(x, planes, h, w);
@@ -173,6 +168,27 @@ TEST_CASE("2x2 max pooling takes the first maximum, a NaN winning, on odd sizes"
   std::vector<double> expected_grad(x.size(), 0.0);
   for (std::size_t i = 0; i < chosen.size(); ++i) expected_grad[chosen[i]] += i + 1.0;
   CHECK(values_of(input.grad()) == expected_grad);
+}
+
+TEST_CASE("2x2 max pooling takes the first maximum, a NaN winning, on odd sizes", "[nn][pooling]") {
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  SECTION("ties, NaN, -inf") {
+    const std::int64_t planes = 6, h = 7, w = 9;
+    // Small integers make ties common; plane 3 holds NaNs, plane 4 only -inf and ties, and
+    // plane 5's first window is all -inf.
+    std::vector<double> x = values_of(ds::floor(ds::rand({planes * h * w}) * 4.0));
+    x[3 * h * w + 10] = std::nan("");
+    x[3 * h * w + 11] = std::nan("");
+    x[3 * h * w + 40] = std::nan("");
+    for (std::int64_t i = 4 * h * w; i < 5 * h * w; ++i) x[i] = i % 3 == 0 ? -INFINITY : -1.0;
+    for (const std::int64_t at : {std::int64_t{0}, std::int64_t{1}, w, w + 1})
+      x[5 * h * w + at] = -INFINITY;
+    check_pool_2x2(x, planes, h, w, dtype);
+  }
+  SECTION("a batch large enough for both threads, forward and backward") {
+    const std::int64_t planes = 2 * 40, h = 24, w = 24;
+    check_pool_2x2(values_of(ds::floor(ds::rand({planes * h * w}) * 16.0)), planes, h, w, dtype);
+  }
 }
 
 TEST_CASE("Linear and Conv2d start from PyTorch's default initialisation", "[nn][init]") {

@@ -159,9 +159,12 @@ std::vector<double> fold_by_hand(const std::vector<double>& columns, const Shape
 TEST_CASE("unfold and fold equal im2col by hand at every row width", "[tensor][convolve]") {
   Generator gen(6);
   for (const std::int64_t out_w : {7, 8, 16, 24, 32, 33})
+    // Valid, "same" (rows copied as runs), padded but not "same" (padding at the row ends of
+    // copied rows), dilated, strided, strided and padded.
     for (const Window& w : {Window{5, 5, 1, 1, 0, 0, 1, 1}, Window{3, 3, 1, 1, 1, 1, 1, 1},
-                            Window{3, 3, 1, 1, 2, 0, 1, 1}, Window{2, 3, 1, 1, 0, 1, 2, 1},
-                            Window{3, 3, 2, 2, 0, 0, 1, 1}}) {
+                            Window{5, 5, 1, 1, 1, 1, 1, 1}, Window{3, 3, 1, 1, 2, 0, 1, 1},
+                            Window{2, 3, 1, 1, 0, 1, 2, 1}, Window{3, 3, 2, 2, 0, 0, 1, 1},
+                            Window{3, 3, 2, 2, 1, 1, 1, 1}}) {
       // An input width that gives out_w output columns with this window.
       const std::int64_t width =
           (out_w - 1) * w.stride_w + w.dilation_w * (w.kernel_w - 1) + 1 - 2 * w.pad_w;
