@@ -273,42 +273,10 @@ def build_torch(torch):
             setattr(model, name, layer)
         return model
 
-    class BasicBlock(nn.Module):
-        """He et al.'s CIFAR block with the option-A shortcut, as nn/models/cifar_resnet.cpp."""
-
-        def __init__(self, inputs, planes, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inputs, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.pad = planes // 4 if stride != 1 or inputs != planes else 0
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            shortcut = x
-            if self.pad:
-                shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-            return F.relu(out + shortcut)
-
-    class ResNet20(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(16)
-            blocks, inputs = [], 16
-            for stage, planes in enumerate((16, 32, 64)):
-                for b in range(3):
-                    blocks.append(BasicBlock(inputs, planes, 2 if stage > 0 and b == 0 else 1))
-                    inputs = planes
-            self.blocks = nn.Sequential(*blocks)
-            self.linear = nn.Linear(64, 10)
-
-        def forward(self, x):
-            out = self.blocks(F.relu(self.bn1(self.conv1(x))))
-            out = F.avg_pool2d(out, out.shape[3]).flatten(1)
-            return F.log_softmax(self.linear(out), dim=1)
+    # He et al.'s CIFAR resnet20 with option-A shortcuts (269,722 parameters, as ours), shared
+    # with the GPU benchmark's PyTorch side.
+    sys.path.insert(0, os.path.join(ROOT, "tests", "cuda"))
+    from bench_pytorch_train import ResNet20
 
     return {"linear": LinearMNIST, "conv": ConvMNIST, "resnet20": ResNet20}, convert
 
@@ -450,9 +418,9 @@ def torch_step_ms(torch, args, arch, method):
     shape = (128, 3, 32, 32) if cifar else (64, 1, 28, 28)
     images, labels = torch.randn(*shape), torch.randint(0, 10, (shape[0],))
 
-    def step():
+    def step():  # cross-entropy on every model's output, as bench_train_step does
         optimizer.zero_grad(set_to_none=True)
-        F.nll_loss(model(images), labels).backward()
+        F.cross_entropy(model(images), labels).backward()
         optimizer.step()
 
     for _ in range(3):
