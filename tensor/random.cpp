@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "autograd/grad_mode.hpp"
+#include "tensor/cpu/strided_loop.hpp"
 
 namespace ds {
 
@@ -200,7 +201,7 @@ Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& gen) {
     using T = typename decltype(tag)::type;
     T* data = out.data<T>();
     const std::int64_t n = out.numel();
-#pragma omp parallel for simd schedule(static) if (n >= (1 << 15))
+#pragma omp parallel for simd schedule(static) if (n >= cpu::kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) {
       const std::uint64_t bits = splitmix64(key + static_cast<std::uint64_t>(i + 1) * kGoldenGamma);
       data[i] = (bits >> 11) < threshold ? T(1) : T(0);

@@ -90,7 +90,8 @@ def parse_args(argv=None):
                    help="time training steps side by side instead of training (see above)")
     p.add_argument("--steps", type=int, default=31, help="--step-times: timed steps per round")
     p.add_argument("--rounds", type=int, default=3, help="--step-times: alternating rounds")
-    p.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "tests", "bench", "bench_train_step"))
+    p.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "tests", "bench", "bench_train_step"),
+                   help="--step-times: our benchmark program")
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.methods = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
@@ -481,7 +482,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     if args.step_times:
-        gflops = blas_report(torch, args.threads)
+        blas_report(torch, args.threads)
         load = os.getloadavg()
         print(f"torch {torch.__version__}, {args.threads} threads, load average {load[0]:.2f}; "
               f"{args.steps} steps per round, {args.rounds} rounds")

@@ -95,14 +95,13 @@ void max_pool_planes(const T* in, T* out, std::int32_t* index, std::int64_t plan
                      std::int64_t height, std::int64_t width, const Window& w) {
   const std::int64_t out_h = w.out_h(height), out_w = w.out_w(width);
   const bool parallel = planes > 1 && planes * out_h * out_w * w.kernel_h * w.kernel_w >= 32768;
+  const bool plain_2x2 = w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 &&
+                         w.pad_h == 0 && w.pad_w == 0 && w.dilation_h == 1 && w.dilation_w == 1;
 #pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     const T* src = in + plane * height * width;
     T* dst = out + plane * out_h * out_w;
     std::int32_t* idx = index + plane * out_h * out_w;
-    const bool plain_2x2 = w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 &&
-                           w.stride_w == 2 && w.pad_h == 0 && w.pad_w == 0 && w.dilation_h == 1 &&
-                           w.dilation_w == 1;
     if (plain_2x2 && !contains_nan(src, height * width)) {
       max_pool_2x2(src, dst, idx, out_h, out_w, width);
       continue;

@@ -127,6 +127,8 @@ TEST_CASE("dropout masks follow the seed", "[nn][dropout]") {
   CHECK_THROWS_MATCHES(nn::Dropout(1.5), ds::Error, MessageContains({"1.5"}));
 }
 
+namespace {
+
 // 2x2 max pooling with stride 2 by hand: the first maximum of each window in row order, a NaN
 // winning over everything (the first NaN); returns the values and each window's chosen offset.
 std::pair<std::vector<double>, std::vector<std::int64_t>> pool_2x2_by_hand(
@@ -169,6 +171,8 @@ void check_pool_2x2(const std::vector<double>& x, std::int64_t planes, std::int6
   for (std::size_t i = 0; i < chosen.size(); ++i) expected_grad[chosen[i]] += i + 1.0;
   CHECK(values_of(input.grad()) == expected_grad);
 }
+
+}  // namespace
 
 TEST_CASE("2x2 max pooling takes the first maximum, a NaN winning, on odd sizes", "[nn][pooling]") {
   const DType dtype = GENERATE(DType::f32, DType::f64);
