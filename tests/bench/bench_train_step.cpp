@@ -44,7 +44,11 @@ ds::nn::ModulePtr build(const Case& c) {
   ds::nn::ModulePtr model = c.model == "fc"     ? ds::nn::models::linear_mnist()
                             : c.model == "conv" ? ds::nn::models::conv_mnist()
                                                 : ds::nn::models::create("cifar10", "resnet20");
-  if (c.shift) ds::shift::convert_to_shift(*model, ds::shift::kConvertAll, {.type = *c.shift});
+  if (c.shift) {
+    ds::shift::ConversionOptions options;
+    options.type = *c.shift;
+    ds::shift::convert_to_shift(*model, ds::shift::kConvertAll, options);
+  }
   return model;
 }
 

@@ -80,7 +80,13 @@ inline void require_same_training(const StepResult& expected, const StepResult& 
   REQUIRE(expected.parameters.size() == actual.parameters.size());
   for (std::size_t i = 0; i < expected.parameters.size(); ++i) {
     INFO("parameter " << i);
-    require_close(expected.gradients[i], actual.gradients[i], rtol, atol);
+    // A gradient's rounding error is relative to the terms summed into it, not to the sum: an
+    // element near zero after cancelling terms (batch norm's backward, through resnet20's 19
+    // layers) is off by about the tensor's own scale times the relative error. Different
+    // summation orders (AVX2 against AVX-512 builds, the device's primitives against the CPU's
+    // direct kernels) thus need a tolerance that grows with the tensor's largest magnitude.
+    const double scale = max(abs(expected.gradients[i])).item();
+    require_close(expected.gradients[i], actual.gradients[i], rtol, atol + rtol * scale);
     require_close(expected.parameters[i], actual.parameters[i], rtol, atol);
   }
 }

@@ -36,7 +36,7 @@ TEST_CASE("load_cifar10 reads the five training batches in order", "[data][cifar
   test::TempDir dir;
   write_cifar10(dir, "cifar-10-batches-bin");
   // The archive's own folder and the folder above it both work.
-  for (const std::string root :
+  for (const std::string& root :
        {dir.path().string(), (dir.path() / "cifar-10-batches-bin").string()}) {
     const TensorDataset train = load_cifar10(root, Split::train);
     REQUIRE(train.size() == 10);
