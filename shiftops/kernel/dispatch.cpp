@@ -180,14 +180,16 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   // floor((2^15 - 1) / 2^(m + K)) terms); an int32 lane they are widened into gathers two of
   // them, 2 * cols / 32 terms of a row: below 2^18 terms of at most 2^13 for cols < 2^22.
   const int term_bits = magnitude_bits(format) + weights.max_k;
-  if (plan.loops->dot16 && plan.accumulator == Accumulator::int32_blocks &&
-      term_bits <= kDot16TermBits && weights.padded_cols() < (std::int64_t{1} << 22)) {
+  const bool narrow = plan.accumulator == Accumulator::int32_blocks &&
+                      term_bits <= kDot16TermBits &&
+                      weights.padded_cols() < (std::int64_t{1} << 22);
+  if (narrow && plan.loops->dot16) {
     plan.lanes.dot16 = true;
     plan.lanes.dot16_flush = ((1 << 15) - 1) >> term_bits;
-    // The table form sums a whole row in one int32 lane.
-    plan.lanes.table16 = plan.loops->table_rows && weights.max_k <= kMaxNibbleAmount &&
-                         (weights.padded_cols() << term_bits) < (std::int64_t{1} << 31);
   }
+  // The table form's terms are int16 values too; it sums a whole row in one int32 lane.
+  plan.lanes.table16 = narrow && plan.loops->table_rows && weights.max_k <= kMaxNibbleAmount &&
+                       (weights.padded_cols() << term_bits) < (std::int64_t{1} << 31);
   return plan;
 }
 

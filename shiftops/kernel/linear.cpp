@@ -79,7 +79,7 @@ void linear_table(const kernel::Plan& plan, const PackedWeights& w, const std::u
       static_cast<std::size_t>(inputs * kernel::kTableBytes));
   const auto sums = std::make_unique_for_overwrite<std::int32_t[]>(
       static_cast<std::size_t>(tile_count * kernel::kTableRows));
-  const bool parallel = kernel::worth_threads(w.rows * inputs);
+  const bool parallel = w.rows * inputs >= kernel::kParallelTableTerms;
   // Whole pairs of tiles to a chunk: the loop runs tiles in twos.
   const std::int64_t chunk = (kernel::row_chunk(tile_count, parallel) + 1) & ~std::int64_t{1};
   for (std::int64_t n = 0; n < batch; ++n) {

@@ -110,7 +110,8 @@ struct ColumnTask {
 // their low bytes and one of their high bytes (tables: 32 bytes per input). The codes are laid
 // out in tiles of kTableRows rows: per pair of inputs (2i, 2i + 1) one 64-byte vector whose
 // byte j holds row j's code of input 2i in its low nibble and of input 2i + 1 in its high one,
-// so that one byte shuffle looks up the terms of 64 rows at once.
+// so that one byte shuffle looks up the terms of 64 rows at once (AVX-512; AVX2 takes the 32-byte
+// halves, 32 rows, one after the other).
 inline constexpr std::int64_t kTableRows = 64;
 inline constexpr std::int64_t kTableBytes = 32;  // per input
 struct TableTask {
@@ -128,8 +129,8 @@ struct PathLoops {
   // The dot form on int16 lanes where the instruction set shifts 16-bit lanes by per-lane
   // amounts (AVX-512 BW's vpsllvw); null elsewhere.
   void (*dot16)(const DotTask&);
-  // The table form (AVX-512 BW's 512-bit byte shuffles; null elsewhere): lookup_tables writes
-  // the tables of x (cols values, zeros up to `inputs`), table_rows sums the task's tiles.
+  // The table form (byte shuffles of AVX-512 BW or AVX2; null on the portable path): lookup_tables
+  // writes the tables of x (cols values, zeros up to `inputs`), table_rows sums the task's tiles.
   void (*lookup_tables)(const std::int32_t* x, std::int64_t cols, std::int64_t inputs,
                         std::uint8_t* tables);
   void (*table_rows)(const TableTask&);
