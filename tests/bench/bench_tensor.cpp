@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "tensor/ops.hpp"
@@ -113,19 +112,12 @@ void bench_exp(std::int64_t numel, ds::bench::Timing timing) {
 
 }  // namespace
 
-// Other processes compete for the cores; the load average tells a reader how much.
-std::string load_average() {
-  std::ifstream file("/proc/loadavg");
-  std::string one_minute;
-  file >> one_minute;
-  return one_minute.empty() ? "unknown" : one_minute;
-}
-
 int main() {
   std::printf("bench_tensor: f32, %d OpenMP threads, Eigen %d.%d.%d (%s, %d threads)\n",
               omp_get_max_threads(), EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
               Eigen::SimdInstructionSetsInUse(), Eigen::nbThreads());
-  std::printf("load average (1 min) at start: %s\n", load_average().c_str());
+  std::printf("%s; load average (1 min) at start: %s\n", ds::bench::cpu_model().c_str(),
+              ds::bench::load_average().c_str());
   std::printf(
       "medians of interleaved samples; ratios are time ours/other (1.05 = ours 5%% "
       "slower)\n\n");
@@ -136,6 +128,6 @@ int main() {
   constexpr std::int64_t kElements = std::int64_t{1} << 24;  // 16M f32: 64 MB per tensor
   bench_add(kElements, {.repeats = 15, .calls_per_sample = 1});
   bench_exp(kElements, {.repeats = 15, .calls_per_sample = 1});
-  std::printf("\nload average (1 min) at end: %s\n", load_average().c_str());
+  std::printf("\nload average (1 min) at end: %s\n", ds::bench::load_average().c_str());
   return 0;
 }

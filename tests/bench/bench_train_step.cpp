@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,13 +100,6 @@ StepTimes time_steps(const Case& c, int steps) {
   return {ds::bench::median(wall), ds::bench::median(cpu)};
 }
 
-std::string load_average() {
-  std::ifstream file("/proc/loadavg");
-  std::string one_minute;
-  file >> one_minute;
-  return one_minute.empty() ? "unknown" : one_minute;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,8 +123,9 @@ int main(int argc, char** argv) {
     else
       wanted.push_back(arg);
   }
-  std::printf("bench_train_step: f32, %d OpenMP threads, SGD momentum 0.9, load average %s\n",
-              omp_get_max_threads(), load_average().c_str());
+  std::printf("bench_train_step: f32, %d OpenMP threads, SGD momentum 0.9, %s, load average %s\n",
+              omp_get_max_threads(), ds::bench::cpu_model().c_str(),
+              ds::bench::load_average().c_str());
   std::printf("%-52s %8s %8s %11s %6s %7s\n", "training step", "ours ms", "(cpu ms)", "PyTorch ms",
               "ratio", "target");
   for (const Case& c : cases) {
@@ -144,6 +137,6 @@ int main(int argc, char** argv) {
     std::printf("%-52s %8.2f %8.2f %11.1f %6.2f %7.2f  (medians of %d)\n", c.description.c_str(),
                 ours.wall_ms, ours.cpu_ms, c.pytorch_ms, ours.wall_ms / c.pytorch_ms, c.target, n);
   }
-  std::printf("load average at end: %s\n", load_average().c_str());
+  std::printf("load average at end: %s\n", ds::bench::load_average().c_str());
   return 0;
 }

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <fstream>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace ds::bench {
@@ -38,6 +40,37 @@ inline std::vector<double> interleaved_medians(const std::vector<std::function<v
   std::vector<double> medians;
   for (auto& s : samples) medians.push_back(median(std::move(s)));
   return medians;
+}
+
+// What a benchmark's header names, as its figures depend on them: the CPU's model (the same
+// kernels differ several-fold between machines of this project) and the 1-minute load average
+// (other processes competing for the cores).
+inline std::string cpu_model() {
+  std::ifstream file("/proc/cpuinfo");
+  std::string name = "unknown CPU", family, model, vectors = "no AVX2";
+  const auto value = [](const std::string& line) {
+    const std::size_t start = line.find_first_not_of(" \t", line.find(':') + 1);
+    return start == std::string::npos ? std::string() : line.substr(start);
+  };
+  for (std::string line; std::getline(file, line) && line.find(':') != std::string::npos;) {
+    if (line.rfind("model name", 0) == 0) name = value(line);
+    if (line.rfind("cpu family", 0) == 0) family = value(line);
+    if (line.rfind("model\t", 0) == 0) model = value(line);
+    if (line.rfind("flags", 0) == 0) {
+      const std::string flags = " " + value(line) + " ";
+      vectors = flags.find(" avx512f ") != std::string::npos ? "AVX-512"
+                : flags.find(" avx2 ") != std::string::npos  ? "AVX2"
+                                                             : vectors;
+    }
+  }
+  return name + " (family " + family + " model " + model + ", " + vectors + ")";
+}
+
+inline std::string load_average() {
+  std::ifstream file("/proc/loadavg");
+  std::string one_minute;
+  file >> one_minute;
+  return one_minute.empty() ? "unknown" : one_minute;
 }
 
 }  // namespace ds::bench

@@ -266,8 +266,9 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as soon as it is measured
   std::set<std::string> wanted(argv + 1, argv + argc);
   auto run = [&](const char* name) { return wanted.empty() || wanted.count(name); };
-  std::printf("shift kernel path: %s, %d OpenMP threads\n", kernel_path_name(kernel_path()),
-              omp_get_max_threads());
+  std::printf("shift kernel path: %s, %d OpenMP threads, %s, load average %s\n",
+              kernel_path_name(kernel_path()), omp_get_max_threads(), bench::cpu_model().c_str(),
+              bench::load_average().c_str());
   if (run("gemv")) {
     for (const std::int64_t n : {4096, 1024}) {
       bench_gemv(n, 4, {8, true});
