@@ -28,11 +28,6 @@ void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t bat
   }
 }
 
-// A term on int32 or int64 lanes costs several times one on int16 lanes (decoding, a sign
-// select, a mask per group), so the dot form on them splits its rows from 2^20 terms: on AVX2 a
-// 1024x1024 w5 a16 call took 0.21-0.27 ms on one thread and 0.13-0.15 ms on two.
-constexpr std::int64_t kInt32DotCost = 8;
-
 void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
                 std::int64_t batch, std::int64_t* y) {
   const std::int64_t padded = w.padded_cols();
@@ -45,7 +40,8 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
   std::vector<std::int16_t> sample16(dot16 ? static_cast<std::size_t>(padded) : 0);
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
   std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
-  const bool parallel = kernel::worth_threads(w.rows * padded * (dot16 ? 1 : kInt32DotCost));
+  const bool parallel = dot16 ? kernel::worth_threads(w.rows * padded)
+                              : w.rows * padded >= kernel::kParallelBatch1Terms;
   const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
   for (std::int64_t n = 0; n < batch; ++n) {
     if (dot16) {
@@ -84,8 +80,8 @@ void linear_table(const kernel::Plan& plan, const PackedWeights& w, const std::u
       static_cast<std::size_t>(inputs * kernel::kTableBytes));
   const auto sums = std::make_unique_for_overwrite<std::int32_t[]>(
       static_cast<std::size_t>(tile_count * kernel::kTableRows));
-  const bool parallel = w.rows * inputs >= kernel::kParallelTableTerms;
-  // Whole pairs of tiles to a chunk: the loop runs tiles in twos.
+  const bool parallel = w.rows * inputs >= kernel::kParallelBatch1Terms;
+  // Whole pairs of tiles to a chunk: the AVX-512 loop runs tiles in twos.
   const std::int64_t chunk = (kernel::row_chunk(tile_count, parallel) + 1) & ~std::int64_t{1};
   for (std::int64_t n = 0; n < batch; ++n) {
     plan.loops->lookup_tables(x + n * w.cols, w.cols, inputs, tables.get());

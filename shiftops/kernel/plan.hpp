@@ -97,8 +97,10 @@ std::int64_t row_chunk(std::int64_t rows, bool parallel = true);
 // the work on a shared machine.
 inline constexpr std::int64_t kParallelTerms = std::int64_t{1} << 23;
 inline bool worth_threads(std::int64_t terms) { return terms >= kParallelTerms; }
-// The batch-1 table form splits its tiles from 2^20 terms: a 1024x1024 call took 46-60 us on
-// one thread and 28-31 us on two (AVX2, bench_kernels gemv).
-inline constexpr std::int64_t kParallelTableTerms = std::int64_t{1} << 20;
+// The table form and the dot form on int32 or int64 lanes pay for the team from 2^20 terms: on
+// AVX2 a 1024x1024 call took 46-60 us on one thread and 28-31 us on two in the table form (w4
+// a8), 0.21-0.27 ms and 0.13-0.15 ms in the int32 dot form (w5 a16; bench_kernels gemv). The
+// int16 dot form (AVX-512) keeps kParallelTerms, as measured there.
+inline constexpr std::int64_t kParallelBatch1Terms = std::int64_t{1} << 20;
 
 }  // namespace ds::shift::kernel

@@ -112,6 +112,23 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
   CHECK(code_widths.size() == 2);
 }
 
+TEST_CASE("the dot form on int32 lanes splits its rows over the threads exactly", "[kernels]") {
+  // Batch 1, 1100 rows by 1000 inputs: past kParallelBatch1Terms, so the rows go to both
+  // threads in chunks; 16-bit activations (two shift groups) and 32-bit ones (16-bit halves).
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  std::mt19937_64 rng(31);
+  for (const ActivationFormat format : {ActivationFormat{16, false}, ActivationFormat{32, true}}) {
+    const test::LayerFormat layer{5, ShiftType::PS, format};
+    const PackedWeights w = test::random_packed(rng, layer, {1100, 1000}, true);
+    REQUIRE(w.rows * w.padded_cols() >= kernel::kParallelBatch1Terms);
+    REQUIRE(choose_accumulator(w, format) != Accumulator::wide);
+    require_exact_linear(w, test::random_activations(rng, format, w.cols), 1, format,
+                         test::describe(layer));
+  }
+  omp_set_num_threads(threads);
+}
+
 TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") {
   std::mt19937_64 rng(11);
   int cases = 0;
