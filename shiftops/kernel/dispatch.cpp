@@ -107,7 +107,7 @@ Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& for
   return {true, groups, split, m + (1 << split) - 1};
 }
 
-// The widest term the int16 dot form takes: 2^13 leaves room for 3 terms per lane.
+// The widest term the int16 forms (dot and table) take: 2^13 leaves room for 3 terms per lane.
 constexpr int kDot16TermBits = 13;
 
 // Each 16-bit half of a wider activation, x = high * 2^16 + low with low in [0, 2^16) and high
