@@ -495,8 +495,11 @@ def main():
     if args.step_times:
         blas_report(torch, args.threads)
         load = os.getloadavg()
+        steps = f"{args.steps} steps per round"
+        if "resnet20" in args.models:
+            steps += f" ({step_count(args, 'resnet20')} for resnet20)"
         print(f"torch {torch.__version__}, {args.threads} threads, load average {load[0]:.2f}; "
-              f"{args.steps} steps per round, {args.rounds} rounds")
+              f"{steps}, {args.rounds} rounds")
         return step_times(torch, args)
     if not os.path.isfile(args.mnist_bin):
         sys.exit(f"compare_with_pytorch: {args.mnist_bin} not found: build the project first")
