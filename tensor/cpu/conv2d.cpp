@@ -112,6 +112,11 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
     // Each thread sums its images' weight gradients into its own partial; the partials are
     // added in thread order afterwards, so the result does not depend on scheduling.
     std::vector<T> partials(need_weight ? threads * O * K : 0, T(0));
+    // With several times more taps than out channels the partial is summed transposed, [K, O]:
+    // Eigen then packs the image's O x L output gradient as its left operand rather than the
+    // K x L columns, whose row-major packing was 6% of a resnet20 step: this product takes
+    // 25-30% less time for 16 -> 16 channel 3x3 layers at 32x32, a resnet20 step about 7%.
+    const bool transposed_partial = K >= 4 * O;
 #pragma omp parallel num_threads(threads)
     {
       T* partial = partials.data() + (need_weight ? omp_get_thread_num() * O * K : 0);
@@ -121,8 +126,10 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
         const T* g = pg + n * O * L;
         if (need_weight) {
           const T* columns = columns_of(image, s, pointwise, buffers.of_thread());
-          // partial += g (O x L) * columns^T (L x K)
-          gemm_serial<T>(O, K, L, {g, L, false}, {columns, L, true}, partial, K, true);
+          if (transposed_partial)  // partial^T += columns (K x L) * g^T (L x O)
+            gemm_serial<T>(K, O, L, {columns, L, false}, {g, L, true}, partial, O, true);
+          else  // partial += g (O x L) * columns^T (L x K)
+            gemm_serial<T>(O, K, L, {g, L, false}, {columns, L, true}, partial, K, true);
         }
         if (need_x) {
           // grad columns (K x L) = weight^T (K x O) * g (O x L), folded back into the image
@@ -134,13 +141,18 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
       }
     }
     if (need_weight) {
-      T* result = grad_weight.data<T>();
-      std::copy(partials.begin(), partials.begin() + O * K, result);
+      T* sum = partials.data();
       for (int t = 1; t < threads; ++t) {
         const T* partial = partials.data() + t * O * K;
 #pragma omp simd
-        for (std::int64_t i = 0; i < O * K; ++i) result[i] += partial[i];
+        for (std::int64_t i = 0; i < O * K; ++i) sum[i] += partial[i];
       }
+      T* result = grad_weight.data<T>();
+      if (!transposed_partial)
+        std::copy(sum, sum + O * K, result);
+      else
+        for (std::int64_t o = 0; o < O; ++o)
+          for (std::int64_t k = 0; k < K; ++k) result[o * K + k] = sum[k * O + o];
     }
   });
 }

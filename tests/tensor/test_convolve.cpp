@@ -3,7 +3,9 @@
 // checked against the two-op form and against each other, over the geometries whose index
 // arithmetic differs: "same" padding (unfolded in runs), strides, dilation, a 1x1 window (the
 // image is its own columns), padding wider than the image, taps that read only padding, and
-// products with an empty dimension.
+// products with an empty dimension. The per-image weight gradient is summed transposed where the
+// taps outnumber the out channels four times ("3x3 same", "3x3 stride 2") and as is elsewhere
+// ("1x1").
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
