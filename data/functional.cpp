@@ -98,7 +98,11 @@ Tensor to_float_image(const Tensor& image) {
   Tensor out = Tensor::empty(source.shape(), DType::f32);
   const std::uint8_t* in = source.data<std::uint8_t>();
   float* values = out.data<float>();
-  for (std::int64_t i = 0; i < source.numel(); ++i) values[i] = static_cast<float>(in[i]) / 255.0f;
+  // The count read once: numel() in the condition was a call per pixel and kept the loop scalar
+  // (a third of the main thread's time in an MNIST FC epoch went to building batches).
+  const std::int64_t count = source.numel();
+#pragma omp simd
+  for (std::int64_t i = 0; i < count; ++i) values[i] = static_cast<float>(in[i]) / 255.0f;
   return out;
 }
 
