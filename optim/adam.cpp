@@ -57,29 +57,8 @@ void Adam::update(const ParamGroup& group, const Tensor& param, const Tensor& gr
     }
     second = found->second;
   }
-  if (fusable({&param, &second, &moments.exp_avg})) {
-    dispatch_floating(param.dtype(), "Adam", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      T* p = param.data<T>();
-      const T* m = moments.exp_avg.data<T>();
-      const T* v = second.data<T>();
-      const T root = static_cast<T>(std::sqrt(bias_correction2)), eps = static_cast<T>(group.eps);
-      const T step = static_cast<T>(-(group.lr / bias_correction1));
-      for_ranges(param.numel(), [=](std::int64_t begin, std::int64_t end) {
-        T* __restrict pp = p;
-        const T* __restrict pm = m;
-        const T* __restrict pv = v;
-#pragma omp simd
-        for (std::int64_t i = begin; i < end; ++i)
-          pp[i] = pp[i] + pm[i] / (std::sqrt(pv[i]) / root + eps) * step;
-      });
-    });
-    param.storage().bump_version();
-    return;
-  }
-  Tensor denom = sqrt(second) / std::sqrt(bias_correction2);
-  denom.add_(group.eps);
-  param.add_(moments.exp_avg / denom, -(group.lr / bias_correction1));
+  adaptive_step(param, moments.exp_avg, second, std::sqrt(bias_correction2), group.eps,
+                -(group.lr / bias_correction1));
 }
 
 }  // namespace ds::optim

@@ -1,5 +1,7 @@
 #include "optim/moments.hpp"
 
+#include <cmath>
+
 #include "optim/state_buffer.hpp"
 #include "tensor/ops.hpp"
 
@@ -44,6 +46,33 @@ Moments update_moments(const ParamGroup& group, const Tensor& param, const Tenso
     exp_avg_sq.mul_(group.beta2).add_(grad * grad, 1.0 - group.beta2);
   }
   return {exp_avg, exp_avg_sq};
+}
+
+void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                   double root, double eps, double step) {
+  if (!fusable({&param, &exp_avg, &exp_avg_sq})) {
+    Tensor denom = sqrt(exp_avg_sq) / root;
+    denom.add_(eps);
+    param.add_(exp_avg / denom, step);
+    return;
+  }
+  dispatch_floating(param.dtype(), "adaptive_step", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = param.data<T>();
+    const T* m = exp_avg.data<T>();
+    const T* v = exp_avg_sq.data<T>();
+    const T root_t = static_cast<T>(root), eps_t = static_cast<T>(eps);
+    const T step_t = static_cast<T>(step);
+    for_ranges(param.numel(), [=](std::int64_t begin, std::int64_t end) {
+      T* __restrict pp = p;
+      const T* __restrict pm = m;
+      const T* __restrict pv = v;
+#pragma omp simd
+      for (std::int64_t i = begin; i < end; ++i)
+        pp[i] = pp[i] + pm[i] / (std::sqrt(pv[i]) / root_t + eps_t) * step_t;
+    });
+  });
+  param.storage().bump_version();
 }
 
 }  // namespace ds::optim

@@ -19,6 +19,12 @@ struct Moments {
 Moments update_moments(const ParamGroup& group, const Tensor& param, const Tensor& grad,
                        ParamState& state);
 
+// param += step * m / (sqrt(v) / root + eps): Adam's update (root: the square root of its second
+// bias correction) and RAdam's rectified one (root 1, an exact division). One fused loop where
+// the tensors allow it, else tensor ops in the same order.
+void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                   double root, double eps, double step);
+
 // Whether an update can run as one fused loop over raw memory: every tensor contiguous, on the
 // CPU, floating and of the first one's dtype and size. Otherwise the optimizers compose tensor
 // ops (other devices, odd layouts), with the same arithmetic in the same order.
