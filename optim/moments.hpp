@@ -27,7 +27,8 @@ void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp
 
 // Whether an update can run as one fused loop over raw memory: every tensor contiguous, on the
 // CPU, floating and of the first one's dtype and size. Otherwise the optimizers compose tensor
-// ops (other devices, odd layouts), with the same arithmetic in the same order.
+// ops (other devices, odd layouts), with the same arithmetic in the same order (up to the FMAs
+// the compiler may form in the fused loops).
 bool fusable(std::initializer_list<const Tensor*> tensors);
 
 // Calls body(begin, end) over [0, n) in one chunk per thread when n is large enough to pay
