@@ -20,8 +20,8 @@ Moments update_moments(const ParamGroup& group, const Tensor& param, const Tenso
                        ParamState& state);
 
 // param += step * m / (sqrt(v) / root + eps): Adam's update (root: the square root of its second
-// bias correction) and RAdam's rectified one (root 1, an exact division). One fused loop where
-// the tensors allow it, else tensor ops in the same order.
+// bias correction) and RAdam's rectified one (root 1: no division). One fused loop where the
+// tensors allow it, else tensor ops in the same order.
 void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                    double root, double eps, double step);
 
