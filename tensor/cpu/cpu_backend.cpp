@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <mutex>
 
+#include "tensor/cpu/block_cache.hpp"
 #include "tensor/cpu/strided_loop.hpp"
 #include "tensor/tensor.hpp"
 
@@ -23,48 +22,10 @@ constexpr std::size_t kAlignment = 64;
 
 namespace {
 
-// Keeps large freed blocks for reuse. The C library hands blocks above its mmap threshold
-// (128 KiB at first) back to the kernel, and trims the top of its heap when a block there is
-// freed, so without this every large temporary of a training step would be page-faulted and
-// zero-filled again (5% of an MNIST conv step while blocks of 128 KiB to 1 MiB were left to
-// it). Training allocates the same sizes every step, so blocks are matched by (rounded) size.
-class LargeBlockCache {
- public:
-  static constexpr std::size_t kMinBlock = std::size_t{1} << 17;
-  static constexpr std::size_t kGranule = std::size_t{1} << 12;
-  static constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
-
-  void* take(std::size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto found = free_.find(bytes);
-    if (found == free_.end()) return nullptr;
-    void* block = found->second;
-    free_.erase(found);
-    cached_bytes_ -= bytes;
-    return block;
-  }
-
-  void give(void* block, std::size_t bytes) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_bytes_ + bytes <= kMaxCachedBytes) {
-        free_.emplace(bytes, block);
-        cached_bytes_ += bytes;
-        return;
-      }
-    }
-    std::free(block);
-  }
-
- private:
-  std::mutex mutex_;
-  std::multimap<std::size_t, void*> free_;
-  std::size_t cached_bytes_ = 0;
-};
-
-// Never destroyed: tensors held by other static objects may be freed after main returns.
+// At most 1 GiB of freed blocks. Never destroyed: tensors held by other static objects may be
+// freed after main returns.
 LargeBlockCache& block_cache() {
-  static auto* cache = new LargeBlockCache;
+  static auto* cache = new LargeBlockCache(std::size_t{1} << 30);
   return *cache;
 }
 
