@@ -98,40 +98,37 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   // the im2col itself), taken as pointers: inside the OpenMP region below, a thread_local would
   // name the worker's own. im2col writes every lane of an image; only the lanes past the last
   // image's positions are zeroed here.
-  // The second halves of each hold the low 16-bit halves for the int32_halves accumulator.
+  // The second half of the sums holds the low halves' sums for the int32_halves accumulator.
   const bool halves = plan.accumulator == Accumulator::int32_halves;
-  const std::int64_t cols_size = w.cols * width, sums_size = group_rows * width;
+  const std::int64_t sums_size = group_rows * width;
   thread_local std::vector<std::int32_t> cols_scratch;
   thread_local std::vector<std::int64_t> sums_scratch;
-  const auto grow = [halves](auto& scratch, std::int64_t size) {
-    const std::size_t needed = static_cast<std::size_t>(halves ? 2 * size : size);
-    scratch.resize(std::max(scratch.size(), needed));
+  const auto grow = [](auto& scratch, std::int64_t size) {
+    scratch.resize(std::max(scratch.size(), static_cast<std::size_t>(size)));
     return scratch.data();
   };
-  std::int32_t* const cols = grow(cols_scratch, cols_size);
-  std::int64_t* const sums = grow(sums_scratch, sums_size);
+  std::int32_t* const cols = grow(cols_scratch, w.cols * width);
+  std::int64_t* const sums = grow(sums_scratch, halves ? 2 * sums_size : sums_size);
   for (std::int64_t j = 0; j < images; ++j)
     im2col(x + ((first_image + j) * g.channels + group * group_channels) * g.height * g.width, g,
            group_channels, width, cols + j * positions);
   for (std::int64_t i = 0; i < w.cols; ++i)
     std::fill(cols + i * width + lanes, cols + (i + 1) * width, 0);
-  if (halves) kernel::split_halves(cols, cols_size, plan.lanes.is_unsigned, cols + cols_size);
   const std::int64_t first = group * group_rows;
-  // Writes value(r, lane) for output rows [begin, end), where lane j * positions + l is
-  // position l of image first_image + j.
-  const auto write_rows = [&](std::int64_t begin, std::int64_t end, auto&& value) {
-    for (std::int64_t r = begin; r < end; ++r)
-      for (std::int64_t j = 0; j < images; ++j) {
-        std::int64_t* out = y + ((first_image + j) * w.rows + first + r) * positions;
-        for (std::int64_t l = 0; l < positions; ++l) out[l] = value(r, j * positions + l);
-      }
+  // Output row `first + r` of image first_image + j, whose positions are lanes j * positions
+  // to (j + 1) * positions.
+  const auto output = [&](std::int64_t r, std::int64_t j) {
+    return y + ((first_image + j) * w.rows + first + r) * positions;
   };
   if (plan.accumulator == Accumulator::wide) {
     std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
-    write_rows(0, group_rows, [&](std::int64_t r, std::int64_t lane) {
-      return kernel::wide_output(w, first + r, cols + lane, width, plan.lanes.is_unsigned,
-                                 buckets.data());
-    });
+    for (std::int64_t r = 0; r < group_rows; ++r)
+      for (std::int64_t j = 0; j < images; ++j) {
+        std::int64_t* out = output(r, j);
+        for (std::int64_t l = 0; l < positions; ++l)
+          out[l] = kernel::wide_output(w, first + r, cols + j * positions + l, width,
+                                       plan.lanes.is_unsigned, buckets.data());
+      }
     return;
   }
   const std::int64_t chunk = kernel::row_chunk(group_rows, parallel_rows);
@@ -148,10 +145,10 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
                             sums + begin * width,
                             width};
     kernel::point_at_lists(preparation, w, first + begin, task);
-    kernel::run_columns(plan, task, cols + cols_size, sums + sums_size + begin * width);
-    write_rows(begin, end, [&](std::int64_t r, std::int64_t lane) {
-      return kernel::finish(w, first + r, sums[r * width + lane]);
-    });
+    kernel::run_columns(plan, task, sums + sums_size + begin * width);
+    for (std::int64_t r = begin; r < end; ++r)
+      for (std::int64_t j = 0; j < images; ++j)
+        kernel::finish_row(w, first + r, sums + r * width + j * positions, positions, output(r, j));
   }
 }
 

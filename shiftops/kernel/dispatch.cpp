@@ -217,6 +217,7 @@ void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_
 namespace {
 
 void combine_halves(std::int64_t* high, const std::int64_t* low, std::int64_t n) {
+#pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) high[i] = (high[i] << 16) + low[i];
 }
 
@@ -235,13 +236,13 @@ void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
   combine_halves(high, sums_low, task.row_end - task.row_begin);
 }
 
-void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
-                 std::int64_t* sums_low) {
+void run_columns(const Plan& plan, ColumnTask task, std::int64_t* sums_low) {
   task.segment_stride = plan.lanes.lists.capacity * task.width;
-  plan.loops->columns(task);
-  if (plan.accumulator != Accumulator::int32_halves) return;
+  if (plan.accumulator != Accumulator::int32_halves) return plan.loops->columns(task);
   std::int64_t* high = task.sums;
-  task.xt = xt_low;
+  task.part = ActivationPart::high_half;
+  plan.loops->columns(task);
+  task.part = ActivationPart::low_half;
   task.sums = sums_low;
   plan.loops->columns(task);
   for (std::int64_t r = task.row_begin; r < task.row_end;

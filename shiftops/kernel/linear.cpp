@@ -110,30 +110,54 @@ void transpose(std::int64_t rows, std::int64_t cols, T* to, std::int64_t to_stri
 void linear_columns(const kernel::Preparation& preparation, const PackedWeights& w,
                     const std::int32_t* x, std::int64_t batch, std::int64_t* y) {
   const kernel::Plan& plan = preparation.plan;
-  const std::int64_t width = kernel::column_width(batch);
-  std::vector<std::int32_t> xt(static_cast<std::size_t>(w.cols * width), 0);
-  transpose(batch, w.cols, xt.data(), width,
-            [&](std::int64_t n, std::int64_t i) { return x[n * w.cols + i]; });
+  const std::int64_t width = kernel::column_width(batch), cols = w.cols;
+  // Written in full before they are read (the column loops zero their sums): no zero-filling
+  // but of xt's lanes past the batch.
+  const auto xt =
+      std::make_unique_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(cols * width));
+  const std::int64_t sums_size = w.rows * width;
   const bool halves = plan.accumulator == Accumulator::int32_halves;
-  std::vector<std::int32_t> xt_low(halves ? xt.size() : 0);
-  if (halves)
-    kernel::split_halves(xt.data(), static_cast<std::int64_t>(xt.size()), plan.lanes.is_unsigned,
-                         xt_low.data());
-  std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows * width));
-  std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
-  const bool parallel = kernel::worth_threads(w.rows * w.cols * batch);
+  const auto sums = std::make_unique_for_overwrite<std::int64_t[]>(
+      static_cast<std::size_t>(halves ? 2 * sums_size : sums_size));
+  const bool parallel = kernel::worth_threads(w.rows * cols * batch);
   const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
-#pragma omp parallel for schedule(dynamic) if (parallel)
-  for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
-    const std::int64_t end = std::min(begin + chunk, w.rows);
-    kernel::ColumnTask task{
-        kernel::code_rows(w, begin), plan.lanes, w.cols, xt.data(), width, begin, end,
-        sums.data() + begin * width, width};
-    kernel::point_at_lists(preparation, w, begin, task);
-    kernel::run_columns(plan, task, xt_low.data(), sums_low.data() + begin * width);
-    transpose(end - begin, batch, y + begin, w.rows, [&](std::int64_t r, std::int64_t n) {
-      return kernel::finish(w, begin + r, sums[(begin + r) * width + n]);
-    });
+  constexpr std::int64_t kInputsPerPiece = 64;
+#pragma omp parallel if (parallel)
+  {
+    // The values are captured by copy: captured by reference they would be reloaded after every
+    // store, which may alias them.
+#pragma omp for schedule(static)
+    for (std::int64_t first = 0; first < cols; first += kInputsPerPiece) {
+      const std::int64_t inputs = std::min(kInputsPerPiece, cols - first);
+      std::int32_t* to = xt.get() + first * width;
+      transpose(batch, inputs, to, width, [x, cols, first](std::int64_t n, std::int64_t i) {
+        return x[n * cols + first + i];
+      });
+      for (std::int64_t i = 0; i < inputs; ++i)
+        std::fill(to + i * width + batch, to + (i + 1) * width, 0);
+    }
+#pragma omp for schedule(dynamic)
+    for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
+      const std::int64_t end = std::min(begin + chunk, w.rows);
+      std::int64_t* task_sums = sums.get() + begin * width;
+      kernel::ColumnTask task{kernel::code_rows(w, begin),
+                              plan.lanes,
+                              cols,
+                              xt.get(),
+                              width,
+                              begin,
+                              end,
+                              task_sums,
+                              width};
+      kernel::point_at_lists(preparation, w, begin, task);
+      kernel::run_columns(plan, task, task_sums + sums_size);
+      for (std::int64_t r = begin; r < end; ++r)
+        kernel::finish_row(w, r, task_sums + (r - begin) * width, batch,
+                           task_sums + (r - begin) * width);
+      transpose(
+          end - begin, batch, y + begin, w.rows,
+          [task_sums, width](std::int64_t r, std::int64_t n) { return task_sums[r * width + n]; });
+    }
   }
 }
 

@@ -85,6 +85,10 @@ struct DotTask {
   std::int64_t* sums;
 };
 
+// Which part of each activation the int32 column loops sum: all of it, or for the int32_halves
+// accumulator its high or its low 16-bit half (plan.hpp), taken as the tiles are filled.
+enum class ActivationPart { whole, high_half, low_half };
+
 // Column form, rows [row_begin, row_end) against a column matrix xt [cols, width] (row i holds
 // input i for every one of `width` positions): sums[r][l] (leading dimension `width`).
 struct ColumnTask {
@@ -100,6 +104,7 @@ struct ColumnTask {
   const Schedule* schedule = nullptr;
   const std::uint8_t* records = nullptr;
   const std::uint8_t* spills = nullptr;
+  ActivationPart part = ActivationPart::whole;
   // Set by run_columns (plan.hpp), as the loops must not multiply: capacity * width, the
   // distance in xt from one segment's inputs to the next.
   std::int64_t segment_stride = 0;

@@ -56,10 +56,21 @@ inline std::shared_ptr<const PackedWeights> borrow(const PackedWeights& weights)
 void point_at_lists(const Preparation& preparation, const PackedWeights& weights,
                     std::int64_t first_row, ColumnTask& task);
 
+inline std::int64_t bias_of_row(const PackedWeights& weights, std::int64_t row) {
+  return weights.bias.empty() ? 0 : weights.bias[static_cast<std::size_t>(row)];
+}
 // floor(sum / 2^K) + bias[row]: the single rounding of the exact sum (an arithmetic shift).
 inline std::int64_t finish(const PackedWeights& weights, std::int64_t row, std::int64_t sum) {
-  const std::int64_t floored = sum >> weights.max_k;
-  return weights.bias.empty() ? floored : floored + weights.bias[static_cast<std::size_t>(row)];
+  return (sum >> weights.max_k) + bias_of_row(weights, row);
+}
+// finish for n sums of one row, out[i] from sums[i] (which may be the same array): the bias and
+// K read once, not per value as a loop over finish would reload them after every store.
+inline void finish_row(const PackedWeights& weights, std::int64_t row, const std::int64_t* sums,
+                       std::int64_t n, std::int64_t* out) {
+  const int k = weights.max_k;
+  const std::int64_t bias = bias_of_row(weights, row);
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) out[i] = (sums[i] >> k) + bias;
 }
 
 // x (cols values) as the int16 dot form reads it, padded with zeros to whole blocks: in weight
@@ -70,14 +81,14 @@ void order_for_dot16(const std::int32_t* x, std::int64_t cols, int code_bits, st
 // The int32_halves accumulator runs the int32 loops twice, on the high and the low 16-bit halves
 // of the activations (x = high * 2^16 + low, low in [0, 2^16)), and combines the sums as
 // (high sum << 16) + low sum, exactly. split_halves turns x into its high halves in place and
-// writes the low ones to `low`. run_dot and run_columns run the loops on the task; for
-// int32_halves also on the low halves (x_low / xt_low, with sums_low laid out as task.sums),
-// and leave the combination in task.sums.
+// writes the low ones to `low` (the dot form's samples; the column form takes the halves as it
+// fills its tiles, ColumnTask::part). run_dot and run_columns run the loops on the task; for
+// int32_halves also on the low halves (x_low / negated_low, or the task's own column matrix), with
+// sums_low laid out as task.sums, and leave the combination in task.sums.
 void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low);
 void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
              const std::int32_t* negated_low, std::int64_t* sums_low);
-void run_columns(const Plan& plan, ColumnTask task, const std::int32_t* xt_low,
-                 std::int64_t* sums_low);
+void run_columns(const Plan& plan, ColumnTask task, std::int64_t* sums_low);
 
 // The wide path for one output: floor(sum_i sign_i * x_i * 2^-k_i) + bias[row] for any K, with
 // x_i = x[i * stride]. `buckets` has room for max_k + 1 values.
