@@ -72,6 +72,11 @@ void linear_int(const PreparedWeights& weights, const std::int32_t* x, std::int6
                 std::int64_t* y);
 void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,
                 const ActivationFormat& format, std::int64_t* y, KernelPath path);
+// y / 2^fraction as floats, each the exact result rounded once to float (exactly as
+// static_cast<float>(y) * 2^-fraction), written as the kernel finishes it: the layers' form,
+// which never stores the integers.
+void linear_int(const PreparedWeights& weights, const std::int32_t* x, std::int64_t batch, float* y,
+                int fraction);
 
 struct ConvGeometry {
   std::int64_t batch = 1, channels = 1, height = 1, width = 1;
@@ -87,6 +92,8 @@ void conv2d_int(const PreparedWeights& weights, const std::int32_t* x, const Con
                 std::int64_t* y);
 void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
                 const ActivationFormat& format, std::int64_t* y, KernelPath path);
+void conv2d_int(const PreparedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,
+                float* y, int fraction);
 
 // The plain scalar references the kernels are tested against: one term at a time into a
 // 256-bit accumulator, the convolution straight from its definition.

@@ -2,6 +2,7 @@
 // padding is exact: the float path pads the fixed-point input with zeros too), then the column
 // form of the loops with the output positions as vector lanes.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "shiftops/kernel/plan.hpp"
@@ -88,7 +89,8 @@ std::int64_t images_per_item(const ConvGeometry& g) {
 // rows of that group for each of them.
 void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
                const std::int32_t* x, const ConvGeometry& g, std::int64_t first_image,
-               std::int64_t images, std::int64_t group, bool parallel_rows, std::int64_t* y) {
+               std::int64_t images, std::int64_t group, bool parallel_rows,
+               const kernel::Outputs& y) {
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t group_rows = w.rows / g.params.groups;
@@ -115,19 +117,18 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   for (std::int64_t i = 0; i < w.cols; ++i)
     std::fill(cols + i * width + lanes, cols + (i + 1) * width, 0);
   const std::int64_t first = group * group_rows;
-  // Output row `first + r` of image first_image + j, whose positions are lanes j * positions
-  // to (j + 1) * positions.
+  // Where output row `first + r` of image first_image + j starts; its positions are lanes
+  // j * positions to (j + 1) * positions.
   const auto output = [&](std::int64_t r, std::int64_t j) {
-    return y + ((first_image + j) * w.rows + first + r) * positions;
+    return ((first_image + j) * w.rows + first + r) * positions;
   };
   if (plan.accumulator == Accumulator::wide) {
     std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
     for (std::int64_t r = 0; r < group_rows; ++r)
       for (std::int64_t j = 0; j < images; ++j) {
-        std::int64_t* out = output(r, j);
         for (std::int64_t l = 0; l < positions; ++l)
-          out[l] = kernel::wide_output(w, first + r, cols + j * positions + l, width,
-                                       plan.lanes.is_unsigned, buckets.data());
+          y.set(output(r, j) + l, kernel::wide_output(w, first + r, cols + j * positions + l, width,
+                                                      plan.lanes.is_unsigned, buckets.data()));
       }
     return;
   }
@@ -148,14 +149,14 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
     kernel::run_columns(plan, task, sums + sums_size + begin * width);
     for (std::int64_t r = begin; r < end; ++r)
       for (std::int64_t j = 0; j < images; ++j)
-        kernel::finish_row(w, first + r, sums + r * width + j * positions, positions, output(r, j));
+        kernel::finish_row(w, first + r, sums + r * width + j * positions, positions,
+                           y.from(output(r, j)));
   }
 }
 
-}  // namespace
-
-void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
-                const ConvGeometry& geometry, std::int64_t* y) {
+// conv2d_int into either form of output.
+void conv_into(const PreparedWeights& prepared, const std::int32_t* x, const ConvGeometry& geometry,
+               const kernel::Outputs& y) {
   const PackedWeights& weights = prepared.weights();
   const kernel::Preparation& preparation = prepared.preparation();
   geometry.validate(weights);
@@ -179,6 +180,18 @@ void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
     return;
   }
   for (std::int64_t item = 0; item < items; ++item) run(item, parallel);
+}
+
+}  // namespace
+
+void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
+                const ConvGeometry& geometry, std::int64_t* y) {
+  conv_into(prepared, x, geometry, {y});
+}
+
+void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
+                const ConvGeometry& geometry, float* y, int fraction) {
+  conv_into(prepared, x, geometry, {nullptr, y, std::ldexp(1.0f, -fraction)});
 }
 
 void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,

@@ -1,6 +1,7 @@
 // Float tensors through the integer kernels, and the shift layers' route through them: the
 // forward runs the kernel on the weights packed at that step, the backward re-runs the float
 // op so that the gradients are exactly the float path's (straight-through).
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -36,54 +37,50 @@ constexpr std::int64_t kParallelValues = std::int64_t{1} << 16;
 
 // clamp(floor(x * 2^F)) in the signed I + F bit format: the float path's fixed_point, as
 // integers, with its f32 top, so that to_fixed(x) = to_fixed(fixed_point(x)) and the layers may
-// skip the float pass. Written as plain loops over doubles (exact: x * 2^F and its floor are
-// representable) so that the compiler vectorises them; NaN is looked for first, as it has no
-// integer.
+// skip the float pass. In float, exactly: x * 2^F is exact (a power of two; an overflow to
+// infinity clamps as the exact product would), and so are the bounds (the lowest value is a
+// power of two, the top a float times 2^F, both integers). Clamping first keeps the truncating
+// conversion in range, and floor(clamp(v)) = clamp(floor(v)) for integer bounds; floor is the
+// truncation less one where it rounded up. The same loop looks for NaN, which has no integer:
+// the clamp sends it to the top (min and max return their second operand when one is NaN), so
+// the conversion stays defined, and the call then fails naming where it was.
 std::unique_ptr<std::int32_t[]> to_fixed(const Tensor& x, const ActivationBits& bits) {
   const ActivationFormat format = activation_format(bits);
-  const double scale = std::ldexp(1.0, bits.fraction);
-  const double low = static_cast<double>(format.lowest());
-  const double high = std::floor(fixed_point_highest(bits, DType::f32) * scale);
+  const float scale = std::ldexp(1.0f, bits.fraction);
+  const auto low = static_cast<float>(format.lowest());
+  const auto high = static_cast<float>(
+      std::floor(fixed_point_highest(bits, DType::f32) * std::ldexp(1.0, bits.fraction)));
   const Tensor input = x.contiguous();
-  const float* values = static_cast<const float*>(input.data_ptr());
+  const float* const values = static_cast<const float*>(input.data_ptr());
   const std::int64_t n = input.numel();
-  bool any_nan = false;
-#pragma omp parallel for simd reduction(|| : any_nan) if (n >= kParallelValues)
-  for (std::int64_t i = 0; i < n; ++i) any_nan = any_nan || values[i] != values[i];
+  auto fixed = std::make_unique_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(n));
+  std::int32_t* const out = fixed.get();
+  // Chunks of a plain simd loop on each thread's own copies of the pointers and bounds: GCC 12
+  // left `omp parallel for simd`, and loops reading them from the shared closure, scalar.
+  constexpr std::int64_t kChunk = std::int64_t{1} << 14;
+  int any_nan = 0;
+#pragma omp parallel reduction(| : any_nan) if (n >= kParallelValues)
+  {
+    const float* const from = values;
+    std::int32_t* const to = out;
+    const float own_scale = scale, own_low = low, own_high = high;
+#pragma omp for schedule(static)
+    for (std::int64_t begin = 0; begin < n; begin += kChunk) {
+      const std::int64_t end = std::min(n, begin + kChunk);
+#pragma omp simd reduction(| : any_nan)
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float value = from[i];
+        any_nan |= value != value;
+        const float clamped = std::max(own_low, std::min(own_high, value * own_scale));
+        const auto truncated = static_cast<std::int32_t>(clamped);
+        to[i] = truncated - static_cast<std::int32_t>(static_cast<float>(truncated) > clamped);
+      }
+    }
+  }
   if (any_nan)
     for (std::int64_t i = 0; i < n; ++i)
       if (std::isnan(values[i])) fail("shift kernel: the input holds a NaN at flat index ", i);
-  auto fixed = std::make_unique_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(n));
-  std::int32_t* out = fixed.get();
-#pragma omp parallel for simd if (n >= kParallelValues)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double scaled = std::floor(static_cast<double>(values[i]) * scale);
-    out[i] = static_cast<std::int32_t>(scaled < low ? low : (scaled > high ? high : scaled));
-  }
   return fixed;
-}
-
-// The kernels' integer outputs, allocated without zeroing (every value is written, as is every
-// value of to_fixed's).
-struct IntegerOutput {
-  explicit IntegerOutput(const Shape& shape)
-      : shape(shape),
-        count(numel_of(shape)),
-        values(std::make_unique_for_overwrite<std::int64_t[]>(static_cast<std::size_t>(count))) {}
-  Shape shape;
-  std::int64_t count;
-  std::unique_ptr<std::int64_t[]> values;
-};
-
-// y / 2^F: the scaling by a power of two is exact (no result is subnormal for F <= 32).
-Tensor to_float(const IntegerOutput& y, int fraction) {
-  const float scale = std::ldexp(1.0f, -fraction);
-  Tensor result = Tensor::empty(y.shape);
-  float* out = static_cast<float*>(result.data_ptr());
-  const std::int64_t* values = y.values.get();
-#pragma omp parallel for simd if (y.count >= kParallelValues)
-  for (std::int64_t i = 0; i < y.count; ++i) out[i] = static_cast<float>(values[i]) * scale;
-  return result;
 }
 
 // Runs `float_op` on detached copies of the inputs with recording on, and returns the
@@ -132,9 +129,9 @@ Tensor shift_linear(const Tensor& x, const PreparedWeights& prepared, const Acti
   const auto fixed = to_fixed(x, bits);
   Shape shape = x.shape();
   shape.back() = weights.rows;
-  const IntegerOutput y(shape);
-  linear_int(prepared, fixed.get(), batch, y.values.get());
-  return to_float(y, bits.fraction);
+  Tensor y = Tensor::empty(shape);
+  linear_int(prepared, fixed.get(), batch, y.data<float>(), bits.fraction);
+  return y;
 }
 
 Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
@@ -154,9 +151,9 @@ Tensor shift_conv2d(const Tensor& x, const PreparedWeights& prepared, std::int64
                               kernel_h,  kernel_w,  params};
   geometry.validate(weights);
   const auto fixed = to_fixed(x, bits);
-  const IntegerOutput y(Shape{geometry.batch, weights.rows, geometry.out_h(), geometry.out_w()});
-  conv2d_int(prepared, fixed.get(), geometry, y.values.get());
-  return to_float(y, bits.fraction);
+  Tensor y = Tensor::empty({geometry.batch, weights.rows, geometry.out_h(), geometry.out_w()});
+  conv2d_int(prepared, fixed.get(), geometry, y.data<float>(), bits.fraction);
+  return y;
 }
 
 Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,

@@ -2,6 +2,7 @@
 // sample; on prepared weights with narrow terms, the table form), the column form for larger
 // ones (the batch becomes the vector lanes).
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -16,20 +17,20 @@ namespace {
 constexpr std::int64_t kColumnBatch = 4;
 
 void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t batch,
-                 const ActivationFormat& format, std::int64_t* y) {
+                 const ActivationFormat& format, const kernel::Outputs& y) {
 #pragma omp parallel if (kernel::worth_threads(batch * w.rows * w.cols))
   {
     std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
 #pragma omp for collapse(2) schedule(static)
     for (std::int64_t n = 0; n < batch; ++n)
       for (std::int64_t r = 0; r < w.rows; ++r)
-        y[n * w.rows + r] =
-            kernel::wide_output(w, r, x + n * w.cols, 1, !format.is_signed, buckets.data());
+        y.set(n * w.rows + r,
+              kernel::wide_output(w, r, x + n * w.cols, 1, !format.is_signed, buckets.data()));
   }
 }
 
 void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
-                std::int64_t batch, std::int64_t* y) {
+                std::int64_t batch, const kernel::Outputs& y) {
   const std::int64_t padded = w.padded_cols();
   const bool dot16 = plan.lanes.dot16, halves = plan.accumulator == Accumulator::int32_halves;
   // The int16 lanes read sample16 only; the int32 and int64 lanes the others.
@@ -66,13 +67,13 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
                       sample_low.data(), negated_low.data(), sums_low.data() + begin);
     }
     for (std::int64_t r = 0; r < w.rows; ++r)
-      y[n * w.rows + r] = kernel::finish(w, r, sums[static_cast<std::size_t>(r)]);
+      y.set(n * w.rows + r, kernel::finish(w, r, sums[static_cast<std::size_t>(r)]));
   }
 }
 
 // The table form (loops.hpp): per sample, the lookup tables of its inputs, then the tiles.
 void linear_table(const kernel::Plan& plan, const PackedWeights& w, const std::uint8_t* tiles,
-                  const std::int32_t* x, std::int64_t batch, std::int64_t* y) {
+                  const std::int32_t* x, std::int64_t batch, const kernel::Outputs& y) {
   const std::int64_t inputs = w.padded_cols(), tile_bytes = inputs * kernel::kTableRows / 2;
   const std::int64_t tile_count = (w.rows + kernel::kTableRows - 1) / kernel::kTableRows;
   // Written in full before they are read: no zero-filling.
@@ -91,7 +92,7 @@ void linear_table(const kernel::Plan& plan, const PackedWeights& w, const std::u
                               std::min(chunk, tile_count - begin),
                               sums.get() + begin * kernel::kTableRows});
     for (std::int64_t r = 0; r < w.rows; ++r)
-      y[n * w.rows + r] = kernel::finish(w, r, sums[static_cast<std::size_t>(r)]);
+      y.set(n * w.rows + r, kernel::finish(w, r, sums[static_cast<std::size_t>(r)]));
   }
 }
 
@@ -108,7 +109,7 @@ void transpose(std::int64_t rows, std::int64_t cols, T* to, std::int64_t to_stri
 }
 
 void linear_columns(const kernel::Preparation& preparation, const PackedWeights& w,
-                    const std::int32_t* x, std::int64_t batch, std::int64_t* y) {
+                    const std::int32_t* x, std::int64_t batch, const kernel::Outputs& y) {
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t width = kernel::column_width(batch), cols = w.cols;
   // Written in full before they are read (the column loops zero their sums): no zero-filling
@@ -151,20 +152,29 @@ void linear_columns(const kernel::Preparation& preparation, const PackedWeights&
                               width};
       kernel::point_at_lists(preparation, w, begin, task);
       kernel::run_columns(plan, task, task_sums + sums_size);
-      for (std::int64_t r = begin; r < end; ++r)
-        kernel::finish_row(w, r, task_sums + (r - begin) * width, batch,
-                           task_sums + (r - begin) * width);
-      transpose(
-          end - begin, batch, y + begin, w.rows,
-          [task_sums, width](std::int64_t r, std::int64_t n) { return task_sums[r * width + n]; });
+      // Finished in place, then moved to the outputs row by row of the batch.
+      for (std::int64_t r = begin; r < end; ++r) {
+        std::int64_t* row_sums = task_sums + (r - begin) * width;
+        kernel::finish_row(w, r, row_sums, batch, {row_sums});
+      }
+      const auto move_out = [&](auto* to, auto convert) {
+        transpose(end - begin, batch, to + begin, w.rows,
+                  [task_sums, width, convert](std::int64_t r, std::int64_t n) {
+                    return convert(task_sums[r * width + n]);
+                  });
+      };
+      if (y.floats)
+        move_out(y.floats,
+                 [scale = y.scale](std::int64_t v) { return static_cast<float>(v) * scale; });
+      else
+        move_out(y.integers, [](std::int64_t v) { return v; });
     }
   }
 }
 
-}  // namespace
-
-void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
-                std::int64_t* y) {
+// linear_int into either form of output.
+void linear_into(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
+                 const kernel::Outputs& y) {
   const PackedWeights& weights = prepared.weights();
   const kernel::Preparation& preparation = prepared.preparation();
   if (prepared.accumulator() == Accumulator::wide)
@@ -177,6 +187,18 @@ void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int
   // Before the threads start, so that the lists are built by all of them.
   preparation.lists(weights);
   linear_columns(preparation, weights, x, batch, y);
+}
+
+}  // namespace
+
+void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
+                std::int64_t* y) {
+  linear_into(prepared, x, batch, {y});
+}
+
+void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
+                float* y, int fraction) {
+  linear_into(prepared, x, batch, {nullptr, y, std::ldexp(1.0f, -fraction)});
 }
 
 void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,

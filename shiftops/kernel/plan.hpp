@@ -63,14 +63,41 @@ inline std::int64_t bias_of_row(const PackedWeights& weights, std::int64_t row) 
 inline std::int64_t finish(const PackedWeights& weights, std::int64_t row, std::int64_t sum) {
   return (sum >> weights.max_k) + bias_of_row(weights, row);
 }
-// finish for n sums of one row, out[i] from sums[i] (which may be the same array): the bias and
-// K read once, not per value as a loop over finish would reload them after every store.
+
+// Where a call writes its results (kernel.hpp): the exact integers, or as floats y * 2^-F, the
+// integer rounded once to float and scaled exactly (no result is subnormal for F <= 32).
+struct Outputs {
+  std::int64_t* integers = nullptr;
+  float* floats = nullptr;
+  float scale = 1.0f;  // 2^-F
+
+  Outputs from(std::int64_t offset) const {
+    return {integers ? integers + offset : nullptr, floats ? floats + offset : nullptr, scale};
+  }
+  void set(std::int64_t i, std::int64_t value) const {
+    if (floats)
+      floats[i] = static_cast<float>(value) * scale;
+    else
+      integers[i] = value;
+  }
+};
+
+// finish for n sums of one row, written to out[0, n) (which may hold the sums themselves): the
+// bias and K read once, not per value as a loop over finish would reload them after every store.
 inline void finish_row(const PackedWeights& weights, std::int64_t row, const std::int64_t* sums,
-                       std::int64_t n, std::int64_t* out) {
+                       std::int64_t n, const Outputs& out) {
   const int k = weights.max_k;
   const std::int64_t bias = bias_of_row(weights, row);
+  if (out.floats) {
+    float* to = out.floats;
+    const float scale = out.scale;
 #pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) out[i] = (sums[i] >> k) + bias;
+    for (std::int64_t i = 0; i < n; ++i) to[i] = static_cast<float>((sums[i] >> k) + bias) * scale;
+  } else {
+    std::int64_t* to = out.integers;
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) to[i] = (sums[i] >> k) + bias;
+  }
 }
 
 // x (cols values) as the int16 dot form reads it, padded with zeros to whole blocks: in weight

@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "autograd/grad_mode.hpp"
@@ -15,6 +17,7 @@
 #include "nn/functional.hpp"
 #include "nn/io/safetensors.hpp"
 #include "nn/models/mnist.hpp"
+#include "random_layers.hpp"
 #include "shiftops/convert.hpp"
 #include "shiftops/kernel.hpp"
 #include "support/golden.hpp"
@@ -211,5 +214,63 @@ TEST_CASE("the kernel quantises its input exactly as fixed_point does", "[kernel
     INFO("I=" << bits.integer << " F=" << bits.fraction);
     CHECK(shift_linear(x, packed, bits).to_vector<float>() ==
           shift_linear(fixed_point(x, bits), packed, bits).to_vector<float>());
+    // Infinities, and an input large enough to be quantised on both threads, a third of it
+    // beyond either end of the range.
+    const float inf = std::numeric_limits<float>::infinity();
+    const Tensor infinite =
+        Tensor::from_vector(std::vector<float>{inf, -inf, inf, 0, 1, -inf}, {1, 6});
+    CHECK(shift_linear(infinite, packed, bits).to_vector<float>() ==
+          shift_linear(fixed_point(infinite, bits), packed, bits).to_vector<float>());
+    const Tensor large = randn({12000, 6}) * std::ldexp(1.0, bits.integer - 1);
+    CHECK(shift_linear(large, packed, bits).to_vector<float>() ==
+          shift_linear(fixed_point(large, bits), packed, bits).to_vector<float>());
+    // NaN has no fixed-point value: refused, naming where it is, also in the threaded pass.
+    std::vector<float> values = large.to_vector<float>();
+    values[70001] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_MATCHES(shift_linear(Tensor::from_vector(values, {12000, 6}), packed, bits), Error,
+                         MessageContains({"NaN at flat index 70001"}));
   }
+}
+
+TEST_CASE("the float outputs are the exact integers times 2^-F on every path", "[kernels]") {
+  // The layers take the kernels' results as floats written as each output is finished; each
+  // must be the exact integer rounded once to float and scaled, whichever loops computed it:
+  // batch 1 (dot and table forms), batches (column form), convolutions, and the wide path.
+  std::mt19937_64 rng(23);
+  const test::LayerFormat formats[] = {{4, ShiftType::PS, {8, false}},
+                                       {5, ShiftType::PS, {16, true}},
+                                       {5, ShiftType::Q, {32, true}},
+                                       {8, ShiftType::PS, {32, true}}};
+  for (const test::LayerFormat& format : formats)
+    for (const int fraction : {0, 7, 16}) {
+      const PackedWeights w = test::random_packed(rng, format, {37, 18, 3, 3}, true);
+      const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format.activation);
+      const float scale = std::ldexp(1.0f, -fraction);
+      const auto as_floats = [scale](const std::vector<std::int64_t>& integers) {
+        std::vector<float> floats;
+        for (const std::int64_t v : integers) floats.push_back(static_cast<float>(v) * scale);
+        return floats;
+      };
+      INFO(test::describe(format) << " accumulator " << accumulator_name(prepared.accumulator())
+                                  << " F=" << fraction);
+      for (const std::int64_t batch : {1, 1, 2, 64}) {  // the second batch-1 call builds tiles
+        const auto x = test::random_activations(rng, format.activation, batch * w.cols);
+        std::vector<std::int64_t> integers(static_cast<std::size_t>(batch * w.rows));
+        std::vector<float> floats(integers.size());
+        linear_int(prepared, x.data(), batch, integers.data());
+        linear_int(prepared, x.data(), batch, floats.data(), fraction);
+        INFO("linear batch " << batch);
+        CHECK(floats == as_floats(integers));
+      }
+      ConvGeometry g{3, 18, 9, 7, 3, 3, {}};
+      g.params.pad_h = 1;
+      const auto x = test::random_activations(rng, format.activation,
+                                              g.batch * g.channels * g.height * g.width);
+      std::vector<std::int64_t> integers(
+          static_cast<std::size_t>(g.batch * w.rows * g.out_h() * g.out_w()));
+      std::vector<float> floats(integers.size());
+      conv2d_int(prepared, x.data(), g, integers.data());
+      conv2d_int(prepared, x.data(), g, floats.data(), fraction);
+      CHECK(floats == as_floats(integers));
+    }
 }
