@@ -2,6 +2,7 @@
 // What linear.cpp and conv2d.cpp share: the accumulator and loops chosen for a layer, the
 // final floor-and-bias step, and the wide path for exponent ranges int64 cannot hold.
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -89,10 +90,27 @@ inline void finish_row(const PackedWeights& weights, std::int64_t row, const std
   const int k = weights.max_k;
   const std::int64_t bias = bias_of_row(weights, row);
   if (out.floats) {
+    // AVX2 has no int64 -> float conversion, so a plain loop stays scalar. Below 2^51 in
+    // magnitude an integer y is exactly the double whose bits are y + bits(1.5 * 2^52), less
+    // 1.5 * 2^52, and that double rounds to float once, as y itself would; a row with a larger
+    // value (none in practice) is converted again directly.
+    // (Unsigned arithmetic: it wraps where a signed sum would overflow.)
+    constexpr double kMagic = 0x1.8p52;
+    constexpr std::uint64_t kMagicBits = std::bit_cast<std::uint64_t>(kMagic);
+    constexpr std::uint64_t kLimit = std::uint64_t{1} << 51;
     float* to = out.floats;
     const float scale = out.scale;
-#pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) to[i] = static_cast<float>((sums[i] >> k) + bias) * scale;
+    int beyond = 0;
+#pragma omp simd reduction(| : beyond)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto y = static_cast<std::uint64_t>((sums[i] >> k) + bias);
+      beyond |= y + kLimit >= 2 * kLimit;
+      const double exact = std::bit_cast<double>(y + kMagicBits) - kMagic;
+      to[i] = static_cast<float>(exact) * scale;
+    }
+    if (beyond)
+      for (std::int64_t i = 0; i < n; ++i)
+        to[i] = static_cast<float>((sums[i] >> k) + bias) * scale;
   } else {
     std::int64_t* to = out.integers;
 #pragma omp simd
