@@ -2,7 +2,6 @@
 // padding is exact: the float path pads the fixed-point input with zeros too), then the column
 // form of the loops with the output positions as vector lanes.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "shiftops/kernel/plan.hpp"
@@ -191,7 +190,7 @@ void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
 
 void conv2d_int(const PreparedWeights& prepared, const std::int32_t* x,
                 const ConvGeometry& geometry, float* y, int fraction) {
-  conv_into(prepared, x, geometry, {nullptr, y, std::ldexp(1.0f, -fraction)});
+  conv_into(prepared, x, geometry, kernel::Outputs::as_floats(y, fraction));
 }
 
 void conv2d_int(const PackedWeights& weights, const std::int32_t* x, const ConvGeometry& geometry,

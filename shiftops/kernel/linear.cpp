@@ -2,7 +2,6 @@
 // sample; on prepared weights with narrow terms, the table form), the column form for larger
 // ones (the batch becomes the vector lanes).
 #include <algorithm>
-#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -112,7 +111,7 @@ void linear_columns(const kernel::Preparation& preparation, const PackedWeights&
                     const std::int32_t* x, std::int64_t batch, const kernel::Outputs& y) {
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t width = kernel::column_width(batch), cols = w.cols;
-  // Written in full before they are read (the column loops zero their sums): no zero-filling
+  // Written in full before they are read (the column loops write every sum): no zero-filling
   // but of xt's lanes past the batch.
   const auto xt =
       std::make_unique_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(cols * width));
@@ -198,7 +197,7 @@ void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int
 
 void linear_int(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
                 float* y, int fraction) {
-  linear_into(prepared, x, batch, {nullptr, y, std::ldexp(1.0f, -fraction)});
+  linear_into(prepared, x, batch, kernel::Outputs::as_floats(y, fraction));
 }
 
 void linear_int(const PackedWeights& weights, const std::int32_t* x, std::int64_t batch,

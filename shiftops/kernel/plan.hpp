@@ -3,6 +3,7 @@
 // final floor-and-bias step, and the wide path for exponent ranges int64 cannot hold.
 #include <atomic>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -72,6 +73,9 @@ struct Outputs {
   float* floats = nullptr;
   float scale = 1.0f;  // 2^-F
 
+  static Outputs as_floats(float* y, int fraction) {
+    return {nullptr, y, std::ldexp(1.0f, -fraction)};
+  }
   Outputs from(std::int64_t offset) const {
     return {integers ? integers + offset : nullptr, floats ? floats + offset : nullptr, scale};
   }
