@@ -1,6 +1,7 @@
 #include "cuda/block_cache.hpp"
 
 #include <bit>
+#include <exception>
 
 namespace ds::cuda {
 
@@ -48,9 +49,21 @@ void BlockCache::release_cached() {
 }
 
 void BlockCache::release_cached_locked() {
-  for (const auto& [size, block] : free_) release_(block);
-  free_.clear();
+  // The blocks leave the cache before any is freed, and every one is freed before the first
+  // error is rethrown: a failed cudaFree part-way must not leave freed blocks to be handed out
+  // (or freed a second time) later.
+  std::multimap<std::size_t, void*> blocks;
+  blocks.swap(free_);
   cached_ = 0;
+  std::exception_ptr first_error;
+  for (const auto& [size, block] : blocks) {
+    try {
+      release_(block);
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
 }
 
 std::size_t BlockCache::in_use_bytes() const {

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
+#include <utility>
 
 #include "cuda/block_cache.hpp"
 
@@ -15,21 +17,22 @@ struct FakeDevice {
   std::size_t used = 0;
   std::map<void*, std::size_t> live;
 
+  void* allocate(std::size_t bytes) {
+    if (used + bytes > capacity) return nullptr;
+    used += bytes;
+    void* p = std::malloc(bytes);
+    live[p] = bytes;
+    return p;
+  }
+  void release(void* p) {
+    REQUIRE(live.count(p) == 1);
+    used -= live[p];
+    live.erase(p);
+    std::free(p);
+  }
   BlockCache cache() {
-    return BlockCache(
-        [this](std::size_t bytes) -> void* {
-          if (used + bytes > capacity) return nullptr;
-          used += bytes;
-          void* p = std::malloc(bytes);
-          live[p] = bytes;
-          return p;
-        },
-        [this](void* p) {
-          REQUIRE(live.count(p) == 1);
-          used -= live[p];
-          live.erase(p);
-          std::free(p);
-        });
+    return BlockCache([this](std::size_t bytes) { return allocate(bytes); },
+                      [this](void* p) { release(p); });
   }
 };
 
@@ -84,4 +87,32 @@ TEST_CASE("a full device first gives back the cache, then reports failure", "[cu
   cache.give(big, 4096);
   cache.release_cached();
   REQUIRE(device.live.empty());
+}
+
+TEST_CASE("a failed release still empties the cache and frees the other blocks",
+          "[cuda][allocator]") {
+  // A throwing cudaFree part-way through must not leave freed blocks in the cache, to be handed
+  // out or freed again later.
+  FakeDevice device{1 << 24, 0, {}};
+  bool fail_next = false;
+  BlockCache cache([&](std::size_t bytes) { return device.allocate(bytes); },
+                   [&](void* p) {
+                     device.release(p);
+                     if (std::exchange(fail_next, false))
+                       throw std::runtime_error("cudaFree failed");
+                   });
+  std::size_t size = 0;
+  void* blocks[3];
+  std::size_t sizes[3];
+  for (int i = 0; i < 3; ++i) blocks[i] = cache.take(1000 * (i + 1), &sizes[i]);
+  for (int i = 0; i < 3; ++i) cache.give(blocks[i], sizes[i]);
+  fail_next = true;
+  REQUIRE_THROWS_AS(cache.release_cached(), std::runtime_error);
+  CHECK(cache.cached_bytes() == 0);
+  CHECK(device.live.empty());
+  void* fresh = cache.take(1000, &size);
+  CHECK(cache.raw_allocations() == 4);  // a new block, not one already freed
+  cache.give(fresh, size);
+  cache.release_cached();
+  CHECK(device.live.empty());
 }
