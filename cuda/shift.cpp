@@ -106,28 +106,9 @@ Tensor on_float_tensors(const Tensor& x, const DeviceShiftWeights& weights,
 }
 
 // The device kernels trust the layout: a hand-made PackedWeights that breaks it would read out
-// of bounds on the device (a fault that poisons every later CUDA call), so it is checked once
-// here, codes included.
+// of bounds on the device (a fault that poisons every later CUDA call).
 const shift::PackedWeights& checked(const shift::PackedWeights& p) {
-  if (p.code_bits != 4 && p.code_bits != 8)
-    fail("DeviceShiftWeights: code width ", p.code_bits, " (4 or 8 bits)");
-  if (p.rows < 0 || p.cols < 1 || p.max_k < 0 || p.max_k > shift::kMaxAmount + 1)
-    fail("DeviceShiftWeights: packed weights of ", p.rows, "x", p.cols, " with K = ", p.max_k);
-  if (static_cast<std::int64_t>(p.codes.size()) != p.rows * p.row_bytes())
-    fail("DeviceShiftWeights: ", p.codes.size(), " code bytes for ", p.rows, " rows of ",
-         p.row_bytes());
-  if (!p.bias.empty() && static_cast<std::int64_t>(p.bias.size()) != p.rows)
-    fail("DeviceShiftWeights: ", p.bias.size(), " bias values for ", p.rows, " rows");
-  const int zero_amount = p.code_bits == 8 ? 0x7F : shift::kZeroNibble;
-  for (std::int64_t r = 0; r < p.rows; ++r)
-    for (std::int64_t c = 0; c < p.padded_cols(); ++c) {
-      const std::uint8_t code = p.code(r, c);
-      const int amount = code & 0x7F;
-      const bool zero = code == shift::kZeroCode;
-      if (!zero && (amount > p.max_k || amount == zero_amount || c >= p.cols))
-        fail("DeviceShiftWeights: code ", int{code}, " of row ", r, " column ", c,
-             " is outside the layer's shift range (K = ", p.max_k, ")");
-    }
+  p.validate("DeviceShiftWeights");
   return p;
 }
 

@@ -16,7 +16,8 @@ namespace ds::shift {
 inline constexpr int kPackedFormatVersion = 1;
 inline constexpr std::int64_t kPackedBlock = 64;  // weights per block; rows are padded to it
 
-// 8-bit code: bit 7 = negative, bits 0-6 = shift amount a in 0..126; kZeroCode is a zero weight.
+// 8-bit code: bit 7 = negative, bits 0-6 = shift amount a in 0..126; amount 127 (kZeroCode, or
+// 0xFF with the sign bit set) is a zero weight.
 inline constexpr std::uint8_t kZeroCode = 0x7F;
 inline constexpr int kMaxAmount = 126;
 // 4-bit code: bit 3 = negative, bits 0-2 = a in 0..6, 7 = zero weight. Within each 64-weight
@@ -58,6 +59,12 @@ struct PackedWeights {
   // The weight's exponent k and sign (0 for a zero weight), decoded from its code.
   int sign(std::int64_t r, std::int64_t c) const;
   int k(std::int64_t r, std::int64_t c) const;
+  // Throws ds::Error, naming `who`, unless the layout holds: 4- or 8-bit codes, rows * row_bytes()
+  // of them, a bias per row or none, K in 0..127, every nonzero code's amount at most K and only
+  // zero codes past `cols`. The kernels trust it (an amount beyond K would index past the wide
+  // path's buckets, and on a GPU read out of bounds); pack_weights and the file loader only
+  // produce such weights, hand-made ones are checked when prepared.
+  void validate(const char* who) const;
 };
 
 // Packs `weight` (values 0 or +-2^-k, k in 0..127 spanning at most 127 exponents, any shape

@@ -76,7 +76,44 @@ void PackedWeights::decode_row(std::int64_t r, std::uint8_t* out) const {
 
 int PackedWeights::sign(std::int64_t r, std::int64_t c) const {
   const std::uint8_t value = code(r, c);
-  return value == kZeroCode ? 0 : (value & 0x80 ? -1 : 1);
+  return (value & 0x7F) == kZeroCode ? 0 : (value & 0x80 ? -1 : 1);
+}
+
+void PackedWeights::validate(const char* who) const {
+  if (code_bits != 4 && code_bits != 8) fail(who, ": code width ", code_bits, " (4 or 8 bits)");
+  if (rows < 0 || cols < 1 || max_k < 0 || max_k > kMaxAmount + 1)
+    fail(who, ": packed weights of ", rows, "x", cols, " with K = ", max_k);
+  if (static_cast<std::int64_t>(codes.size()) != rows * row_bytes())
+    fail(who, ": ", codes.size(), " code bytes for ", rows, " rows of ", row_bytes());
+  if (!bias.empty() && static_cast<std::int64_t>(bias.size()) != rows)
+    fail(who, ": ", bias.size(), " bias values for ", rows, " rows");
+  // A fast pass over the bytes (either nibble of a 4-bit code byte, the real columns of an
+  // 8-bit row), then the padding's few codes one by one; the slow search for the message only
+  // when something is wrong.
+  const int zero_amount = code_bits == 8 ? kZeroCode : kZeroNibble;
+  const auto outside = [&](int amount) { return amount != zero_amount && amount > max_k; };
+  const std::int64_t scanned = code_bits == 8 ? cols : row_bytes();
+  int bad = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::uint8_t* bytes = row(r);
+    if (code_bits == 8) {
+#pragma omp simd reduction(| : bad)
+      for (std::int64_t i = 0; i < scanned; ++i) bad |= outside(bytes[i] & 0x7F);
+    } else {
+#pragma omp simd reduction(| : bad)
+      for (std::int64_t i = 0; i < scanned; ++i)
+        bad |= outside(bytes[i] & 7) | outside((bytes[i] >> 4) & 7);
+    }
+    for (std::int64_t c = cols; c < padded_cols(); ++c) bad |= (code(r, c) & 0x7F) != kZeroCode;
+    if (!bad) continue;
+    for (std::int64_t c = 0; c < padded_cols(); ++c) {
+      const std::uint8_t value = code(r, c);
+      const int amount = value & 0x7F;
+      if (amount != kZeroCode && (amount > max_k || c >= cols))
+        fail(who, ": code ", int{value}, " of row ", r, " column ", c,
+             " is outside the layer's shift range (K = ", max_k, ", ", cols, " columns)");
+    }
+  }
 }
 
 int PackedWeights::k(std::int64_t r, std::int64_t c) const { return max_k - (code(r, c) & 0x7F); }

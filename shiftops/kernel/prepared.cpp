@@ -241,6 +241,7 @@ void point_at_lists(const Preparation& preparation, const PackedWeights& weights
 PreparedWeights::PreparedWeights(std::shared_ptr<const PackedWeights> weights,
                                  const ActivationFormat& format, KernelPath path)
     : weights_(std::move(weights)), format_(format), path_(path) {
+  weights_->validate("shift kernel");
   auto preparation = std::make_shared<kernel::Preparation>();
   preparation->plan = kernel::make_plan(*weights_, format_, path_);
   preparation_ = std::move(preparation);

@@ -12,7 +12,7 @@ std::int64_t wide_output(const PackedWeights& weights, std::int64_t row, const s
   for (int k = 0; k <= top; ++k) buckets[k] = 0;
   for (std::int64_t i = 0; i < weights.cols; ++i, x += stride) {
     const std::uint8_t code = weights.code(row, i);
-    if (code == kZeroCode) continue;
+    if ((code & 0x7F) == kZeroCode) continue;
     const std::int64_t value =
         is_unsigned ? static_cast<std::int64_t>(static_cast<std::uint32_t>(*x)) : *x;
     std::int64_t& bucket = buckets[top - (code & 0x7F)];

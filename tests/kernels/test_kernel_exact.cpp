@@ -4,6 +4,7 @@
 // saturated inputs, every convolution geometry, and each accumulator choice.
 #include <omp.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <random>
@@ -457,4 +458,61 @@ TEST_CASE("bad kernel inputs are refused with a clear message", "[kernels]") {
   g.channels = 2, g.height = 2, g.width = 2, g.kernel_h = 3, g.kernel_w = 3;
   CHECK_THROWS_MATCHES(conv2d_int(w, &x, g, {8, true}, &y, KernelPath::portable), Error,
                        MessageContains({"columns"}));
+}
+
+TEST_CASE("hand-made packed weights are checked before a kernel trusts them", "[kernels]") {
+  // An amount beyond K would index before the wide path's buckets (and on a GPU read out of
+  // bounds); codes past the real columns, a wrong byte count or code width are refused too.
+  std::mt19937_64 rng(29);
+  const test::LayerFormat format{5, ShiftType::PS, {16, true}};
+  PackedWeights w = test::random_packed(rng, format, {3, 70}, false);
+  REQUIRE(w.max_k < 20);
+  const auto x = test::random_activations(rng, format.activation, 70);
+  std::vector<std::int64_t> y(3);
+  const auto refused = [&](const PackedWeights& bad, const std::string& what) {
+    INFO(what);
+    CHECK_THROWS_MATCHES(linear_int(bad, x.data(), 1, format.activation, y.data(), kernel_path()),
+                         Error, MessageContains({"shift kernel", what}));
+  };
+  PackedWeights beyond = w;
+  beyond.codes[static_cast<std::size_t>(beyond.row_bytes() + 5)] =
+      static_cast<std::uint8_t>(beyond.max_k + 1);
+  refused(beyond, "row 1 column 5");
+  PackedWeights padding = w;
+  padding.codes[static_cast<std::size_t>(2 * padding.row_bytes() + 70)] = 0;  // column 70 of 70
+  refused(padding, "row 2 column 70");
+  PackedWeights short_codes = w;
+  short_codes.codes.pop_back();
+  refused(short_codes, "code bytes");
+  PackedWeights width = w;
+  width.code_bits = 6;
+  refused(width, "code width 6");
+  // 4-bit codes: an amount of 6 in a layer whose K is 3.
+  const test::LayerFormat narrow{4, ShiftType::PS, {8, true}};
+  PackedWeights nibbles = test::random_packed(rng, narrow, {2, 64}, false);
+  REQUIRE(nibbles.code_bits == 4);
+  nibbles.max_k = 3;
+  std::fill(nibbles.codes.begin(), nibbles.codes.end(), std::uint8_t{0x77});  // all zero weights
+  nibbles.codes[33] = 0x67;  // row 1, weights 1 and 17: a zero and amount 6
+  const auto x8 = test::random_activations(rng, narrow.activation, 64);
+  CHECK_THROWS_MATCHES(
+      linear_int(nibbles, x8.data(), 1, narrow.activation, y.data(), kernel_path()), Error,
+      MessageContains({"row 1 column 17", "K = 3"}));
+  // Amount 127 with the sign bit (0xFF) is a zero weight like 0x7F, for the kernels (the wide
+  // path included) and the reference alike.
+  const test::LayerFormat wide{8, ShiftType::PS, {32, true}};
+  for (const test::LayerFormat& zeros_format : {format, wide}) {
+    PackedWeights signed_zero = test::random_packed(rng, zeros_format, {3, 70}, true);
+    for (std::int64_t c = 0; c < 70; c += 3) signed_zero.codes[static_cast<std::size_t>(c)] = 0xFF;
+    PackedWeights plain_zero = signed_zero;
+    std::replace(plain_zero.codes.begin(), plain_zero.codes.end(), std::uint8_t{0xFF}, kZeroCode);
+    const auto zeros_x = test::random_activations(rng, zeros_format.activation, 5 * 70);
+    for (const std::int64_t batch : {1, 5}) {
+      const std::vector<std::int64_t> expected =
+          require_exact_linear(plain_zero, zeros_x, batch, zeros_format.activation, "0x7F zeros");
+      CHECK(require_exact_linear(signed_zero, zeros_x, batch, zeros_format.activation,
+                                 "0xFF zeros") == expected);
+    }
+    CHECK(signed_zero.sign(0, 0) == 0);
+  }
 }
