@@ -8,14 +8,14 @@
 
 namespace ds::cuda {
 
-namespace {
-
 int device_of(const Tensor& t) {
   if (t.device().index != current_device())
     fail("tensor ", describe(t), " is not on the current CUDA device cuda:", current_device(),
          " (call ds::cuda::set_device first)");
   return t.device().index;
 }
+
+namespace {
 
 cudaStream_t stream_of(const Tensor& t) { return use_device(device_of(t)); }
 
@@ -37,8 +37,8 @@ ImageGeometry geometry_of(const Tensor& image, const Window& w) {
 
 }  // namespace
 
-std::shared_ptr<void> CudaBackend::allocate(std::size_t nbytes) {
-  return allocate_on(current_device(), nbytes);
+std::shared_ptr<void> CudaBackend::allocate(std::size_t nbytes, Device device) {
+  return allocate_on(device.index, nbytes);
 }
 
 void CudaBackend::copy(const Tensor& src, const Tensor& dst) {

@@ -2,15 +2,18 @@
 // The CUDA implementation of the device interface (tensor/backend.hpp). Memory and copies are
 // in cuda_backend.cpp, products in matmul.cpp; the kernels are in the .cu files. Every call
 // runs on the stream of the tensors' device, so work is queued, not waited for; copies to the
-// host wait for it. Backend::allocate is not told the device index, so memory is allocated on
-// the thread's current device (ds::cuda::set_device, default 0).
+// host wait for it. Memory is allocated on the tensor's own device; the ops run on the thread's
+// current device (ds::cuda::set_device, default 0) and refuse tensors of another.
 #include "tensor/backend.hpp"
 
 namespace ds::cuda {
 
+// The index of t's device, which must be the thread's current one (a clear error otherwise).
+int device_of(const Tensor& t);
+
 class CudaBackend final : public Backend {
  public:
-  std::shared_ptr<void> allocate(std::size_t nbytes) override;
+  std::shared_ptr<void> allocate(std::size_t nbytes, Device device) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void copy_to_host(const Tensor& src, void* host) override;
   void copy_from_host(const void* host, const Tensor& dst) override;

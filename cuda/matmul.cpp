@@ -54,7 +54,7 @@ bool allow_tf32() { return tf32_allowed; }
 void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   if (!is_floating(a.dtype()))
     fail("matmul: needs a floating-point tensor (f32 or f64), got ", dtype_name(a.dtype()));
-  const int device = out.device().index;
+  const int device = device_of(out);
   const cublasHandle_t handle = blas_handle(device);
   const std::int64_t batches = out.shape()[0];
   const std::int64_t n = out.shape()[1], m = out.shape()[2], k = a.shape()[2];

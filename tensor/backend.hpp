@@ -39,7 +39,8 @@ inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual std::shared_ptr<void> allocate(std::size_t nbytes) = 0;
+  // Memory for a tensor on `device` (one of this backend's kind).
+  virtual std::shared_ptr<void> allocate(std::size_t nbytes, Device device) = 0;
   // Same shape and device; dtypes may differ (values are converted as by static_cast).
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
   // Between this device and the host: both contiguous, same dtype and element count.

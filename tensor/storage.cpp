@@ -5,7 +5,7 @@
 namespace ds {
 
 Storage::Storage(std::size_t nbytes, Device device) : block_(std::make_shared<Block>()) {
-  block_->data = backend_for(device).allocate(nbytes);
+  block_->data = backend_for(device).allocate(nbytes, device);
   block_->nbytes = nbytes;
   block_->device = device;
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Every GPU check of the project in one run of a few minutes, for a machine with an NVIDIA GPU,
 # nvcc, Meson and Ninja (and PyTorch for the comparison figures) but no Debian packages and no
-# network. Builds the library and the CUDA tests and benchmarks for sm_90 in a fresh build
-# folder, runs the CPU/GPU agreement tests and the GPU benchmarks, and writes one log.
+# network. Builds the library and the CUDA tests and benchmarks for the GPU's architecture in a
+# fresh build folder, runs the CPU/GPU agreement tests and the GPU benchmarks, and writes one log.
 #   usage: tools/gpu_check.sh [LOG_FOLDER]        (default: $OUT, else the current folder)
 # Header-only dependencies come from .gpu-deps/ (made by tools/prepare_gpu_deps.sh) when the
-# system lacks them. Environment: GPU_CHECK_ARCH (default 90), GPU_CHECK_BUILD (build folder,
+# system lacks them. Environment: GPU_CHECK_ARCH (default: the first GPU's compute capability
+# from nvidia-smi, else 90), GPU_CHECK_BUILD (build folder,
 # default a fresh one under /tmp), GPU_CHECK_DEPS (default <repo>/.gpu-deps).
 set -uo pipefail
 
@@ -14,8 +15,16 @@ log_dir=${1:-${OUT:-$PWD}}
 mkdir -p "$log_dir"
 log="$log_dir/gpu_check.log"
 exec > >(tee "$log") 2>&1
+tee_pid=$!
+# Closes the output and waits for tee, so that the log holds the last lines, then exits.
+finish() {
+  exec >&- 2>&-
+  wait "$tee_pid" 2>/dev/null
+  exit "$1"
+}
 
-arch=${GPU_CHECK_ARCH:-90}
+detected=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
+arch=${GPU_CHECK_ARCH:-${detected:-90}}
 build=${GPU_CHECK_BUILD:-$(mktemp -d /tmp/deepshift-gpu-build.XXXXXX)}
 deps=${GPU_CHECK_DEPS:-$repo/.gpu-deps}
 failures=0
@@ -50,13 +59,13 @@ fi
 step "configure for sm_$arch in $build"
 if [[ ! -f "$build/build.ninja" ]]; then
   run meson setup "$build" "$repo" -Dcuda=enabled -Dcuda-arch="$arch" -Dbuildtype=release \
-    || { echo "gpu_check: configure failed"; exit 1; }
+    || { echo "gpu_check: configure failed"; finish 1; }
 fi
 
 step "build"
 targets=(tests/cuda/test_cuda_host tests/cuda/test_cuda_gpu tests/cuda/bench_cuda_train
          tests/cuda/bench_cuda_shift)
-run ninja -C "$build" "${targets[@]}" || { echo "gpu_check: build failed"; exit 1; }
+run ninja -C "$build" "${targets[@]}" || { echo "gpu_check: build failed"; finish 1; }
 
 step "GPU tests"
 run "$build/tests/cuda/test_cuda_host"
@@ -76,4 +85,4 @@ run "$build/tests/cuda/bench_cuda_shift"
 run "$build/tests/cuda/bench_cuda_train" --pytorch "$pytorch_figures"
 
 step "done: $failures failed step(s); log in $log"
-exit $((failures > 0))
+finish $((failures > 0))

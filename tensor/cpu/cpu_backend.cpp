@@ -31,7 +31,7 @@ LargeBlockCache& block_cache() {
 
 }  // namespace
 
-std::shared_ptr<void> CpuBackend::allocate(std::size_t nbytes) {
+std::shared_ptr<void> CpuBackend::allocate(std::size_t nbytes, Device /*device: the one CPU*/) {
   const std::size_t granule =
       nbytes >= LargeBlockCache::kMinBlock ? LargeBlockCache::kGranule : kAlignment;
   const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + granule - 1) / granule * granule;

@@ -8,7 +8,7 @@ namespace ds::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  std::shared_ptr<void> allocate(std::size_t nbytes) override;
+  std::shared_ptr<void> allocate(std::size_t nbytes, Device device) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void copy_to_host(const Tensor& src, void* host) override;
   void copy_from_host(const void* host, const Tensor& dst) override;

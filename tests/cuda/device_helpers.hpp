@@ -59,7 +59,9 @@ class HostAliasBackend final : public Backend {
   HostAliasBackend(const HostAliasBackend&) = delete;
   HostAliasBackend& operator=(const HostAliasBackend&) = delete;
 
-  std::shared_ptr<void> allocate(std::size_t nbytes) override { return cpu_.allocate(nbytes); }
+  std::shared_ptr<void> allocate(std::size_t nbytes, Device) override {
+    return cpu_.allocate(nbytes, Device::cpu());
+  }
   void copy(const Tensor& src, const Tensor& dst) override { cpu_.copy(host(src), host(dst)); }
   void copy_to_host(const Tensor& src, void* out) override { cpu_.copy_to_host(host(src), out); }
   void copy_from_host(const void* in, const Tensor& dst) override {

@@ -251,6 +251,19 @@ TEST_CASE("device errors are ds::Error with the CUDA message", "[cuda][gpu]") {
   require_identical(Tensor::ones({3}), Tensor::ones({3}, DType::f32, gpu));
 }
 
+TEST_CASE("a tensor's memory is on its own device", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  if (cuda::device_count() < 2) {
+    WARN("one CUDA device: allocation on another device not checked");
+    return;
+  }
+  const std::size_t before = cuda::memory_stats(1).in_use_bytes;
+  const Tensor other = Tensor::empty({1 << 20}, DType::f32, Device::cuda(1));
+  CHECK(cuda::memory_stats(1).in_use_bytes >= before + (std::size_t{4} << 20));
+  // The ops run on the current device (0) and refuse it rather than touch another GPU's memory.
+  CHECK_THROWS_WITH(Tensor(other).fill_(0), Catch::Contains("not on the current CUDA device"));
+}
+
 TEST_CASE("the caching allocator reuses freed device memory", "[cuda][gpu]") {
   if (test::skip_without_gpu()) return;
   { const Tensor warm = Tensor::empty({1 << 20}, DType::f32, gpu); }
