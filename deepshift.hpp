@@ -18,6 +18,7 @@
 #include "nn/summary.hpp"
 #include "optim/optim.hpp"
 #include "shiftops/convert.hpp"
+#include "shiftops/device_weights.hpp"
 #include "shiftops/kernel.hpp"
 #include "shiftops/layers.hpp"
 #include "shiftops/packed.hpp"

@@ -5,6 +5,7 @@
 #include "cuda/allocator.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/runtime.hpp"
+#include "cuda/shift.hpp"
 #include "tensor/error.hpp"
 
 namespace ds::cuda {
@@ -18,11 +19,12 @@ Backend& cuda_backend() {
   return backend;
 }
 
-// Installs the back-end when the library is loaded. It only records a pointer: the driver is
-// first touched when a tensor is put on the GPU, so loading the library costs nothing on a
-// machine without one.
+// Installs the back-end and the shift layers' weight uploader when the library is loaded. It
+// only records pointers: the driver is first touched when a tensor is put on the GPU, so loading
+// the library costs nothing on a machine without one.
 [[maybe_unused]] const bool registered = [] {
   register_backend(DeviceKind::cuda, &cuda_backend());
+  shift::register_weight_uploader(DeviceKind::cuda, upload_shift_weights);
   return true;
 }();
 

@@ -192,4 +192,22 @@ Tensor shift_conv2d(const Tensor& x, const DeviceShiftWeights& weights, std::int
       });
 }
 
+Tensor DeviceShiftWeights::linear(const Tensor& x, const shift::ActivationBits& bits) const {
+  return shift_linear(x, *this, bits);
+}
+
+Tensor DeviceShiftWeights::conv2d(const Tensor& x, std::int64_t kernel_h, std::int64_t kernel_w,
+                                  const nn::functional::Conv2dParams& params,
+                                  const shift::ActivationBits& bits) const {
+  return shift_conv2d(x, *this, kernel_h, kernel_w, params, bits);
+}
+
+std::shared_ptr<const shift::DeviceWeights> upload_shift_weights(
+    const shift::PackedWeights& weights, Device device) {
+  if (device != Device::cuda(current_device()))
+    fail("shift kernel: a tensor on ", device.str(),
+         " but the current device is cuda:", current_device(), " (ds::cuda::set_device)");
+  return std::make_shared<const DeviceShiftWeights>(weights);
+}
+
 }  // namespace ds::cuda

@@ -4,15 +4,21 @@
 #include <cstdint>
 #include <memory>
 
+#include "shiftops/device_weights.hpp"
 #include "shiftops/kernel.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds::cuda {
 
 // A layer's packed weights (codes and bias) resident on the device current at construction.
-class DeviceShiftWeights {
+// As shift::DeviceWeights they are what the shift layers use for CUDA tensors.
+class DeviceShiftWeights final : public shift::DeviceWeights {
  public:
   explicit DeviceShiftWeights(const shift::PackedWeights& weights);
+  Tensor linear(const Tensor& x, const shift::ActivationBits& bits) const override;
+  Tensor conv2d(const Tensor& x, std::int64_t kernel_h, std::int64_t kernel_w,
+                const nn::functional::Conv2dParams& params,
+                const shift::ActivationBits& bits) const override;
   // The host copy the device copy was made from (shapes, K, code width, bias grid).
   const shift::PackedWeights& packed() const { return packed_; }
   int device() const { return device_; }
@@ -40,5 +46,10 @@ Tensor shift_linear(const Tensor& x, const DeviceShiftWeights& weights,
 Tensor shift_conv2d(const Tensor& x, const DeviceShiftWeights& weights, std::int64_t kernel_h,
                     std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
                     const shift::ActivationBits& bits);
+
+// The shift layers' uploader for CUDA tensors (shift::register_weight_uploader): the weights
+// on `device`, which must be the current device.
+std::shared_ptr<const shift::DeviceWeights> upload_shift_weights(
+    const shift::PackedWeights& weights, Device device);
 
 }  // namespace ds::cuda

@@ -105,7 +105,9 @@ void conv2d_reference(const PackedWeights& weights, const std::int32_t* x,
 
 // Float tensors in and out: x (f32, CPU) becomes clamp(floor(x * 2^F)) in the layer's signed
 // I + F bit format, the result is y / 2^F. The float path computes the same up to float
-// rounding. Prepared weights must be prepared for that format (signed I + F bits).
+// rounding. Prepared weights must be prepared for that format (signed I + F bits). The
+// overloads taking PackedWeights also take tensors of another device, uploading the weights
+// for that call to that device's kernels (shiftops/device_weights.hpp).
 Tensor shift_linear(const Tensor& x, const PreparedWeights& weights, const ActivationBits& bits);
 Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
                     KernelPath path = kernel_path());

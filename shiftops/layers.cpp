@@ -9,6 +9,7 @@
 #include "autograd/grad_mode.hpp"
 #include "nn/init.hpp"
 #include "nn/summary.hpp"
+#include "shiftops/device_weights.hpp"
 #include "shiftops/kernel.hpp"
 #include "tensor/ops.hpp"
 
@@ -168,32 +169,50 @@ struct PackedEntry {
   std::vector<Storage> storages;
   std::vector<std::uint64_t> versions;
   std::shared_ptr<const PreparedWeights> prepared;
+  // Uploaded for the last input that was not on the CPU.
+  Device device;
+  std::shared_ptr<const DeviceWeights> on_device;
+};
+
+// A layer's weights for inference on one device: prepared for the CPU kernels, or uploaded.
+struct InferenceWeights {
+  std::shared_ptr<const PreparedWeights> cpu;
+  std::shared_ptr<const DeviceWeights> on_device;
 };
 
 class PackCache {
  public:
-  std::shared_ptr<const PreparedWeights> get(ShiftLayer& layer) {
-    const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
+  InferenceWeights get(ShiftLayer& layer, Device device, const char* op) {
     std::lock_guard<std::mutex> lock(mutex_);
+    PackedEntry& entry = current(layer);
+    if (device.is_cpu()) return {entry.prepared, nullptr};
+    if (!entry.on_device || entry.device != device) {
+      entry.on_device = upload_weights(entry.prepared->weights(), device, op);
+      entry.device = device;
+    }
+    return {nullptr, entry.on_device};
+  }
+
+ private:
+  // The layer's entry, packed again when a parameter changed.
+  PackedEntry& current(ShiftLayer& layer) {
+    const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
     auto found = entries_.find(&layer);
-    if (found != entries_.end() && matches(found->second, parameters))
-      return found->second.prepared;
+    if (found != entries_.end() && matches(found->second, parameters)) return found->second;
     // The in-place clamp in the packing forward bumps versions: record them afterwards.
     auto prepared =
         std::make_shared<const PreparedWeights>(std::make_shared<const PackedWeights>(pack(layer)),
                                                 activation_format(layer.options().activation));
-    PackedEntry entry{{}, {}, prepared};
+    PackedEntry entry{{}, {}, prepared, Device::cpu(), nullptr};
     for (const Tensor& p : parameters) {
       entry.storages.push_back(p.defined() ? p.storage() : Storage());
       entry.versions.push_back(p.defined() ? p.storage().version() : 0);
     }
     // Bounded: layers that were destroyed leave entries behind until the next clear.
     if (entries_.size() >= kMaxEntries) entries_.clear();
-    entries_[&layer] = std::move(entry);
-    return prepared;
+    return entries_[&layer] = std::move(entry);
   }
 
- private:
   static constexpr std::size_t kMaxEntries = 4096;
 
   static bool matches(const PackedEntry& entry, const std::vector<Tensor>& parameters) {
@@ -233,8 +252,11 @@ ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bo
 
 Tensor ShiftLinear::forward(const Tensor& input) {
   // The kernel quantises its input exactly as fixed_point does: inference skips the float pass.
-  if (uses_kernel() && reuses_packed(*this))
-    return shift_linear(input, *pack_cache().get(*this), options().activation);
+  if (uses_kernel() && reuses_packed(*this)) {
+    const InferenceWeights weights = pack_cache().get(*this, input.device(), "ShiftLinear");
+    if (weights.on_device) return weights.on_device->linear(input, options().activation);
+    return shift_linear(input, *weights.cpu, options().activation);
+  }
   const Tensor x = fixed_point(input, options().activation);
   if (uses_kernel())
     return kernel_linear_forward(x, effective_weight(), fixed_bias(), options().activation,
@@ -261,9 +283,14 @@ ShiftConv2d::ShiftConv2d(const nn::Conv2dOptions& conv, ShiftType type, const Sh
       conv_(conv) {}
 
 Tensor ShiftConv2d::forward(const Tensor& input) {
-  if (uses_kernel() && reuses_packed(*this))
-    return shift_conv2d(input, *pack_cache().get(*this), conv_.kernel_h, conv_.kernel_w,
-                        conv_.params(), options().activation);
+  if (uses_kernel() && reuses_packed(*this)) {
+    const InferenceWeights weights = pack_cache().get(*this, input.device(), "ShiftConv2d");
+    if (weights.on_device)
+      return weights.on_device->conv2d(input, conv_.kernel_h, conv_.kernel_w, conv_.params(),
+                                       options().activation);
+    return shift_conv2d(input, *weights.cpu, conv_.kernel_h, conv_.kernel_w, conv_.params(),
+                        options().activation);
+  }
   const Tensor x = fixed_point(input, options().activation);
   if (uses_kernel())
     return kernel_conv2d_forward(x, effective_weight(), fixed_bias(), conv_.params(),

@@ -70,8 +70,8 @@ class Backend {
   virtual void col2im(const Tensor& cols, const Window& window, const Tensor& out) = 0;
   // Convolution without groups as one call, so that a back-end may work image by image with
   // the columns in cache: x [N, C, H, W] and weight [O, C * kh * kw] contiguous, out [N, O,
-  // out_h * out_w]. The default (composed.cpp) unfolds the whole batch and runs one batched
-  // product.
+  // out_h * out_w]. The default (composed.hpp) unfolds as many images at a time as fit 256 MiB
+  // and runs one batched product per group.
   virtual void conv2d(const Tensor& x, const Tensor& weight, const Window& window,
                       const Tensor& out);
   // Its gradients for grad_out [N, O, out_h * out_w] contiguous: writes grad_x [N, C, H, W] and

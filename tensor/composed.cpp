@@ -1,6 +1,9 @@
 // The back-end operations that have a default composed of the primitive ones, for back-ends
 // without a dedicated kernel.
-#include "tensor/backend.hpp"
+#include "tensor/composed.hpp"
+
+#include <algorithm>
+
 #include "tensor/tensor.hpp"
 
 namespace ds {
@@ -17,33 +20,87 @@ Tensor columns_of(Backend& backend, const Tensor& x, const Window& window) {
   return columns;
 }
 
+// Unfolding a whole batch at once can take more memory than the device has: VGG16's 64-channel
+// layers at 224x224 and batch 256 would need 30 GB of columns. So the batch is cut into groups
+// of images whose working memory (`elements_per_image` each) fits the workspace, and `body(first,
+// count)` runs once per group.
+template <typename Body>
+void for_each_group(std::int64_t batch, std::int64_t elements_per_image, DType dtype,
+                    std::size_t workspace_bytes, Body body) {
+  const std::size_t image_bytes =
+      std::max<std::size_t>(1, static_cast<std::size_t>(elements_per_image) * dtype_size(dtype));
+  const std::int64_t group =
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(workspace_bytes / image_bytes));
+  for (std::int64_t first = 0; first < batch; first += group)
+    body(first, std::min(group, batch - first));
+}
+
 }  // namespace
+
+void composed_conv2d(Backend& backend, const Tensor& x, const Tensor& weight, const Window& window,
+                     const Tensor& out, std::size_t workspace_bytes) {
+  const std::int64_t out_channels = weight.shape()[0], taps = weight.shape()[1];
+  const std::int64_t positions = out.shape()[2];
+  for_each_group(x.shape()[0], taps * positions, x.dtype(), workspace_bytes,
+                 [&](std::int64_t first, std::int64_t count) {
+                   const Tensor columns = columns_of(backend, x.narrow(0, first, count), window);
+                   backend.matmul(weight.expand({count, out_channels, taps}), columns,
+                                  out.narrow(0, first, count));
+                 });
+}
+
+void composed_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& weight,
+                              const Tensor& grad_out, const Window& window, const Tensor& grad_x,
+                              const Tensor& grad_weight, std::size_t workspace_bytes) {
+  const std::int64_t batch = x.shape()[0];
+  const std::int64_t out_channels = weight.shape()[0], taps = weight.shape()[1];
+  const std::int64_t positions = grad_out.shape()[2];
+  // A group's columns and per-image weight gradients, or its column gradient.
+  const std::int64_t elements_per_image =
+      taps * positions + (grad_weight.defined() ? out_channels * taps : 0);
+  // The weight gradient of each group after the first, added to grad_weight.
+  Tensor group_sum;
+  if (grad_weight.defined() && batch == 0) backend.fill(grad_weight, 0.0);
+  for_each_group(
+      batch, elements_per_image, x.dtype(), workspace_bytes,
+      [&](std::int64_t first, std::int64_t count) {
+        const Tensor g = grad_out.narrow(0, first, count);
+        if (grad_weight.defined()) {
+          const Tensor columns = columns_of(backend, x.narrow(0, first, count), window);
+          const Tensor per_image =
+              Tensor::empty({count, out_channels, taps}, grad_out.dtype(), grad_out.device());
+          backend.matmul(g, columns.transpose(1, 2), per_image);
+          if (first == 0) {
+            backend.reduce(ReduceOp::sum, per_image.permute({1, 2, 0}), 1, grad_weight);
+          } else {
+            if (!group_sum.defined())
+              group_sum =
+                  Tensor::empty(grad_weight.shape(), grad_weight.dtype(), grad_weight.device());
+            backend.reduce(ReduceOp::sum, per_image.permute({1, 2, 0}), 1, group_sum);
+            backend.binary(BinaryOp::add, grad_weight, group_sum, grad_weight);
+          }
+        }
+        if (grad_x.defined()) {
+          const Tensor grad_columns =
+              Tensor::empty({count, taps, positions}, grad_out.dtype(), grad_out.device());
+          backend.matmul(weight.t().expand({count, taps, out_channels}), g, grad_columns);
+          const Tensor grad_image = grad_x.narrow(0, first, count);
+          backend.fill(grad_image, 0.0);
+          backend.col2im(grad_columns, window, grad_image);
+        }
+      });
+}
 
 void Backend::conv2d(const Tensor& x, const Tensor& weight, const Window& window,
                      const Tensor& out) {
-  const Tensor columns = columns_of(*this, x, window);
-  matmul(weight.expand({x.shape()[0], weight.shape()[0], weight.shape()[1]}), columns, out);
+  composed_conv2d(*this, x, weight, window, out, kConvWorkspaceBytes);
 }
 
 void Backend::conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
                               const Window& window, const Tensor& grad_x,
                               const Tensor& grad_weight) {
-  const std::int64_t batch = x.shape()[0];
-  const std::int64_t out_channels = weight.shape()[0], taps = weight.shape()[1];
-  if (grad_weight.defined()) {
-    const Tensor columns = columns_of(*this, x, window);
-    const Tensor per_image =
-        Tensor::empty({batch, out_channels, taps}, grad_out.dtype(), grad_out.device());
-    matmul(grad_out, columns.transpose(1, 2), per_image);
-    reduce(ReduceOp::sum, per_image.permute({1, 2, 0}), 1, grad_weight);
-  }
-  if (grad_x.defined()) {
-    const Tensor grad_columns =
-        Tensor::empty({batch, taps, grad_out.shape()[2]}, grad_out.dtype(), grad_out.device());
-    matmul(weight.t().expand({batch, taps, out_channels}), grad_out, grad_columns);
-    fill(grad_x, 0.0);
-    col2im(grad_columns, window, grad_x);
-  }
+  composed_conv2d_backward(*this, x, weight, grad_out, window, grad_x, grad_weight,
+                           kConvWorkspaceBytes);
 }
 
 }  // namespace ds

@@ -235,8 +235,9 @@ class Run {
     if (!o_.use_kernel) return;
     if (!has_shift) fail("--use-kernel: the model has no shift layers (see --shift-depth)");
     shift::use_kernel(*model_);
-    std::printf("Shift layers run through the integer shift kernels (%s)\n",
-                shift::kernel_path_name(shift::kernel_path()));
+    std::printf(
+        "Shift layers run through the integer shift kernels (%s)\n",
+        device_.is_cpu() ? shift::kernel_path_name(shift::kernel_path()) : device_.str().c_str());
   }
 
   // The deployed size: FP32 weights of the same architecture against the packed shift file.

@@ -8,6 +8,7 @@
 #include "autograd/function.hpp"
 #include "autograd/grad_mode.hpp"
 #include "shiftops/convert.hpp"
+#include "shiftops/device_weights.hpp"
 #include "shiftops/kernel.hpp"
 #include "shiftops/kernel/plan.hpp"
 
@@ -136,6 +137,8 @@ Tensor shift_linear(const Tensor& x, const PreparedWeights& prepared, const Acti
 
 Tensor shift_linear(const Tensor& x, const PackedWeights& weights, const ActivationBits& bits,
                     KernelPath path) {
+  if (!x.device().is_cpu())
+    return upload_weights(weights, x.device(), "shift_linear")->linear(x, bits);
   return shift_linear(x, PreparedWeights(kernel::borrow(weights), activation_format(bits), path),
                       bits);
 }
@@ -159,6 +162,9 @@ Tensor shift_conv2d(const Tensor& x, const PreparedWeights& prepared, std::int64
 Tensor shift_conv2d(const Tensor& x, const PackedWeights& weights, std::int64_t kernel_h,
                     std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
                     const ActivationBits& bits, KernelPath path) {
+  if (!x.device().is_cpu())
+    return upload_weights(weights, x.device(), "shift_conv2d")
+        ->conv2d(x, kernel_h, kernel_w, params, bits);
   return shift_conv2d(x, PreparedWeights(kernel::borrow(weights), activation_format(bits), path),
                       kernel_h, kernel_w, params, bits);
 }

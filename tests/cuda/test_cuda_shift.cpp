@@ -5,8 +5,11 @@
 #include <set>
 
 #include "../kernels/random_layers.hpp"
+#include "autograd/grad_mode.hpp"
 #include "cuda/shift.hpp"
 #include "device_helpers.hpp"
+#include "nn/models/mnist.hpp"
+#include "shiftops/convert.hpp"
 #include "tensor/error_matcher.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
@@ -110,6 +113,32 @@ TEST_CASE("CUDA shift layers on float tensors match the CPU's", "[cuda][gpu]") {
   CHECK(cuda::shift_linear(wide_x.to(Device::cuda()), cuda::DeviceShiftWeights(wide), wide_bits)
             .to(Device::cpu())
             .to_vector<float>() == shift_linear(wide_x, wide, wide_bits).to_vector<float>());
+}
+
+// use_kernel on a model on the GPU: every shift layer runs through the CUDA kernels (inference
+// on weights uploaded once, training on the weights packed at that step); between them ReLU and
+// max pooling are exact, so the logits equal the CPU kernels' bit for bit.
+TEST_CASE("a use_kernel model on the GPU gives the CPU kernels' logits", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  const auto make_model = [] {
+    manual_seed(12);
+    nn::ModulePtr model = nn::models::conv_mnist();
+    convert_to_shift(*model, kConvertAll, {});
+    use_kernel(*model);
+    return model;
+  };
+  const nn::ModulePtr on_cpu = make_model(), on_gpu = make_model();
+  on_gpu->to(Device::cuda());
+  const Tensor images = randn({16, 1, 28, 28});
+  const Tensor training = on_gpu->forward(images.to(Device::cuda()));
+  test::require_identical(on_cpu->forward(images), training);
+  training.sum().backward();
+  on_cpu->eval();
+  on_gpu->eval();
+  NoGradGuard no_grad;
+  const Tensor expected = on_cpu->forward(images);
+  for (int pass = 0; pass < 2; ++pass)
+    test::require_identical(expected, on_gpu->forward(images.to(Device::cuda())));
 }
 
 TEST_CASE("packed weights that break the format are refused before they reach a device", "[cuda]") {

@@ -6,8 +6,12 @@
 // so results agree to f32 rounding rather than bit for bit.
 #include <catch2/catch.hpp>
 
+#include "autograd/grad_mode.hpp"
 #include "device_helpers.hpp"
 #include "model_step.hpp"
+#include "shiftops/device_weights.hpp"
+#include "shiftops/kernel.hpp"
+#include "shiftops/layers.hpp"
 #include "tensor/ops.hpp"
 
 using namespace ds;
@@ -42,4 +46,122 @@ TEST_CASE("mixing devices in one op is refused with both devices named", "[cuda]
   const Tensor a = Tensor::ones({3});
   const Tensor b = Tensor::ones({3}, DType::f32, Device::cuda());
   REQUIRE_THROWS_WITH(a + b, Catch::Contains("cpu") && Catch::Contains("cuda:0"));
+}
+
+namespace {
+
+// Shift kernels for the stand-in device: the "uploaded" weights are a host copy, and each call
+// runs the CPU kernel on the input brought to the host, so the results must equal the CPU
+// layers' bit for bit. Uploads and calls are counted; the real uploader is put back afterwards.
+class StandInShiftKernels {
+ public:
+  StandInShiftKernels()
+      : previous_(shift::register_weight_uploader(
+            DeviceKind::cuda, [this](const shift::PackedWeights& weights, Device device) {
+              REQUIRE(device == Device::cuda());
+              ++uploads;
+              return std::make_shared<const Weights>(weights, calls);
+            })) {}
+  ~StandInShiftKernels() { shift::register_weight_uploader(DeviceKind::cuda, previous_); }
+  StandInShiftKernels(const StandInShiftKernels&) = delete;
+  StandInShiftKernels& operator=(const StandInShiftKernels&) = delete;
+
+  int uploads = 0, calls = 0;
+
+ private:
+  class Weights final : public shift::DeviceWeights {
+   public:
+    Weights(const shift::PackedWeights& packed, int& calls) : packed_(packed), calls_(calls) {}
+    Tensor linear(const Tensor& x, const shift::ActivationBits& bits) const override {
+      return on_host(x, [&](const Tensor& h) { return shift::shift_linear(h, packed_, bits); });
+    }
+    Tensor conv2d(const Tensor& x, std::int64_t kernel_h, std::int64_t kernel_w,
+                  const nn::functional::Conv2dParams& params,
+                  const shift::ActivationBits& bits) const override {
+      return on_host(x, [&](const Tensor& h) {
+        return shift::shift_conv2d(h, packed_, kernel_h, kernel_w, params, bits);
+      });
+    }
+
+   private:
+    template <typename Op>
+    Tensor on_host(const Tensor& x, Op&& op) const {
+      REQUIRE(x.device() == Device::cuda());
+      ++calls_;
+      return op(x.to(Device::cpu())).to(x.device());
+    }
+    shift::PackedWeights packed_;
+    int& calls_;
+  };
+
+  shift::WeightUploader previous_;
+};
+
+nn::ModulePtr shift_conv_mnist() {
+  manual_seed(12);
+  nn::ModulePtr model = nn::models::conv_mnist();
+  shift::convert_to_shift(*model, shift::kConvertAll, {});
+  shift::use_kernel(*model);
+  return model;
+}
+
+}  // namespace
+
+TEST_CASE("shift layers on a non-CPU device run through that device's shift kernels",
+          "[cuda][plumbing]") {
+  const nn::ModulePtr on_cpu = shift_conv_mnist();
+  test::HostAliasBackend stand_in;
+  StandInShiftKernels kernels;
+  const nn::ModulePtr on_device = shift_conv_mnist();
+  on_device->to(Device::cuda());
+  const std::int64_t layers = static_cast<std::int64_t>(shift::shift_layers(*on_cpu).size());
+  REQUIRE(layers == 4);
+  const Tensor images = randn({3, 1, 28, 28});
+
+  SECTION("inference uploads each layer's weights once and reuses them") {
+    NoGradGuard no_grad;
+    on_cpu->eval();
+    on_device->eval();
+    const Tensor expected = on_cpu->forward(images);
+    for (int pass = 1; pass <= 2; ++pass) {
+      const Tensor logits = on_device->forward(images.to(Device::cuda()));
+      REQUIRE(logits.device() == Device::cuda());
+      test::require_identical(expected, logits);
+      CHECK(kernels.calls == pass * layers);
+      CHECK(kernels.uploads == layers);
+    }
+    // A changed parameter is packed and uploaded again, for its layer only.
+    shift::shift_layers(*on_device).front().layer->bias().mul_(0.5);
+    on_device->forward(images.to(Device::cuda()));
+    CHECK(kernels.uploads == layers + 1);
+  }
+
+  SECTION("training packs and uploads the weights of each step, and backward stays on the device") {
+    const Tensor expected = on_cpu->forward(images);
+    const Tensor logits = on_device->forward(images.to(Device::cuda()));
+    test::require_identical(expected, logits);
+    CHECK(kernels.uploads == layers);
+    logits.sum().backward();
+    for (const auto& [name, parameter] : on_device->named_parameters()) {
+      INFO(name);
+      REQUIRE(parameter.grad().defined());
+      CHECK(parameter.grad().device() == Device::cuda());
+    }
+    on_device->forward(images.to(Device::cuda()));
+    CHECK(kernels.uploads == 2 * layers);
+  }
+}
+
+TEST_CASE("a shift layer refuses a device whose build has no shift kernels", "[cuda][plumbing]") {
+  test::HostAliasBackend stand_in;
+  const shift::WeightUploader real =
+      shift::register_weight_uploader(DeviceKind::cuda, shift::WeightUploader());
+  const nn::ModulePtr model = shift_conv_mnist();
+  model->to(Device::cuda());
+  model->eval();
+  NoGradGuard no_grad;
+  CHECK_THROWS_WITH(model->forward(randn({1, 1, 28, 28}).to(Device::cuda())),
+                    Catch::Contains("ShiftConv2d") && Catch::Contains("no shift kernels") &&
+                        Catch::Contains("cuda:0"));
+  shift::register_weight_uploader(DeviceKind::cuda, real);
 }

@@ -6,6 +6,7 @@
 // products with an empty dimension. The per-image weight gradient is summed transposed where the
 // taps outnumber the out channels four times ("3x3 same", "3x3 stride 2") and as is elsewhere
 // ("1x1").
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "autograd/gradcheck.hpp"
 #include "deepshift.hpp"
 #include "support/golden.hpp"
+#include "tensor/composed.hpp"
 
 using namespace ds;
 
@@ -111,6 +113,108 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
     CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
     CHECK(test::allclose(grad_w, grad_w_default, 1e-5, 1e-5).ok);
   }
+}
+
+namespace {
+
+// Hands every primitive to the CPU back-end and records the largest column buffer (im2col's
+// output or col2im's input) of the calls, so that a test can see what the composed
+// convolution held at once.
+class ColumnRecorder final : public Backend {
+ public:
+  std::int64_t largest_columns = 0;
+
+  std::shared_ptr<void> allocate(std::size_t nbytes, Device device) override {
+    return cpu.allocate(nbytes, device);
+  }
+  void copy(const Tensor& src, const Tensor& dst) override { cpu.copy(src, dst); }
+  void copy_to_host(const Tensor& src, void* host) override { cpu.copy_to_host(src, host); }
+  void copy_from_host(const void* host, const Tensor& dst) override {
+    cpu.copy_from_host(host, dst);
+  }
+  void fill(const Tensor& dst, double value) override { cpu.fill(dst, value); }
+  void unary(UnaryOp op, const Tensor& in, const Tensor& out) override { cpu.unary(op, in, out); }
+  void clamp(const Tensor& in, double low, double high, const Tensor& out) override {
+    cpu.clamp(in, low, high, out);
+  }
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    cpu.binary(op, a, b, out);
+  }
+  void where(const Tensor& condition, const Tensor& a, const Tensor& b,
+             const Tensor& out) override {
+    cpu.where(condition, a, b, out);
+  }
+  void reduce(ReduceOp op, const Tensor& in, int reduced_dims, const Tensor& out) override {
+    cpu.reduce(op, in, reduced_dims, out);
+  }
+  void softmax(const Tensor& in, bool log, const Tensor& out) override {
+    cpu.softmax(in, log, out);
+  }
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override {
+    cpu.matmul(a, b, out);
+  }
+  void im2col(const Tensor& in, const Window& window, double pad_value,
+              const Tensor& out) override {
+    largest_columns = std::max(largest_columns, out.numel());
+    cpu.im2col(in, window, pad_value, out);
+  }
+  void col2im(const Tensor& cols, const Window& window, const Tensor& out) override {
+    largest_columns = std::max(largest_columns, cols.numel());
+    cpu.col2im(cols, window, out);
+  }
+
+ private:
+  Backend& cpu = backend_for(Device::cpu());
+};
+
+}  // namespace
+
+// The composed default unfolds as many images at a time as fit its workspace: a batch of 7 in
+// groups of 1, 3 (the last group short) and 7, each time with the result of the whole batch at
+// once, and never more columns than the workspace holds.
+TEST_CASE("the composed convolution works in groups of images that fit its workspace",
+          "[tensor][convolve]") {
+  Generator gen(7);
+  for (const Geometry& geometry : {kGeometries[0], kGeometries[1], kGeometries[4]}) {
+    const Window& w = geometry.window;
+    const std::int64_t taps = geometry.input[0] * w.kernel_h * w.kernel_w;
+    const std::int64_t positions = w.out_h(geometry.input[1]) * w.out_w(geometry.input[2]);
+    const Shape out_shape{7, geometry.out_channels, positions};
+    const Tensor x = randn(with_batch(7, geometry.input), DType::f64, gen);
+    const Tensor weight = randn({geometry.out_channels, taps}, DType::f64, gen);
+    const Tensor g = randn(out_shape, DType::f64, gen);
+    const Tensor out = Tensor::empty(out_shape, DType::f64);
+    const Tensor grad_x = Tensor::empty(x.shape(), DType::f64);
+    const Tensor grad_w = Tensor::empty(weight.shape(), DType::f64);
+    ColumnRecorder whole;
+    composed_conv2d(whole, x, weight, w, out, kConvWorkspaceBytes);
+    composed_conv2d_backward(whole, x, weight, g, w, grad_x, grad_w, kConvWorkspaceBytes);
+    CHECK(whole.largest_columns == 7 * taps * positions);
+    // Forward holds an image's columns, backward also its weight gradient.
+    const std::int64_t columns_bytes = taps * positions * 8;
+    const std::int64_t backward_bytes = columns_bytes + geometry.out_channels * taps * 8;
+    for (const std::int64_t images : {1, 3}) {
+      INFO(geometry.name << ", " << images << " images at a time");
+      const Tensor out_grouped = Tensor::full(out_shape, 5.0, DType::f64);
+      const Tensor grad_x_grouped = Tensor::full(x.shape(), 5.0, DType::f64);
+      const Tensor grad_w_grouped = Tensor::full(weight.shape(), 5.0, DType::f64);
+      ColumnRecorder forward, backward;
+      composed_conv2d(forward, x, weight, w, out_grouped, images * columns_bytes);
+      composed_conv2d_backward(backward, x, weight, g, w, grad_x_grouped, grad_w_grouped,
+                               images * backward_bytes);
+      CHECK(forward.largest_columns == images * taps * positions);
+      CHECK(backward.largest_columns == images * taps * positions);
+      require_close(out_grouped, out, "forward");
+      require_close(grad_x_grouped, grad_x, "input gradient");
+      require_close(grad_w_grouped, grad_w, "weight gradient");
+    }
+  }
+  // An empty batch still writes a zero weight gradient.
+  ColumnRecorder empty;
+  const Tensor grad_w = Tensor::full({3, 18}, 5.0);
+  composed_conv2d_backward(empty, Tensor::zeros({0, 2, 4, 4}), Tensor::zeros({3, 18}),
+                           Tensor::zeros({0, 3, 16}), kGeometries[0].window, Tensor(), grad_w, 1);
+  CHECK(grad_w.to_vector<float>() == std::vector<float>(18 * 3, 0.0f));
 }
 
 namespace {
