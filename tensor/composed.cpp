@@ -55,9 +55,11 @@ void composed_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& w
   const std::int64_t batch = x.shape()[0];
   const std::int64_t out_channels = weight.shape()[0], taps = weight.shape()[1];
   const std::int64_t positions = grad_out.shape()[2];
-  // A group's columns and per-image weight gradients, or its column gradient.
+  // A group's columns and per-image weight gradients, or its column gradient. The gradients
+  // count twice: the sum over the group reads them permuted, which a back-end may copy first
+  // (CUDA's reduce does).
   const std::int64_t elements_per_image =
-      taps * positions + (grad_weight.defined() ? out_channels * taps : 0);
+      taps * positions + (grad_weight.defined() ? 2 * out_channels * taps : 0);
   // The weight gradient of each group after the first, added to grad_weight.
   Tensor group_sum;
   if (grad_weight.defined() && batch == 0) backend.fill(grad_weight, 0.0);

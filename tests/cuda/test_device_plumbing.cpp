@@ -154,8 +154,12 @@ TEST_CASE("shift layers on a non-CPU device run through that device's shift kern
 
 TEST_CASE("a shift layer refuses a device whose build has no shift kernels", "[cuda][plumbing]") {
   test::HostAliasBackend stand_in;
-  const shift::WeightUploader real =
-      shift::register_weight_uploader(DeviceKind::cuda, shift::WeightUploader());
+  // Removes the uploader for the test and puts the real one back however the test ends.
+  struct NoUploader {
+    shift::WeightUploader real =
+        shift::register_weight_uploader(DeviceKind::cuda, shift::WeightUploader());
+    ~NoUploader() { shift::register_weight_uploader(DeviceKind::cuda, real); }
+  } no_uploader;
   const nn::ModulePtr model = shift_conv_mnist();
   model->to(Device::cuda());
   model->eval();
@@ -163,5 +167,4 @@ TEST_CASE("a shift layer refuses a device whose build has no shift kernels", "[c
   CHECK_THROWS_WITH(model->forward(randn({1, 1, 28, 28}).to(Device::cuda())),
                     Catch::Contains("ShiftConv2d") && Catch::Contains("no shift kernels") &&
                         Catch::Contains("cuda:0"));
-  shift::register_weight_uploader(DeviceKind::cuda, real);
 }

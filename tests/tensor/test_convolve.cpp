@@ -190,9 +190,9 @@ TEST_CASE("the composed convolution works in groups of images that fit its works
     composed_conv2d(whole, x, weight, w, out, kConvWorkspaceBytes);
     composed_conv2d_backward(whole, x, weight, g, w, grad_x, grad_w, kConvWorkspaceBytes);
     CHECK(whole.largest_columns == 7 * taps * positions);
-    // Forward holds an image's columns, backward also its weight gradient.
+    // Forward holds an image's columns, backward also its weight gradient and a copy of it.
     const std::int64_t columns_bytes = taps * positions * 8;
-    const std::int64_t backward_bytes = columns_bytes + geometry.out_channels * taps * 8;
+    const std::int64_t backward_bytes = columns_bytes + 2 * geometry.out_channels * taps * 8;
     for (const std::int64_t images : {1, 3}) {
       INFO(geometry.name << ", " << images << " images at a time");
       const Tensor out_grouped = Tensor::full(out_shape, 5.0, DType::f64);
