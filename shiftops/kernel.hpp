@@ -45,9 +45,10 @@ struct Preparation;
 }
 
 // Packed weights made ready for repeated calls with one activation format on one kernel path:
-// the accumulator is chosen once, and the column form's sorted entry lists (docs/kernels.md,
-// "Algorithm") are built by the first call that uses them (a linear of batch 4 or more, any
-// convolution) and kept, so that later calls go straight to the adds. Read-only once built:
+// the accumulator is chosen once per format (the format's, and each narrower one that a call's
+// activations fit, see preparation_for), and the column form's sorted entry lists
+// (docs/kernels.md, "Algorithm") are built by the first call that uses them (a linear of batch 4
+// or more, any convolution) and kept, so that later calls go straight to the adds. Thread-safe:
 // one object may serve several threads. The overloads taking PackedWeights prepare the weights
 // for that one call.
 class PreparedWeights {
@@ -57,8 +58,14 @@ class PreparedWeights {
   const PackedWeights& weights() const { return *weights_; }
   const ActivationFormat& format() const { return format_; }
   KernelPath path() const { return path_; }
+  // The format's accumulator; a call on a narrower range may run a cheaper one (preparation_for).
   Accumulator accumulator() const;
   const kernel::Preparation& preparation() const { return *preparation_; }
+  // The preparation a call on the activations x (n values) runs: the format's, or that of the
+  // narrower format their actual range fits where its accumulator costs less (16.16 activations
+  // below 32 in magnitude sum in one pass of int32 blocks instead of two halves). Exact either
+  // way: the bounds of docs/kernels.md hold for the values present.
+  const kernel::Preparation& preparation_for(const std::int32_t* x, std::int64_t n) const;
 
  private:
   std::shared_ptr<const PackedWeights> weights_;

@@ -157,8 +157,9 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
 void conv_into(const PreparedWeights& prepared, const std::int32_t* x, const ConvGeometry& geometry,
                const kernel::Outputs& y) {
   const PackedWeights& weights = prepared.weights();
-  const kernel::Preparation& preparation = prepared.preparation();
   geometry.validate(weights);
+  const kernel::Preparation& preparation = prepared.preparation_for(
+      x, geometry.batch * geometry.channels * geometry.height * geometry.width);
   // Before the threads start, so that the lists are built by all of them.
   preparation.lists(weights);
   const std::int64_t per_item = images_per_item(geometry);

@@ -193,6 +193,35 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   return plan;
 }
 
+bool cheaper(const Plan& a, const Plan& b) {
+  if (a.accumulator != b.accumulator) return a.accumulator < b.accumulator;
+  if (a.accumulator != Accumulator::int32_blocks) return false;
+  if (a.lanes.groups != b.lanes.groups) return a.lanes.groups < b.lanes.groups;
+  return (a.lanes.dot16 && !b.lanes.dot16) || (a.lanes.table16 && !b.lanes.table16);
+}
+
+ActivationFormat narrowest_format(const ActivationFormat& format, const std::int32_t* x,
+                                  std::int64_t n) {
+  // Only a pass over memory: threads pay from about a million values.
+  const bool parallel = n >= (std::int64_t{1} << 20);
+  int bits;
+  if (format.is_signed) {
+    // v ^ (v >> 31) is v for v >= 0 and ~v = -v - 1 for v < 0: a value fits b signed bits when
+    // this fits b - 1 unsigned ones.
+    std::int32_t widest = 0;
+#pragma omp parallel for simd reduction(max : widest) if (parallel)
+    for (std::int64_t i = 0; i < n; ++i) widest = std::max(widest, x[i] ^ (x[i] >> 31));
+    bits = std::bit_width(static_cast<std::uint32_t>(widest)) + 1;
+  } else {
+    std::uint32_t widest = 0;
+#pragma omp parallel for simd reduction(max : widest) if (parallel)
+    for (std::int64_t i = 0; i < n; ++i)
+      widest = std::max(widest, static_cast<std::uint32_t>(x[i]));
+    bits = std::bit_width(widest);
+  }
+  return {std::clamp(bits, 2, format.bits), format.is_signed};
+}
+
 CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row) {
   return {weights.row(first_row), weights.row_bytes(), weights.padded_cols(), weights.code_bits};
 }

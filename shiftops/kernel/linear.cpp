@@ -175,8 +175,8 @@ void linear_columns(const kernel::Preparation& preparation, const PackedWeights&
 void linear_into(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
                  const kernel::Outputs& y) {
   const PackedWeights& weights = prepared.weights();
-  const kernel::Preparation& preparation = prepared.preparation();
-  if (prepared.accumulator() == Accumulator::wide)
+  const kernel::Preparation& preparation = prepared.preparation_for(x, batch * weights.cols);
+  if (preparation.plan.accumulator == Accumulator::wide)
     return linear_wide(weights, x, batch, prepared.format(), y);
   if (batch < kColumnBatch) {
     if (const std::uint8_t* tiles = preparation.table_tiles(weights))

@@ -1,10 +1,12 @@
 #pragma once
 // What linear.cpp and conv2d.cpp share: the accumulator and loops chosen for a layer, the
 // final floor-and-bias step, and the wide path for exponent ranges int64 cannot hold.
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -29,9 +31,25 @@ struct EntryLists {
   std::vector<std::uint8_t> records, spills;
 };
 
+// Whether plan a's loops do less work than b's: a narrower accumulator (int32 blocks, halves,
+// int64, wide, in that order), or on int32 blocks fewer shift groups or the int16 forms.
+bool cheaper(const Plan& a, const Plan& b);
+
+// The narrowest format of the same signedness that holds the n activations x: the bits a call's
+// values actually span, at least 2.
+ActivationFormat narrowest_format(const ActivationFormat& format, const std::int32_t* x,
+                                  std::int64_t n);
+
 // What PreparedWeights keeps: the plan, and the entry lists once a batched call asks for them.
 struct Preparation {
   Plan plan;
+  // Whether a narrower activation format could give a cheaper plan (set by PreparedWeights):
+  // only then does a call look at its activations' range.
+  bool narrowing_pays = false;
+  // The preparation for a narrower format of the same signedness (its bits index a cache): a
+  // new one when its plan is cheaper, shared by the formats with the same loops, else this.
+  const Preparation& narrowed(const PackedWeights& weights, const ActivationFormat& format,
+                              KernelPath path) const;
   // The lists, built on the first call (once, whichever thread calls); null for int64 plans,
   // which decode the codes in place.
   const EntryLists* lists(const PackedWeights& weights) const;
@@ -46,6 +64,9 @@ struct Preparation {
   mutable std::atomic<int> table_calls_{0};
   mutable std::once_flag tiles_built_;
   mutable std::vector<std::uint8_t> tiles_;
+  mutable std::array<std::atomic<const Preparation*>, 33> by_bits_{};
+  mutable std::mutex narrowed_mutex_;
+  mutable std::vector<std::unique_ptr<const Preparation>> narrower_;
 };
 
 // A shared_ptr that does not own `weights`: preparing weights for a single call.

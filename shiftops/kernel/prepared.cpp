@@ -227,6 +227,43 @@ const std::uint8_t* Preparation::table_tiles(const PackedWeights& weights) const
   return tiles_.data();
 }
 
+namespace {
+
+// Plans whose loops and lists are the same: the preparations of their formats can be shared.
+bool same_loops(const Plan& a, const Plan& b) {
+  return a.accumulator == b.accumulator && a.lanes.groups == b.lanes.groups &&
+         a.lanes.split_bits == b.lanes.split_bits && a.lanes.flush_blocks == b.lanes.flush_blocks &&
+         a.lanes.dot16 == b.lanes.dot16 && a.lanes.dot16_flush == b.lanes.dot16_flush &&
+         a.lanes.table16 == b.lanes.table16;
+}
+
+}  // namespace
+
+const Preparation& Preparation::narrowed(const PackedWeights& weights,
+                                         const ActivationFormat& format, KernelPath path) const {
+  std::atomic<const Preparation*>& known = by_bits_[static_cast<std::size_t>(format.bits)];
+  if (const Preparation* found = known.load(std::memory_order_acquire)) return *found;
+  const std::lock_guard lock(narrowed_mutex_);
+  if (const Preparation* found = known.load(std::memory_order_relaxed)) return *found;
+  const Plan narrower_plan = make_plan(weights, format, path);
+  const Preparation* chosen = this;
+  if (cheaper(narrower_plan, plan)) {
+    const auto same = std::find_if(narrower_.begin(), narrower_.end(), [&](const auto& other) {
+      return same_loops(other->plan, narrower_plan);
+    });
+    if (same != narrower_.end()) {
+      chosen = same->get();
+    } else {
+      auto made = std::make_unique<Preparation>();
+      made->plan = narrower_plan;
+      chosen = made.get();
+      narrower_.push_back(std::move(made));
+    }
+  }
+  known.store(chosen, std::memory_order_release);
+  return *chosen;
+}
+
 void point_at_lists(const Preparation& preparation, const PackedWeights& weights,
                     std::int64_t first_row, ColumnTask& task) {
   const EntryLists* lists = preparation.lists(weights);
@@ -244,7 +281,16 @@ PreparedWeights::PreparedWeights(std::shared_ptr<const PackedWeights> weights,
   weights_->validate("shift kernel");
   auto preparation = std::make_shared<kernel::Preparation>();
   preparation->plan = kernel::make_plan(*weights_, format_, path_);
+  // Narrowing is monotone: if 2-bit activations do not give a cheaper plan, nothing does.
+  preparation->narrowing_pays = kernel::cheaper(
+      kernel::make_plan(*weights_, {2, format_.is_signed}, path_), preparation->plan);
   preparation_ = std::move(preparation);
+}
+
+const kernel::Preparation& PreparedWeights::preparation_for(const std::int32_t* x,
+                                                            std::int64_t n) const {
+  if (!preparation_->narrowing_pays) return *preparation_;
+  return preparation_->narrowed(*weights_, kernel::narrowest_format(format_, x, n), path_);
 }
 
 Accumulator PreparedWeights::accumulator() const { return preparation_->plan.accumulator; }

@@ -1,0 +1,204 @@
+// A call whose activations span fewer bits than their format runs the plan of the narrower
+// format (PreparedWeights::preparation_for): the range it finds, the plan it takes, and the
+// result, bit for bit the reference's, up to the flush bounds of the narrower accumulator.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "random_layers.hpp"
+#include "shiftops/kernel.hpp"
+#include "shiftops/kernel/plan.hpp"
+
+using namespace ds;
+using namespace ds::shift;
+
+namespace {
+
+int narrowest_bits(const ActivationFormat& format, const std::vector<std::int32_t>& x) {
+  return kernel::narrowest_format(format, x.data(), static_cast<std::int64_t>(x.size())).bits;
+}
+
+// Activations within [lowest, highest], a quarter of them at one of the two.
+std::vector<std::int32_t> activations_within(std::mt19937_64& rng, std::int64_t lowest,
+                                             std::int64_t highest, std::int64_t count) {
+  std::uniform_int_distribution<std::int64_t> value(lowest, highest);
+  std::vector<std::int32_t> x(static_cast<std::size_t>(count));
+  for (std::int32_t& v : x) {
+    const auto pick = rng() % 8;
+    v = static_cast<std::int32_t>(pick == 0 ? lowest : pick == 1 ? highest : value(rng));
+  }
+  return x;
+}
+
+// Packed weights of `rows` x `cols` whose amounts reach K = `max_k` in every row.
+PackedWeights weights_up_to(std::mt19937_64& rng, int max_k, std::int64_t rows, std::int64_t cols) {
+  std::vector<float> values(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const int k = i % static_cast<std::size_t>(cols) == 0 ? max_k : static_cast<int>(rng() % 15);
+    values[i] = rng() % 6 == 0 ? 0.0f : (rng() % 2 ? -1.0f : 1.0f) * std::ldexp(1.0f, -k);
+  }
+  return pack_weights(Tensor::from_vector(values, {rows, cols}), Tensor(), 0, false);
+}
+
+// linear_int (batch 1: dot form; 9: column form) and conv2d_int on the prepared weights equal
+// the reference for x.
+void require_exact_calls(const PreparedWeights& prepared, const std::vector<std::int32_t>& x,
+                         const std::string& what) {
+  const PackedWeights& w = prepared.weights();
+  const ActivationFormat& format = prepared.format();
+  for (const std::int64_t batch : {1, 9}) {
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * w.rows)), actual(expected);
+    linear_reference(w, x.data(), batch, format, expected.data());
+    linear_int(prepared, x.data(), batch, actual.data());
+    INFO(what << ", linear batch " << batch);
+    REQUIRE(actual == expected);
+  }
+  // The same rows as a 3x3 convolution of cols / 9 channels.
+  ConvGeometry g{2, w.cols / 9, 6, 5, 3, 3, {}};
+  g.params.pad_h = g.params.pad_w = 1;
+  const std::size_t outputs = static_cast<std::size_t>(g.batch * w.rows * g.out_h() * g.out_w());
+  std::vector<std::int64_t> expected(outputs), actual(outputs);
+  conv2d_reference(w, x.data(), g, format, expected.data());
+  conv2d_int(prepared, x.data(), g, actual.data());
+  INFO(what << ", conv");
+  REQUIRE(actual == expected);
+}
+
+}  // namespace
+
+TEST_CASE("the narrowest format holds exactly the values present", "[kernels]") {
+  const ActivationFormat s32{32, true}, u32{32, false};
+  // Signed b bits hold [-2^(b-1), 2^(b-1) - 1]; never fewer than 2 bits.
+  CHECK(narrowest_bits(s32, {0}) == 2);
+  CHECK(narrowest_bits(s32, {-2, 1}) == 2);
+  CHECK(narrowest_bits(s32, {2}) == 3);
+  CHECK(narrowest_bits(s32, {-3}) == 3);
+  CHECK(narrowest_bits(s32, {-(1 << 20), (1 << 20) - 1}) == 21);
+  CHECK(narrowest_bits(s32, {1 << 20}) == 22);
+  CHECK(narrowest_bits(s32, {-(1 << 20) - 1}) == 22);
+  CHECK(narrowest_bits(s32, {std::numeric_limits<std::int32_t>::min()}) == 32);
+  CHECK(narrowest_bits(s32, {std::numeric_limits<std::int32_t>::max()}) == 32);
+  CHECK(narrowest_bits({16, true}, {-32768, 32767}) == 16);
+  // Unsigned values travel as bit patterns: the top bit is a magnitude bit.
+  CHECK(narrowest_bits(u32, {3}) == 2);
+  CHECK(narrowest_bits(u32, {4, 0}) == 3);
+  CHECK(narrowest_bits(u32, {(1 << 21) - 1}) == 21);
+  CHECK(narrowest_bits(u32, {-1}) == 32);
+  CHECK(!kernel::narrowest_format(u32, nullptr, 0).is_signed);
+  // A long input, scanned by several threads, with its widest value last.
+  std::vector<std::int32_t> many(3'000'001, 5);
+  many.back() = -(1 << 25) - 1;
+  CHECK(narrowest_bits(s32, many) == 27);
+}
+
+TEST_CASE("a call on a narrower range runs a cheaper accumulator, exactly", "[kernels]") {
+  std::mt19937_64 rng(31);
+  struct Case {
+    ActivationFormat format;
+    int max_k;
+    std::int64_t lowest, highest;  // the call's values
+    Accumulator accumulator;       // the call's plan, and its shift groups for int32 blocks
+    int groups;
+  };
+  const std::int64_t two20 = std::int64_t{1} << 20;
+  const Case cases[] = {
+      // 16.16 values below 32 in magnitude: one pass of int32 blocks in 4 shift groups instead
+      // of two halves in 2 groups each; one bit more keeps the halves.
+      {{32, true}, 14, -2 * two20, 2 * two20 - 1, Accumulator::int32_blocks, 4},
+      {{32, true}, 14, -4 * two20, 4 * two20 - 1, Accumulator::int32_halves, 2},
+      {{32, false}, 14, 0, 2 * two20 - 1, Accumulator::int32_blocks, 4},
+      {{32, false}, 14, 0, 65535, Accumulator::int32_blocks, 2},
+      // 16-bit values within 10 magnitude bits: one group instead of two.
+      {{16, true}, 14, -1024, 1023, Accumulator::int32_blocks, 1},
+      {{16, true}, 14, -1025, 1023, Accumulator::int32_blocks, 2},
+      // K = 40 with 32-bit values: wide for the format, int64 for values of 10 bits.
+      {{32, true}, 40, -1024, 1023, Accumulator::int64, 0},
+      {{32, true}, 40, -4 * two20, 4 * two20, Accumulator::wide, 0},
+  };
+  for (const Case& c : cases) {
+    const PackedWeights w = weights_up_to(rng, c.max_k, 13, 9 * 7);
+    const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), c.format);
+    const auto x = activations_within(rng, c.lowest, c.highest, 2 * 7 * 6 * 5 + 9 * w.cols);
+    const kernel::Preparation& used =
+        prepared.preparation_for(x.data(), static_cast<std::int64_t>(x.size()));
+    const std::string what = std::to_string(c.format.bits) + (c.format.is_signed ? "s" : "u") +
+                             " K=" + std::to_string(c.max_k) + " values " +
+                             std::to_string(c.lowest) + ".." + std::to_string(c.highest);
+    INFO(what);
+    CHECK(used.plan.accumulator == c.accumulator);
+    if (c.accumulator == Accumulator::int32_blocks) CHECK(used.plan.lanes.groups == c.groups);
+    // The format's own plan is never cheaper than the call's.
+    CHECK(!kernel::cheaper(prepared.preparation().plan, used.plan));
+    require_exact_calls(prepared, x, what);
+    // The same weights then take a call over the whole format on their own plan.
+    const auto whole = test::random_activations(rng, c.format, x.size());
+    CHECK(&prepared.preparation_for(whole.data(), static_cast<std::int64_t>(whole.size())) ==
+          &prepared.preparation());
+    require_exact_calls(prepared, whole, what + ", then the whole format");
+  }
+}
+
+TEST_CASE("narrowed int32 blocks flush before they can overflow", "[kernels]") {
+  // 32-bit values at the bound of 22 signed or 21 unsigned bits (m = 21: lo < 4, terms of
+  // 2^24, a flush after every block of 64), every weight's low part the largest of its group
+  // (amounts 11, 7 and 3; one weight sets K = 14), all terms of one sign, over 40000 columns.
+  for (const bool is_signed : {true, false}) {
+    const ActivationFormat format{32, is_signed};
+    const std::int64_t cols = 40000;
+    std::vector<float> weights(static_cast<std::size_t>(2 * cols));
+    for (std::size_t i = 0; i < weights.size(); ++i)
+      weights[i] = std::ldexp(1.0f, -3 - 4 * static_cast<int>(i % 3));
+    weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);
+    const PreparedWeights prepared(
+        std::make_shared<const PackedWeights>(
+            pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false)),
+        format);
+    const std::int32_t extreme = is_signed ? -(1 << 21) : (1 << 21) - 1;
+    for (const std::int64_t batch : {1, 8, 24}) {
+      const std::vector<std::int32_t> x(static_cast<std::size_t>(batch * cols), extreme);
+      const kernel::Plan& plan = prepared.preparation_for(x.data(), batch * cols).plan;
+      REQUIRE(plan.accumulator == Accumulator::int32_blocks);
+      REQUIRE(plan.lanes.flush_blocks == 1);
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * 2)), actual(expected);
+      linear_reference(prepared.weights(), x.data(), batch, format, expected.data());
+      linear_int(prepared, x.data(), batch, actual.data());
+      INFO((is_signed ? "signed" : "unsigned") << " batch " << batch);
+      REQUIRE(actual == expected);
+      // The exact sum (before the shift right by K) far exceeds int32.
+      CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
+    }
+  }
+}
+
+TEST_CASE("threads calling with different ranges at once share the prepared weights", "[kernels]") {
+  // Each thread's first call narrows to its own range: the preparations are made (and their
+  // entry lists built) concurrently, and every result is the reference's.
+  std::mt19937_64 rng(37);
+  const ActivationFormat format{32, true};
+  const PackedWeights w = weights_up_to(rng, 14, 40, 9 * 12);
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format);
+  const int magnitudes[] = {8, 16, 20, 21, 24, 31};
+  std::vector<std::vector<std::int32_t>> inputs;
+  for (const int m : magnitudes)
+    inputs.push_back(
+        activations_within(rng, -(std::int64_t{1} << m), (std::int64_t{1} << m) - 1, 16 * w.cols));
+  std::vector<std::vector<std::int64_t>> results(inputs.size());
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < inputs.size(); ++t)
+    threads.emplace_back([&, t] {
+      results[t].resize(static_cast<std::size_t>(16 * w.rows));
+      linear_int(prepared, inputs[t].data(), 16, results[t].data());
+    });
+  for (std::thread& thread : threads) thread.join();
+  for (std::size_t t = 0; t < inputs.size(); ++t) {
+    std::vector<std::int64_t> expected(results[t].size());
+    linear_reference(w, inputs[t].data(), 16, format, expected.data());
+    INFO("values of " << magnitudes[t] << " magnitude bits");
+    REQUIRE(results[t] == expected);
+  }
+}
