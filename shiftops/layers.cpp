@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <memory>
 #include <mutex>
 
@@ -28,12 +27,78 @@ void ShiftOptions::validate() const {
   activation.validate();
 }
 
+// The packed weights of a layer running inference through the kernel, prepared for the layer's
+// activations, so that a forward in inference does not round, re-pack and re-sort unchanged
+// parameters. The entry is valid while every parameter still lives in the same storage at the
+// same version: an optimizer step, a load, round_weights_ or any other in-place write bumps the
+// version and the next forward re-packs. The entry holds the storages, so that a replaced
+// parameter's memory cannot come back at the same address with a matching version.
+class PackedInference {
+ public:
+  // A layer's weights for inference on one device: prepared for the CPU kernels, or uploaded.
+  struct Weights {
+    std::shared_ptr<const PreparedWeights> cpu;
+    std::shared_ptr<const DeviceWeights> on_device;
+  };
+
+  Weights get(ShiftLayer& layer, Device device, const char* op) {
+    // Forwards of one model may run on several threads.
+    std::lock_guard<std::mutex> lock(mutex_);
+    refresh(layer);
+    if (device.is_cpu()) return {prepared_, nullptr};
+    if (!on_device_ || device_ != device) {
+      on_device_ = upload_weights(prepared_->weights(), device, op);
+      device_ = device;
+    }
+    return {nullptr, on_device_};
+  }
+
+ private:
+  // Packs the layer's weights again when a parameter changed.
+  void refresh(ShiftLayer& layer) {
+    const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
+    if (prepared_ && matches(parameters)) return;
+    // The in-place clamp in the packing forward bumps versions: record them afterwards.
+    prepared_ =
+        std::make_shared<const PreparedWeights>(std::make_shared<const PackedWeights>(pack(layer)),
+                                                activation_format(layer.options().activation));
+    on_device_.reset();
+    storages_.clear();
+    versions_.clear();
+    for (const Tensor& p : parameters) {
+      storages_.push_back(p.defined() ? p.storage() : Storage());
+      versions_.push_back(p.defined() ? p.storage().version() : 0);
+    }
+  }
+
+  bool matches(const std::vector<Tensor>& parameters) const {
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      const Tensor& p = parameters[i];
+      const void* data = p.defined() ? p.storage().data() : nullptr;
+      if (data != storages_[i].data() || (p.defined() && p.storage().version() != versions_[i]))
+        return false;
+    }
+    return true;
+  }
+
+  std::mutex mutex_;
+  std::vector<Storage> storages_;
+  std::vector<std::uint64_t> versions_;
+  std::shared_ptr<const PreparedWeights> prepared_;
+  // Uploaded for the last input that was not on the CPU.
+  Device device_ = Device::cpu();
+  std::shared_ptr<const DeviceWeights> on_device_;
+};
+
+ShiftLayer::~ShiftLayer() = default;
+
 ShiftLayer::ShiftLayer(const char* base_name, ShiftType type, const ShiftOptions& options,
                        const Shape& weight_shape, bool bias, double init_shift_low,
                        double init_shift_high)
     : Module(std::string(base_name) + (type == ShiftType::Q ? "ShiftQ" : "Shift")),
       type_(type),
-      options_(options) {
+      options_(options),
+      packed_inference_(std::make_unique<PackedInference>()) {
   options.validate();
   const double fan_in = static_cast<double>(nn::init::fans(weight_shape).first);
   if (type == ShiftType::Q) {
@@ -158,83 +223,6 @@ void ShiftLayer::annotate(nn::LayerSummary& layer) const {
 
 namespace {
 
-// The packed weights of layers running inference through the kernel, prepared for the layer's
-// activations, so that a forward in inference does not round, re-pack and re-sort unchanged
-// parameters. An entry is valid while every
-// parameter still lives in the same storage at the same version: an optimizer step, a load,
-// round_weights_ or any other in-place write bumps the version and the next forward re-packs.
-// The entry holds the storages, so a destroyed layer's memory cannot come back under the same
-// key with matching versions.
-struct PackedEntry {
-  std::vector<Storage> storages;
-  std::vector<std::uint64_t> versions;
-  std::shared_ptr<const PreparedWeights> prepared;
-  // Uploaded for the last input that was not on the CPU.
-  Device device;
-  std::shared_ptr<const DeviceWeights> on_device;
-};
-
-// A layer's weights for inference on one device: prepared for the CPU kernels, or uploaded.
-struct InferenceWeights {
-  std::shared_ptr<const PreparedWeights> cpu;
-  std::shared_ptr<const DeviceWeights> on_device;
-};
-
-class PackCache {
- public:
-  InferenceWeights get(ShiftLayer& layer, Device device, const char* op) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    PackedEntry& entry = current(layer);
-    if (device.is_cpu()) return {entry.prepared, nullptr};
-    if (!entry.on_device || entry.device != device) {
-      entry.on_device = upload_weights(entry.prepared->weights(), device, op);
-      entry.device = device;
-    }
-    return {nullptr, entry.on_device};
-  }
-
- private:
-  // The layer's entry, packed again when a parameter changed.
-  PackedEntry& current(ShiftLayer& layer) {
-    const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
-    auto found = entries_.find(&layer);
-    if (found != entries_.end() && matches(found->second, parameters)) return found->second;
-    // The in-place clamp in the packing forward bumps versions: record them afterwards.
-    auto prepared =
-        std::make_shared<const PreparedWeights>(std::make_shared<const PackedWeights>(pack(layer)),
-                                                activation_format(layer.options().activation));
-    PackedEntry entry{{}, {}, prepared, Device::cpu(), nullptr};
-    for (const Tensor& p : parameters) {
-      entry.storages.push_back(p.defined() ? p.storage() : Storage());
-      entry.versions.push_back(p.defined() ? p.storage().version() : 0);
-    }
-    // Bounded: layers that were destroyed leave entries behind until the next clear.
-    if (entries_.size() >= kMaxEntries) entries_.clear();
-    return entries_[&layer] = std::move(entry);
-  }
-
-  static constexpr std::size_t kMaxEntries = 4096;
-
-  static bool matches(const PackedEntry& entry, const std::vector<Tensor>& parameters) {
-    for (std::size_t i = 0; i < parameters.size(); ++i) {
-      const Tensor& p = parameters[i];
-      const void* data = p.defined() ? p.storage().data() : nullptr;
-      if (data != entry.storages[i].data() ||
-          (p.defined() && p.storage().version() != entry.versions[i]))
-        return false;
-    }
-    return true;
-  }
-
-  std::mutex mutex_;
-  std::map<const ShiftLayer*, PackedEntry> entries_;
-};
-
-PackCache& pack_cache() {
-  static PackCache cache;
-  return cache;
-}
-
 // Inference through the kernel reuses the packed weights; recording gradients, or rounding
 // stochastically (a new draw each forward), packs the weights of that step.
 bool reuses_packed(const ShiftLayer& layer) {
@@ -253,7 +241,7 @@ ShiftLinear::ShiftLinear(std::int64_t in_features, std::int64_t out_features, bo
 Tensor ShiftLinear::forward(const Tensor& input) {
   // The kernel quantises its input exactly as fixed_point does: inference skips the float pass.
   if (uses_kernel() && reuses_packed(*this)) {
-    const InferenceWeights weights = pack_cache().get(*this, input.device(), "ShiftLinear");
+    const auto weights = packed_inference().get(*this, input.device(), "ShiftLinear");
     if (weights.on_device) return weights.on_device->linear(input, options().activation);
     return shift_linear(input, *weights.cpu, options().activation);
   }
@@ -284,7 +272,7 @@ ShiftConv2d::ShiftConv2d(const nn::Conv2dOptions& conv, ShiftType type, const Sh
 
 Tensor ShiftConv2d::forward(const Tensor& input) {
   if (uses_kernel() && reuses_packed(*this)) {
-    const InferenceWeights weights = pack_cache().get(*this, input.device(), "ShiftConv2d");
+    const auto weights = packed_inference().get(*this, input.device(), "ShiftConv2d");
     if (weights.on_device)
       return weights.on_device->conv2d(input, conv_.kernel_h, conv_.kernel_w, conv_.params(),
                                        options().activation);

@@ -3,6 +3,7 @@
 // ordinary float `weight`, rounded to a signed power of two in every forward) or as
 // DeepShift-PS (`shift` and `sign` parameters). Their type names follow the original project:
 // LinearShift / Conv2dShift for PS, LinearShiftQ / Conv2dShiftQ for Q.
+#include <memory>
 #include <string>
 
 #include "nn/layers.hpp"
@@ -22,9 +23,13 @@ struct ShiftOptions {
   void validate() const;
 };
 
+// A layer's weights as inference through the kernel keeps them (layers.cpp).
+class PackedInference;
+
 // What the two layer shapes share: the parameters, the in-place clamp, the rounding.
 class ShiftLayer : public nn::Module {
  public:
+  ~ShiftLayer() override;
   ShiftType shift_type() const { return type_; }
   const ShiftOptions& options() const { return options_; }
   ShiftRange range() const;
@@ -53,12 +58,16 @@ class ShiftLayer : public nn::Module {
  protected:
   ShiftLayer(const char* base_name, ShiftType type, const ShiftOptions& options,
              const Shape& weight_shape, bool bias, double init_shift_low, double init_shift_high);
+  // Inference through the kernel keeps the weights packed, prepared and uploaded while the
+  // parameters are unchanged; they are freed with the layer.
+  PackedInference& packed_inference() const { return *packed_inference_; }
 
  private:
   ShiftType type_;
   ShiftOptions options_;
   Tensor weight_, shift_, sign_, bias_;
   bool use_kernel_ = false;
+  std::unique_ptr<PackedInference> packed_inference_;
 };
 
 class ShiftLinear : public ShiftLayer {

@@ -60,18 +60,25 @@ class StandInShiftKernels {
             DeviceKind::cuda, [this](const shift::PackedWeights& weights, Device device) {
               REQUIRE(device == Device::cuda());
               ++uploads;
-              return std::make_shared<const Weights>(weights, calls);
+              return std::make_shared<const Weights>(weights, calls, live);
             })) {}
   ~StandInShiftKernels() { shift::register_weight_uploader(DeviceKind::cuda, previous_); }
   StandInShiftKernels(const StandInShiftKernels&) = delete;
   StandInShiftKernels& operator=(const StandInShiftKernels&) = delete;
 
   int uploads = 0, calls = 0;
+  int live = 0;  // uploaded weights not yet freed
 
  private:
   class Weights final : public shift::DeviceWeights {
    public:
-    Weights(const shift::PackedWeights& packed, int& calls) : packed_(packed), calls_(calls) {}
+    Weights(const shift::PackedWeights& packed, int& calls, int& live)
+        : packed_(packed), calls_(calls), live_(live) {
+      ++live_;
+    }
+    ~Weights() override { --live_; }
+    Weights(const Weights&) = delete;
+    Weights& operator=(const Weights&) = delete;
     Tensor linear(const Tensor& x, const shift::ActivationBits& bits) const override {
       return on_host(x, [&](const Tensor& h) { return shift::shift_linear(h, packed_, bits); });
     }
@@ -92,6 +99,7 @@ class StandInShiftKernels {
     }
     shift::PackedWeights packed_;
     int& calls_;
+    int& live_;
   };
 
   shift::WeightUploader previous_;
@@ -130,10 +138,12 @@ TEST_CASE("shift layers on a non-CPU device run through that device's shift kern
       CHECK(kernels.calls == pass * layers);
       CHECK(kernels.uploads == layers);
     }
-    // A changed parameter is packed and uploaded again, for its layer only.
+    // A changed parameter is packed and uploaded again, for its layer only, and the old copy
+    // freed.
     shift::shift_layers(*on_device).front().layer->bias().mul_(0.5);
     on_device->forward(images.to(Device::cuda()));
     CHECK(kernels.uploads == layers + 1);
+    CHECK(kernels.live == layers);
   }
 
   SECTION("training packs and uploads the weights of each step, and backward stays on the device") {
@@ -150,6 +160,21 @@ TEST_CASE("shift layers on a non-CPU device run through that device's shift kern
     on_device->forward(images.to(Device::cuda()));
     CHECK(kernels.uploads == 2 * layers);
   }
+}
+
+TEST_CASE("a destroyed shift layer frees its uploaded weights", "[cuda][plumbing]") {
+  test::HostAliasBackend stand_in;
+  StandInShiftKernels kernels;
+  nn::ModulePtr model = shift_conv_mnist();
+  model->to(Device::cuda());
+  model->eval();
+  {
+    NoGradGuard no_grad;
+    model->forward(randn({2, 1, 28, 28}).to(Device::cuda()));
+  }
+  CHECK(kernels.live == 4);
+  model.reset();
+  CHECK(kernels.live == 0);
 }
 
 TEST_CASE("a shift layer refuses a device whose build has no shift kernels", "[cuda][plumbing]") {

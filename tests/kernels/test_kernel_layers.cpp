@@ -196,6 +196,25 @@ TEST_CASE("inference reuses the packed weights until a parameter changes", "[ker
   }
 }
 
+TEST_CASE("a destroyed layer frees the weights its inference kept", "[kernels]") {
+  // The kept entry holds the parameters' storages (so that a replaced one cannot come back at
+  // the same address); it must go with the layer, not outlive it.
+  manual_seed(6);
+  for (const ShiftType type : {ShiftType::PS, ShiftType::Q}) {
+    auto layer = std::make_unique<ShiftLinear>(40, 7, true, type, ShiftOptions{});
+    layer->set_use_kernel(true);
+    const Storage kept = (type == ShiftType::Q ? layer->weight() : layer->shift()).storage();
+    {
+      NoGradGuard no_grad;
+      layer->forward(randn({2, 40}));
+    }
+    INFO(shift_type_name(type));
+    CHECK(!kept.sole_owner());
+    layer.reset();
+    CHECK(kept.sole_owner());
+  }
+}
+
 TEST_CASE("the kernel quantises its input exactly as fixed_point does", "[kernels]") {
   // Cached inference hands the raw input to the kernel and skips the float fixed_point pass, so
   // the kernel's own quantisation must agree with it everywhere, also above the top of the
