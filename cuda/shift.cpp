@@ -30,8 +30,11 @@ ShiftRows rows_of(const DeviceShiftWeights& weights) {
           p.row_bytes(),          p.code_bits,           p.max_k};
 }
 
+// The CUDA kernels sum in int64 lanes where the CPU's dot form does (the wide bound is the same
+// for both forms).
 bool needs_wide(const DeviceShiftWeights& weights, const shift::ActivationFormat& format) {
-  return shift::choose_accumulator(weights.packed(), format) == shift::Accumulator::wide;
+  return shift::choose_accumulator(weights.packed(), format, shift::LoopForm::dot) ==
+         shift::Accumulator::wide;
 }
 
 ShiftConvShape shape_of(const shift::ConvGeometry& g) {

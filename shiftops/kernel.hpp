@@ -32,12 +32,21 @@ const char* kernel_path_name(KernelPath path);
 std::vector<KernelPath> available_kernel_paths();
 KernelPath kernel_path();
 
-// Accumulator width a layer needs (docs/kernels.md, "Exactness"): int32 partial sums flushed to
-// int64; the same on the 16-bit halves of wider activations, combined in int64; int64 sums; or
-// the wide path (per-exponent int64 sums combined by a floor-exact Horner scheme) when even int64
-// could overflow.
+// The two shapes of the loops (docs/kernels.md, "Algorithm"): the dot form streams the codes
+// once per sample (a linear layer's batch below 4; on prepared weights also the table form),
+// the column form shares each weight's shift across a vector of positions (larger batches,
+// convolutions).
+enum class LoopForm { dot, columns };
+
+// Accumulator width a layer needs (docs/kernels.md, "Exactness"), cheapest first: int32 partial
+// sums flushed to int64; the same on the 16-bit halves of wider activations, combined in int64
+// (column form); int64 sums (dot form); or the wide path (per-exponent int64 sums combined by a
+// floor-exact Horner scheme) when even int64 could overflow. The forms differ because a shift
+// group costs the dot form a masked accumulator per vector but the column form a flush per
+// segment: the dot form takes int32 blocks up to 2 groups, the column form up to 8.
 enum class Accumulator { int32_blocks, int32_halves, int64, wide };
-Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format);
+Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format,
+                               LoopForm form);
 const char* accumulator_name(Accumulator accumulator);
 
 namespace kernel {
@@ -58,20 +67,23 @@ class PreparedWeights {
   const PackedWeights& weights() const { return *weights_; }
   const ActivationFormat& format() const { return format_; }
   KernelPath path() const { return path_; }
-  // The format's accumulator; a call on a narrower range may run a cheaper one (preparation_for).
-  Accumulator accumulator() const;
-  const kernel::Preparation& preparation() const { return *preparation_; }
-  // The preparation a call on the activations x (n values) runs: the format's, or that of the
-  // narrower format their actual range fits where its accumulator costs less (16.16 activations
-  // below 32 in magnitude sum in one pass of int32 blocks instead of two halves). Exact either
-  // way: the bounds of docs/kernels.md hold for the values present.
-  const kernel::Preparation& preparation_for(const std::int32_t* x, std::int64_t n) const;
+  // The format's accumulator in a form; a call on a narrower range may run a cheaper one
+  // (preparation_for).
+  Accumulator accumulator(LoopForm form) const;
+  const kernel::Preparation& preparation(LoopForm form) const;
+  // The preparation a call of the form on the activations x (n values) runs: the format's, or
+  // that of the narrower format their actual range fits where its accumulator costs less (16.16
+  // activations below 128 in magnitude sum in one column pass of int32 blocks instead of two
+  // halves). Exact either way: the bounds of docs/kernels.md hold for the values present.
+  const kernel::Preparation& preparation_for(LoopForm form, const std::int32_t* x,
+                                             std::int64_t n) const;
 
  private:
   std::shared_ptr<const PackedWeights> weights_;
   ActivationFormat format_;
   KernelPath path_;
-  std::shared_ptr<const kernel::Preparation> preparation_;
+  // Per form: the dot form's keeps the table form's tiles, the column form's the entry lists.
+  std::shared_ptr<const kernel::Preparation> preparations_[2];
 };
 
 // y[n][o] = floor(sum_i sign_oi * x[n][i] * 2^-k_oi) + bias[o], exactly. x is [batch, cols].

@@ -159,7 +159,7 @@ void conv_into(const PreparedWeights& prepared, const std::int32_t* x, const Con
   const PackedWeights& weights = prepared.weights();
   geometry.validate(weights);
   const kernel::Preparation& preparation = prepared.preparation_for(
-      x, geometry.batch * geometry.channels * geometry.height * geometry.width);
+      LoopForm::columns, x, geometry.batch * geometry.channels * geometry.height * geometry.width);
   // Before the threads start, so that the lists are built by all of them.
   preparation.lists(weights);
   const std::int64_t per_item = images_per_item(geometry);

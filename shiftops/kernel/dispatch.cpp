@@ -94,7 +94,8 @@ struct Int32Split {
   int groups = 1, split_bits = 7, term_bits = 0;
 };
 
-Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& format) {
+Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& format,
+                       LoopForm form) {
   const int m = magnitude_bits(format), k = weights.max_k;
   // The int64 total of the flushed partial sums is bounded as the exact sum is.
   const int count_bits = std::bit_width(static_cast<std::uint64_t>(weights.cols));
@@ -103,7 +104,8 @@ Int32Split int32_split(const PackedWeights& weights, const ActivationFormat& for
   // The widest low part lo < 2^split with m + 2^split - 1 <= kInt32TermBits.
   const int split = std::bit_width(static_cast<unsigned>(kInt32TermBits + 1 - m)) - 1;
   const int groups = (k >> split) + 1;
-  if (groups > kernel::kMaxGroups) return {};
+  if (groups > (form == LoopForm::dot ? kernel::kMaxDotGroups : kernel::kMaxColumnGroups))
+    return {};
   return {true, groups, split, m + (1 << split) - 1};
 }
 
@@ -116,26 +118,33 @@ constexpr ActivationFormat kHalfFormat{16, false};
 
 }  // namespace
 
-Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format) {
+Accumulator choose_accumulator(const PackedWeights& weights, const ActivationFormat& format,
+                               LoopForm form) {
   format.validate();
-  if (int32_split(weights, format).fits) return Accumulator::int32_blocks;
+  if (int32_split(weights, format, form).fits) return Accumulator::int32_blocks;
   const int term_bits = magnitude_bits(format) + weights.max_k;
   const int count_bits = std::bit_width(static_cast<std::uint64_t>(weights.cols));
   if (term_bits + count_bits > 62) return Accumulator::wide;
-  // The combination (sum over the high halves) << 16 + (sum over the low halves) is bounded as
-  // the exact sum is, so it needs only the int64 condition above.
-  if (magnitude_bits(format) > 16 && int32_split(weights, kHalfFormat).fits)
-    return Accumulator::int32_halves;
-  return Accumulator::int64;
+  // The dot form's int64 lanes beat its int32 blocks from 3 or 4 groups on, and the halves,
+  // which run the loops twice (docs/benchmarks.md, "Ninth pass").
+  if (form == LoopForm::dot) return Accumulator::int64;
+  // What the column form's int32 blocks do not take, its halves do: with at most 16 magnitude
+  // bits, lo < 8 and 8 groups take every K up to 63, and below the wide bound K <= 60; with more
+  // (m >= 17, halves of 16 bits) that bound leaves K <= 44. The combination (sum over the high
+  // halves) << 16 + (sum over the low halves) is bounded as the exact sum is, so it needs only
+  // the int64 condition above.
+  return Accumulator::int32_halves;
 }
 
 namespace kernel {
 
-Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path) {
+Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path,
+               LoopForm form) {
   Plan plan;
-  plan.accumulator = choose_accumulator(weights, format);
+  plan.form = form;
+  plan.accumulator = choose_accumulator(weights, format, form);
   const bool halves = plan.accumulator == Accumulator::int32_halves;
-  const Int32Split split = int32_split(weights, halves ? kHalfFormat : format);
+  const Int32Split split = int32_split(weights, halves ? kHalfFormat : format, form);
   plan.lanes.wide64 =
       plan.accumulator == Accumulator::int64 || plan.accumulator == Accumulator::wide;
   plan.lanes.is_unsigned = !format.is_signed;
@@ -176,11 +185,12 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   bool runs = false;
   for (const KernelPath available : available_kernel_paths()) runs |= available == path;
   if (!runs) fail("shift kernel: this CPU lacks the instructions of path ", kernel_path_name(path));
-  // int16 lanes take a term of m + K <= 13 bits with room for several per lane (a flush every
-  // floor((2^15 - 1) / 2^(m + K)) terms); an int32 lane they are widened into gathers two of
-  // them, 2 * cols / 32 terms of a row: below 2^18 terms of at most 2^13 for cols < 2^22.
+  // The dot form's int16 lanes take a term of m + K <= 13 bits with room for several per lane (a
+  // flush every floor((2^15 - 1) / 2^(m + K)) terms); an int32 lane they are widened into
+  // gathers two of them, 2 * cols / 32 terms of a row: below 2^18 terms of at most 2^13 for
+  // cols < 2^22.
   const int term_bits = magnitude_bits(format) + weights.max_k;
-  const bool narrow = plan.accumulator == Accumulator::int32_blocks &&
+  const bool narrow = form == LoopForm::dot && plan.accumulator == Accumulator::int32_blocks &&
                       term_bits <= kDot16TermBits &&
                       weights.padded_cols() < (std::int64_t{1} << 22);
   if (narrow && plan.loops->dot16) {
@@ -235,12 +245,9 @@ void order_for_dot16(const std::int32_t* x, std::int64_t cols, int code_bits, st
       std::swap_ranges(block + 16, block + 32, block + 32);
 }
 
-void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    low[i] = x[i] & 0xFFFF;
-    x[i] = is_unsigned ? static_cast<std::int32_t>(static_cast<std::uint32_t>(x[i]) >> 16)
-                       : x[i] >> 16;
-  }
+void run_dot(const Plan& plan, const DotTask& task) {
+  if (plan.lanes.dot16) return plan.loops->dot16(task);
+  plan.loops->dot(task);
 }
 
 namespace {
@@ -251,19 +258,6 @@ void combine_halves(std::int64_t* high, const std::int64_t* low, std::int64_t n)
 }
 
 }  // namespace
-
-void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
-             const std::int32_t* negated_low, std::int64_t* sums_low) {
-  if (plan.lanes.dot16) return plan.loops->dot16(task);
-  plan.loops->dot(task);
-  if (plan.accumulator != Accumulator::int32_halves) return;
-  std::int64_t* high = task.sums;
-  task.x = x_low;
-  task.negated_x = negated_low;
-  task.sums = sums_low;
-  plan.loops->dot(task);
-  combine_halves(high, sums_low, task.row_end - task.row_begin);
-}
 
 void run_columns(const Plan& plan, ColumnTask task, std::int64_t* sums_low) {
   task.segment_stride = plan.lanes.lists.capacity * task.width;

@@ -31,15 +31,12 @@ void linear_wide(const PackedWeights& w, const std::int32_t* x, std::int64_t bat
 void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int32_t* x,
                 std::int64_t batch, const kernel::Outputs& y) {
   const std::int64_t padded = w.padded_cols();
-  const bool dot16 = plan.lanes.dot16, halves = plan.accumulator == Accumulator::int32_halves;
+  const bool dot16 = plan.lanes.dot16;
   // The int16 lanes read sample16 only; the int32 and int64 lanes the others.
   const std::size_t int32_size = dot16 ? 0 : static_cast<std::size_t>(padded);
-  const std::size_t half_size = halves ? int32_size : 0;
-  std::vector<std::int32_t> sample(int32_size, 0), sample_low(half_size, 0);
-  std::vector<std::int32_t> negated(int32_size, 0), negated_low(half_size, 0);
+  std::vector<std::int32_t> sample(int32_size, 0), negated(int32_size, 0);
   std::vector<std::int16_t> sample16(dot16 ? static_cast<std::size_t>(padded) : 0);
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
-  std::vector<std::int64_t> sums_low(halves ? sums.size() : 0);
   const bool parallel = dot16 ? kernel::worth_threads(w.rows * padded)
                               : w.rows * padded >= kernel::kParallelBatch1Terms;
   const std::int64_t chunk = kernel::row_chunk(w.rows, parallel);
@@ -48,22 +45,15 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
       kernel::order_for_dot16(x + n * w.cols, w.cols, w.code_bits, sample16.data());
     } else {
       std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
-      if (halves)
-        kernel::split_halves(sample.data(), w.cols, plan.lanes.is_unsigned, sample_low.data());
       // Only the int32 lanes read them, where the values have at most 25 bits: no overflow.
       if (!plan.lanes.wide64)
-        for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) {
-          negated[i] = -sample[i];
-          if (halves) negated_low[i] = -sample_low[i];
-        }
+        for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) negated[i] = -sample[i];
     }
 #pragma omp parallel for schedule(dynamic) if (parallel)
     for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
       const std::int64_t end = std::min(begin + chunk, w.rows);
-      kernel::run_dot(plan,
-                      {kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
-                       sample16.data(), begin, end, sums.data() + begin},
-                      sample_low.data(), negated_low.data(), sums_low.data() + begin);
+      kernel::run_dot(plan, {kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
+                             sample16.data(), begin, end, sums.data() + begin});
     }
     for (std::int64_t r = 0; r < w.rows; ++r)
       y.set(n * w.rows + r, kernel::finish(w, r, sums[static_cast<std::size_t>(r)]));
@@ -175,10 +165,11 @@ void linear_columns(const kernel::Preparation& preparation, const PackedWeights&
 void linear_into(const PreparedWeights& prepared, const std::int32_t* x, std::int64_t batch,
                  const kernel::Outputs& y) {
   const PackedWeights& weights = prepared.weights();
-  const kernel::Preparation& preparation = prepared.preparation_for(x, batch * weights.cols);
+  const LoopForm form = batch < kColumnBatch ? LoopForm::dot : LoopForm::columns;
+  const kernel::Preparation& preparation = prepared.preparation_for(form, x, batch * weights.cols);
   if (preparation.plan.accumulator == Accumulator::wide)
     return linear_wide(weights, x, batch, prepared.format(), y);
-  if (batch < kColumnBatch) {
+  if (form == LoopForm::dot) {
     if (const std::uint8_t* tiles = preparation.table_tiles(weights))
       return linear_table(preparation.plan, weights, tiles, x, batch, y);
     return linear_dot(preparation.plan, weights, x, batch, y);

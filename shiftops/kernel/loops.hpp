@@ -17,14 +17,18 @@ struct CodeRows {
 // How the activations widen and how long int32 partial sums may run before a flush. On the
 // int32 path a shift amount a = (g << split_bits) + lo is split into a group g < groups and a
 // low part lo: each group sums x << lo in its own int32 partial sums, which are flushed to int64
-// shifted left by g << split_bits (docs/kernels.md, "Exactness").
-inline constexpr int kMaxGroups = 4;
+// shifted left by g << split_bits (docs/kernels.md, "Exactness"). A group costs the dot form a
+// masked accumulator per vector (beyond 2, its int64 lanes are faster) and the column form a
+// flush per segment and row.
+inline constexpr int kMaxDotGroups = 2;
+inline constexpr int kMaxColumnGroups = 8;
 
 // The int32 column form's entry lists (built once per PreparedWeights, prepared.cpp): per row
 // and segment of `capacity` weights, the index within the segment of each nonzero weight,
 // grouped by key = (group, lo from the highest down, sign), so that the lane tiles add or
-// subtract the inputs of one key and shift once per lo. At most 2 * 24 keys with one group
-// (m + K <= 24) and 2 * 4 * 16 with more (lo < 16). A segment holds at most 112 weights: a
+// subtract the inputs of one key and shift once per lo. At most 2 * 25 keys with one group
+// (m + K <= 24) and 2 * groups * 2^split with more: 2 * 8 * 8 (lo < 8 for m >= 10), 2 * 4 * 16
+// (lo < 16 for m <= 9 leaves K < 64, 4 groups). A segment holds at most 112 weights: a
 // 64-lane tile of its inputs and the zero input (113 inputs of 256 bytes, 28 KiB) then stays in
 // the L1 cache, and an index fits in a byte.
 inline constexpr int kMaxKeys = 128;
@@ -56,10 +60,10 @@ struct Schedule {
 };
 
 struct Lanes {
-  bool wide64;                // int64 terms throughout (else int32 partial sums)
+  bool wide64;                // int64 terms throughout, dot form (else int32 partial sums)
   bool is_unsigned;           // activations are unsigned bit patterns (zero-extended)
   std::int64_t flush_blocks;  // int32 path: 64-weight blocks summed before flushing to int64
-  int groups;                 // int32 path: 1 to kMaxGroups shift-range groups
+  int groups;                 // int32 path: 1 to kMaxDotGroups or kMaxColumnGroups groups
   int split_bits;             // int32 path: bits of lo (7 with one group: lo = a)
   ListShape lists;            // int32 path, column form
   // Dot form on int16 lanes (PathLoops::dot16): every term fits 16 bits with room for

@@ -16,11 +16,13 @@
 namespace ds::shift::kernel {
 
 struct Plan {
+  LoopForm form;
   Accumulator accumulator;
   Lanes lanes;
   const PathLoops* loops;
 };
-Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path);
+Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, KernelPath path,
+               LoopForm form);
 
 CodeRows code_rows(const PackedWeights& weights, std::int64_t first_row);
 
@@ -40,18 +42,20 @@ bool cheaper(const Plan& a, const Plan& b);
 ActivationFormat narrowest_format(const ActivationFormat& format, const std::int32_t* x,
                                   std::int64_t n);
 
-// What PreparedWeights keeps: the plan, and the entry lists once a batched call asks for them.
+// What PreparedWeights keeps per loop form: the plan, and for the column form the entry lists,
+// for the dot form the table form's tiles, once a call asks for them.
 struct Preparation {
   Plan plan;
   // Whether a narrower activation format could give a cheaper plan (set by PreparedWeights):
   // only then does a call look at its activations' range.
   bool narrowing_pays = false;
-  // The preparation for a narrower format of the same signedness (its bits index a cache): a
-  // new one when its plan is cheaper, shared by the formats with the same loops, else this.
+  // The preparation for a narrower format of the same signedness and the same form (its bits
+  // index a cache): a new one when its plan is cheaper, shared by the formats with the same
+  // loops, else this.
   const Preparation& narrowed(const PackedWeights& weights, const ActivationFormat& format,
                               KernelPath path) const;
-  // The lists, built on the first call (once, whichever thread calls); null for int64 plans,
-  // which decode the codes in place.
+  // The column form's lists, built on the first call (once, whichever thread calls); null for
+  // the wide plan, which runs no loops.
   const EntryLists* lists(const PackedWeights& weights) const;
   // The table form's tiles of codes (TableTask), or null: without the table form, and on the
   // first batch-1 call, for which the dot form costs less than laying the codes out (weights
@@ -148,16 +152,12 @@ inline void finish_row(const PackedWeights& weights, std::int64_t row, const std
 // (loops.inc): weights 0-15, 32-47, 16-31, 48-63.
 void order_for_dot16(const std::int32_t* x, std::int64_t cols, int code_bits, std::int16_t* x16);
 
-// The int32_halves accumulator runs the int32 loops twice, on the high and the low 16-bit halves
-// of the activations (x = high * 2^16 + low, low in [0, 2^16)), and combines the sums as
-// (high sum << 16) + low sum, exactly. split_halves turns x into its high halves in place and
-// writes the low ones to `low` (the dot form's samples; the column form takes the halves as it
-// fills its tiles, ColumnTask::part). run_dot and run_columns run the loops on the task; for
-// int32_halves also on the low halves (x_low / negated_low, or the task's own column matrix), with
-// sums_low laid out as task.sums, and leave the combination in task.sums.
-void split_halves(std::int32_t* x, std::int64_t n, bool is_unsigned, std::int32_t* low);
-void run_dot(const Plan& plan, DotTask task, const std::int32_t* x_low,
-             const std::int32_t* negated_low, std::int64_t* sums_low);
+// run_dot runs the dot form's loops (int16 lanes where the plan has them) on the task.
+// run_columns runs the column form's; the int32_halves accumulator runs them twice, on the high
+// and the low 16-bit halves of the activations (x = high * 2^16 + low, low in [0, 2^16), taken
+// as the tiles are filled, ColumnTask::part), the low halves' sums going to sums_low (laid out
+// as task.sums), and leaves (high sum << 16) + low sum, exact, in task.sums.
+void run_dot(const Plan& plan, const DotTask& task);
 void run_columns(const Plan& plan, ColumnTask task, std::int64_t* sums_low);
 
 // The wide path for one output: floor(sum_i sign_i * x_i * 2^-k_i) + bias[row] for any K, with

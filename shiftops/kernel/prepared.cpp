@@ -245,7 +245,7 @@ const Preparation& Preparation::narrowed(const PackedWeights& weights,
   if (const Preparation* found = known.load(std::memory_order_acquire)) return *found;
   const std::lock_guard lock(narrowed_mutex_);
   if (const Preparation* found = known.load(std::memory_order_relaxed)) return *found;
-  const Plan narrower_plan = make_plan(weights, format, path);
+  const Plan narrower_plan = make_plan(weights, format, path, plan.form);
   const Preparation* chosen = this;
   if (cheaper(narrower_plan, plan)) {
     const auto same = std::find_if(narrower_.begin(), narrower_.end(), [&](const auto& other) {
@@ -279,20 +279,29 @@ PreparedWeights::PreparedWeights(std::shared_ptr<const PackedWeights> weights,
                                  const ActivationFormat& format, KernelPath path)
     : weights_(std::move(weights)), format_(format), path_(path) {
   weights_->validate("shift kernel");
-  auto preparation = std::make_shared<kernel::Preparation>();
-  preparation->plan = kernel::make_plan(*weights_, format_, path_);
-  // Narrowing is monotone: if 2-bit activations do not give a cheaper plan, nothing does.
-  preparation->narrowing_pays = kernel::cheaper(
-      kernel::make_plan(*weights_, {2, format_.is_signed}, path_), preparation->plan);
-  preparation_ = std::move(preparation);
+  for (const LoopForm form : {LoopForm::dot, LoopForm::columns}) {
+    auto preparation = std::make_shared<kernel::Preparation>();
+    preparation->plan = kernel::make_plan(*weights_, format_, path_, form);
+    // Narrowing is monotone: if 2-bit activations do not give a cheaper plan, nothing does.
+    preparation->narrowing_pays = kernel::cheaper(
+        kernel::make_plan(*weights_, {2, format_.is_signed}, path_, form), preparation->plan);
+    preparations_[static_cast<int>(form)] = std::move(preparation);
+  }
 }
 
-const kernel::Preparation& PreparedWeights::preparation_for(const std::int32_t* x,
+const kernel::Preparation& PreparedWeights::preparation(LoopForm form) const {
+  return *preparations_[static_cast<int>(form)];
+}
+
+const kernel::Preparation& PreparedWeights::preparation_for(LoopForm form, const std::int32_t* x,
                                                             std::int64_t n) const {
-  if (!preparation_->narrowing_pays) return *preparation_;
-  return preparation_->narrowed(*weights_, kernel::narrowest_format(format_, x, n), path_);
+  const kernel::Preparation& own = preparation(form);
+  if (!own.narrowing_pays) return own;
+  return own.narrowed(*weights_, kernel::narrowest_format(format_, x, n), path_);
 }
 
-Accumulator PreparedWeights::accumulator() const { return preparation_->plan.accumulator; }
+Accumulator PreparedWeights::accumulator(LoopForm form) const {
+  return preparation(form).plan.accumulator;
+}
 
 }  // namespace ds::shift

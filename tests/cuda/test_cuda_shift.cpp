@@ -28,7 +28,7 @@ TEST_CASE("CUDA shift linear equals the CPU kernel bit for bit", "[cuda][gpu]") 
     const std::int64_t rows = rows_of(rng), cols = cols_of(rng);
     const std::int64_t batch = batches[rng() % 3];
     const PackedWeights w = test::random_packed(rng, format, {rows, cols}, rng() % 2);
-    seen.insert(choose_accumulator(w, format.activation));
+    seen.insert(choose_accumulator(w, format.activation, LoopForm::dot));
     const auto x = test::random_activations(rng, format.activation, batch * cols);
     std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows));
     std::vector<std::int64_t> actual(expected.size());
@@ -53,7 +53,7 @@ TEST_CASE("CUDA shift conv2d equals the CPU kernel for every geometry", "[cuda][
     const PackedWeights w = test::random_packed(
         rng, format, {drawn->out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
         rng() % 2);
-    seen.insert(choose_accumulator(w, format.activation));
+    seen.insert(choose_accumulator(w, format.activation, LoopForm::dot));
     const auto x =
         test::random_activations(rng, format.activation, g.batch * g.channels * g.height * g.width);
     const std::size_t outputs =
@@ -108,7 +108,7 @@ TEST_CASE("CUDA shift layers on float tensors match the CPU's", "[cuda][gpu]") {
   PackedWeights wide = test::random_packed(rng, {8, ShiftType::Q, {32, true}}, {9, 40}, false);
   wide.bias = test::random_bias(rng, wide.rows);
   wide.fraction_bits = wide_bits.fraction;
-  REQUIRE(choose_accumulator(wide, {32, true}) == Accumulator::wide);
+  REQUIRE(choose_accumulator(wide, {32, true}, LoopForm::dot) == Accumulator::wide);
   const Tensor wide_x = randn({4, 40}, DType::f32, gen) * 100.0;
   CHECK(cuda::shift_linear(wide_x.to(Device::cuda()), cuda::DeviceShiftWeights(wide), wide_bits)
             .to(Device::cpu())

@@ -65,7 +65,7 @@ void bench_gemv(std::int64_t n, int weight_bits, ActivationFormat format) {
                            std::to_string(weight_bits) + " a" + std::to_string(format.bits);
   char extra[96];
   std::snprintf(extra, sizeof extra, "[%d-bit codes, %s, %.1f GB/s packed; FP32 %.1f GB/s]",
-                w.code_bits, accumulator_name(choose_accumulator(w, format)), gb,
+                w.code_bits, accumulator_name(choose_accumulator(w, format, LoopForm::dot)), gb,
                 4.0 * n * n / t[1] / 1e9);
   print_pair(what, "shift kernel", t[0], "Eigen FP32 GEMV", t[1], extra);
 }
@@ -86,8 +86,8 @@ void bench_gemm(int weight_bits, ActivationFormat format) {
       {15, 5});
   char extra[96];
   std::snprintf(extra, sizeof extra, "[%s; %.1f G shift-adds/s vs %.1f GFLOP/s]",
-                accumulator_name(choose_accumulator(w, format)), batch * n * n / t[0] / 1e9,
-                2.0 * batch * n * n / t[1] / 1e9);
+                accumulator_name(choose_accumulator(w, format, LoopForm::columns)),
+                batch * n * n / t[0] / 1e9, 2.0 * batch * n * n / t[1] / 1e9);
   const std::string what = "(b) linear b=64 1024x1024 w" + std::to_string(weight_bits) + " a" +
                            std::to_string(format.bits);
   print_pair(what, "shift kernel", t[0], "Eigen SGEMM", t[1], extra);

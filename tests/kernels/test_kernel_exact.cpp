@@ -90,14 +90,15 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
   std::mt19937_64 rng(7);
   std::uniform_int_distribution<std::int64_t> rows_of(1, 40), cols_of(1, 150);
   const std::int64_t batches[] = {1, 2, 5, 19};
-  std::set<Accumulator> seen;
+  std::set<std::pair<LoopForm, Accumulator>> seen;
   std::set<int> code_widths;
   for (const KernelPath path : available_kernel_paths())
     for (const test::LayerFormat& format : test::all_layer_formats()) {
       const std::int64_t rows = rows_of(rng), cols = cols_of(rng);
       const std::int64_t batch = batches[rng() % 4];
       const PackedWeights w = test::random_packed(rng, format, {rows, cols}, rng() % 2);
-      seen.insert(choose_accumulator(w, format.activation));
+      const LoopForm form = batch < 4 ? LoopForm::dot : LoopForm::columns;
+      seen.insert({form, choose_accumulator(w, format.activation, form)});
       code_widths.insert(w.code_bits);
       const auto x = test::random_activations(rng, format.activation, batch * cols);
       std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows));
@@ -108,14 +109,20 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
            << " rows=" << rows << " cols=" << cols << " batch=" << batch << " K=" << w.max_k);
       REQUIRE(actual == expected);
     }
-  CHECK(seen == std::set<Accumulator>{Accumulator::int32_blocks, Accumulator::int32_halves,
-                                      Accumulator::wide});
+  CHECK(seen ==
+        std::set<std::pair<LoopForm, Accumulator>>{{LoopForm::dot, Accumulator::int32_blocks},
+                                                   {LoopForm::dot, Accumulator::int64},
+                                                   {LoopForm::dot, Accumulator::wide},
+                                                   {LoopForm::columns, Accumulator::int32_blocks},
+                                                   {LoopForm::columns, Accumulator::int32_halves},
+                                                   {LoopForm::columns, Accumulator::wide}});
   CHECK(code_widths.size() == 2);
 }
 
-TEST_CASE("the dot form on int32 lanes splits its rows over the threads exactly", "[kernels]") {
+TEST_CASE("the dot form on int32 and int64 lanes splits its rows over the threads exactly",
+          "[kernels]") {
   // Batch 1, 1100 rows by 1000 inputs: past kParallelBatch1Terms, so the rows go to both
-  // threads in chunks; 16-bit activations (two shift groups) and 32-bit ones (16-bit halves).
+  // threads in chunks; 16-bit activations (two shift groups) and 32-bit ones (int64 lanes).
   const int threads = omp_get_max_threads();
   omp_set_num_threads(2);
   std::mt19937_64 rng(31);
@@ -123,7 +130,8 @@ TEST_CASE("the dot form on int32 lanes splits its rows over the threads exactly"
     const test::LayerFormat layer{5, ShiftType::PS, format};
     const PackedWeights w = test::random_packed(rng, layer, {1100, 1000}, true);
     REQUIRE(w.rows * w.padded_cols() >= kernel::kParallelBatch1Terms);
-    REQUIRE(choose_accumulator(w, format) != Accumulator::wide);
+    REQUIRE(choose_accumulator(w, format, LoopForm::dot) ==
+            (format.bits == 16 ? Accumulator::int32_blocks : Accumulator::int64));
     require_exact_linear(w, test::random_activations(rng, format, w.cols), 1, format,
                          test::describe(layer));
   }
@@ -186,8 +194,7 @@ TEST_CASE("prepared weights give the reference's result call after call", "[kern
       INFO(test::describe(format) << " thread " << t);
       REQUIRE(results[t] == expected);
     }
-    prepared_lists += first_use.accumulator() == Accumulator::int32_blocks ||
-                      first_use.accumulator() == Accumulator::int32_halves;
+    prepared_lists += first_use.accumulator(LoopForm::columns) != Accumulator::wide;
     for (const std::int64_t batch : {1, 64, 3, 17, 64}) {
       const auto x = test::random_activations(rng, format.activation, batch * cols);
       std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)), actual(expected);
@@ -223,7 +230,7 @@ TEST_CASE("entries beyond a key's slots spill and still sum exactly", "[kernels]
     const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format.activation);
     for (const std::int64_t batch : {64, 70})
       require_exact_prepared(rng, prepared, batch, test::describe(format));
-    const kernel::EntryLists* lists = prepared.preparation().lists(w);
+    const kernel::EntryLists* lists = prepared.preparation(LoopForm::columns).lists(w);
     REQUIRE(lists != nullptr);
     CHECK(lists->spills.size() / 2 >= static_cast<std::size_t>(rows / 3 * (cols / 2)));
   }
@@ -252,7 +259,8 @@ TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
     weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -10);  // K = 10
     const PackedWeights w =
         pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
-    REQUIRE(choose_accumulator(w, format) == Accumulator::int32_blocks);
+    for (const LoopForm form : {LoopForm::dot, LoopForm::columns})
+      REQUIRE(choose_accumulator(w, format, form) == Accumulator::int32_blocks);
     for (const std::int64_t batch : {1, 8, 40, 64}) {
       const auto expected = require_exact_linear(w, extreme_activations(format, batch * cols),
                                                  batch, format, "batch " + std::to_string(batch));
@@ -302,7 +310,7 @@ bool require_exact_table_form(std::mt19937_64& rng, const PackedWeights& w,
     INFO(what << " rows=" << w.rows << " cols=" << w.cols << " batch " << n);
     REQUIRE(actual == expected);
   }
-  return prepared.preparation().table_tiles(w) != nullptr;
+  return prepared.preparation(LoopForm::dot).table_tiles(w) != nullptr;
 }
 
 }  // namespace
@@ -365,11 +373,13 @@ TEST_CASE("the table form's int16 sums widen before they can overflow", "[kernel
 }
 
 TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kernels]") {
-  // K = 14 with 16-bit activations (m + K = 29 > 24: two shift groups) and with 32-bit ones (the
-  // 16-bit halves, each in two shift groups). Every term at the format's extreme with the
-  // largest low part of its group (amounts 14 and 7), over enough columns for many flushes, in
+  // K = 14 with 16-bit activations (m + K = 29 > 24: two shift groups in either form), with 23-
+  // and 24-bit ones (m = 22 or 23: the column form's 8 groups of lo < 2, flushed every 2 blocks
+  // and every block; int64 lanes in the dot form) and with 32-bit ones (the column form's 16-bit
+  // halves, each in two groups, as for 24 unsigned bits). Every term at the format's extreme with
+  // the largest low part of its group (amounts 14 and 7), over enough columns for many flushes, in
   // the dot (batch 1) and column (batch 8, 24) forms.
-  for (const int bits : {16, 32})
+  for (const int bits : {16, 23, 24, 32})
     for (const bool is_signed : {true, false}) {
       const ActivationFormat format{bits, is_signed};
       const std::int64_t cols = 40000;
@@ -378,24 +388,31 @@ TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kern
       for (std::size_t i = 0; i < weights.size(); ++i)
         weights[i] = sign * std::ldexp(1.0f, i % 3 == 2 ? -7 : 0);
       weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);  // K = 14
-      const PackedWeights w =
-          pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false);
-      REQUIRE(choose_accumulator(w, format) ==
-              (bits == 16 ? Accumulator::int32_blocks : Accumulator::int32_halves));
+      const auto w = std::make_shared<const PackedWeights>(
+          pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false));
+      const PreparedWeights prepared(w, format);
+      INFO(bits << (is_signed ? " bits signed" : " bits unsigned"));
+      const int m = is_signed ? bits - 1 : bits;
+      REQUIRE(prepared.accumulator(LoopForm::dot) ==
+              (bits == 16 ? Accumulator::int32_blocks : Accumulator::int64));
+      REQUIRE(prepared.accumulator(LoopForm::columns) ==
+              (m <= 23 ? Accumulator::int32_blocks : Accumulator::int32_halves));
+      if (m == 22 || m == 23)
+        REQUIRE(prepared.preparation(LoopForm::columns).plan.lanes.groups == 8);
       for (const std::int64_t batch : {1, 8, 24}) {
         const auto expected =
-            require_exact_linear(w, extreme_activations(format, batch * cols), batch, format,
-                                 std::to_string(bits) + " bits, batch " + std::to_string(batch) +
-                                     (is_signed ? " signed" : " unsigned"));
+            require_exact_linear(*w, extreme_activations(format, batch * cols), batch, format,
+                                 std::to_string(bits) + " bits, batch " + std::to_string(batch));
         // The exact sum (before the shift right by K) far exceeds int32.
         CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
       }
     }
 }
 
-TEST_CASE("the int64 accumulator takes what neither int32 form can", "[kernels]") {
-  // 21-bit activations (m = 20) with K = 33: too many shift groups for int32 blocks and for the
-  // halves (which need more than 16 magnitude bits, and K <= 31), but m + K + 9 <= 62.
+TEST_CASE("int64 lanes and halves take what int32 blocks cannot", "[kernels]") {
+  // 21-bit activations (m = 20) with K = 33: 9 shift groups, too many for int32 blocks in either
+  // form, but m + K + 9 <= 62: the dot form takes int64 lanes, the column form the halves (5
+  // groups of lo < 8 each).
   std::mt19937_64 rng(5);
   const ActivationFormat format{21, true};
   const std::int64_t rows = 7, cols = 300;
@@ -405,7 +422,8 @@ TEST_CASE("the int64 accumulator takes what neither int32 form can", "[kernels]"
   weights[0] = std::ldexp(1.0f, -33);
   const PackedWeights w =
       pack_weights(Tensor::from_vector(weights, {rows, cols}), Tensor(), 0, false);
-  REQUIRE(choose_accumulator(w, format) == Accumulator::int64);
+  REQUIRE(choose_accumulator(w, format, LoopForm::dot) == Accumulator::int64);
+  REQUIRE(choose_accumulator(w, format, LoopForm::columns) == Accumulator::int32_halves);
   for (const std::int64_t batch : {1, 19})
     require_exact_linear(w, test::random_activations(rng, format, batch * cols), batch, format,
                          "batch " + std::to_string(batch));

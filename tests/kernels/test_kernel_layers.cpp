@@ -276,7 +276,8 @@ TEST_CASE("the float outputs are the exact integers times 2^-F on every path", "
         for (const std::int64_t v : integers) floats.push_back(static_cast<float>(v) * scale);
         return floats;
       };
-      INFO(test::describe(format) << " accumulator " << accumulator_name(prepared.accumulator())
+      INFO(test::describe(format) << " accumulator "
+                                  << accumulator_name(prepared.accumulator(LoopForm::columns))
                                   << " F=" << fraction);
       for (const std::int64_t batch : {1, 1, 2, 64}) {  // the second batch-1 call builds tiles
         const auto x = test::random_activations(rng, format.activation, batch * w.cols);

@@ -98,81 +98,101 @@ TEST_CASE("the narrowest format holds exactly the values present", "[kernels]") 
 
 TEST_CASE("a call on a narrower range runs a cheaper accumulator, exactly", "[kernels]") {
   std::mt19937_64 rng(31);
+  struct Expected {
+    Accumulator accumulator;  // the call's plan, and its shift groups for int32 blocks
+    int groups;
+  };
   struct Case {
     ActivationFormat format;
     int max_k;
     std::int64_t lowest, highest;  // the call's values
-    Accumulator accumulator;       // the call's plan, and its shift groups for int32 blocks
-    int groups;
+    Expected dot, columns;
   };
   const std::int64_t two20 = std::int64_t{1} << 20;
+  const Expected int64{Accumulator::int64, 0}, wide{Accumulator::wide, 0};
+  const auto blocks = [](int groups) { return Expected{Accumulator::int32_blocks, groups}; };
   const Case cases[] = {
-      // 16.16 values below 32 in magnitude: one pass of int32 blocks in 4 shift groups instead
-      // of two halves in 2 groups each; one bit more keeps the halves.
-      {{32, true}, 14, -2 * two20, 2 * two20 - 1, Accumulator::int32_blocks, 4},
-      {{32, true}, 14, -4 * two20, 4 * two20 - 1, Accumulator::int32_halves, 2},
-      {{32, false}, 14, 0, 2 * two20 - 1, Accumulator::int32_blocks, 4},
-      {{32, false}, 14, 0, 65535, Accumulator::int32_blocks, 2},
+      // 16.16 values below 128 in magnitude: one column pass of int32 blocks in 4 or 8 shift
+      // groups instead of two halves in 2 groups each; one bit more keeps the halves. The dot
+      // form keeps its int64 lanes down to 17 magnitude bits, where int32 blocks take 2 groups.
+      {{32, true}, 14, -2 * two20, 2 * two20 - 1, int64, blocks(4)},
+      {{32, true}, 14, -8 * two20, 8 * two20 - 1, int64, blocks(8)},
+      {{32, true}, 14, -16 * two20, 16 * two20 - 1, int64, {Accumulator::int32_halves, 2}},
+      {{32, false}, 14, 0, 2 * two20 - 1, int64, blocks(4)},
+      {{32, false}, 14, 0, 65535, blocks(2), blocks(2)},
       // 16-bit values within 10 magnitude bits: one group instead of two.
-      {{16, true}, 14, -1024, 1023, Accumulator::int32_blocks, 1},
-      {{16, true}, 14, -1025, 1023, Accumulator::int32_blocks, 2},
-      // K = 40 with 32-bit values: wide for the format, int64 for values of 10 bits.
-      {{32, true}, 40, -1024, 1023, Accumulator::int64, 0},
-      {{32, true}, 40, -4 * two20, 4 * two20, Accumulator::wide, 0},
+      {{16, true}, 14, -1024, 1023, blocks(1), blocks(1)},
+      {{16, true}, 14, -1025, 1023, blocks(2), blocks(2)},
+      // K = 40 with 32-bit values: wide for the format; for values of 10 bits int64 lanes in
+      // the dot form, 6 groups of int32 blocks in the column form.
+      {{32, true}, 40, -1024, 1023, int64, blocks(6)},
+      {{32, true}, 40, -4 * two20, 4 * two20, wide, wide},
   };
   for (const Case& c : cases) {
     const PackedWeights w = weights_up_to(rng, c.max_k, 13, 9 * 7);
     const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), c.format);
     const auto x = activations_within(rng, c.lowest, c.highest, 2 * 7 * 6 * 5 + 9 * w.cols);
-    const kernel::Preparation& used =
-        prepared.preparation_for(x.data(), static_cast<std::int64_t>(x.size()));
+    const auto whole = test::random_activations(rng, c.format, x.size());
     const std::string what = std::to_string(c.format.bits) + (c.format.is_signed ? "s" : "u") +
                              " K=" + std::to_string(c.max_k) + " values " +
                              std::to_string(c.lowest) + ".." + std::to_string(c.highest);
-    INFO(what);
-    CHECK(used.plan.accumulator == c.accumulator);
-    if (c.accumulator == Accumulator::int32_blocks) CHECK(used.plan.lanes.groups == c.groups);
-    // The format's own plan is never cheaper than the call's.
-    CHECK(!kernel::cheaper(prepared.preparation().plan, used.plan));
+    for (const auto& [form, expected] :
+         {std::pair{LoopForm::dot, c.dot}, std::pair{LoopForm::columns, c.columns}}) {
+      const kernel::Preparation& used =
+          prepared.preparation_for(form, x.data(), static_cast<std::int64_t>(x.size()));
+      INFO(what << (form == LoopForm::dot ? ", dot form" : ", column form"));
+      CHECK(used.plan.accumulator == expected.accumulator);
+      if (expected.accumulator == Accumulator::int32_blocks)
+        CHECK(used.plan.lanes.groups == expected.groups);
+      // The format's own plan is never cheaper than the call's.
+      CHECK(!kernel::cheaper(prepared.preparation(form).plan, used.plan));
+      // A call over the whole format takes the format's own plan.
+      CHECK(
+          &prepared.preparation_for(form, whole.data(), static_cast<std::int64_t>(whole.size())) ==
+          &prepared.preparation(form));
+    }
     require_exact_calls(prepared, x, what);
-    // The same weights then take a call over the whole format on their own plan.
-    const auto whole = test::random_activations(rng, c.format, x.size());
-    CHECK(&prepared.preparation_for(whole.data(), static_cast<std::int64_t>(whole.size())) ==
-          &prepared.preparation());
     require_exact_calls(prepared, whole, what + ", then the whole format");
   }
 }
 
 TEST_CASE("narrowed int32 blocks flush before they can overflow", "[kernels]") {
-  // 32-bit values at the bound of 22 signed or 21 unsigned bits (m = 21: lo < 4, terms of
-  // 2^24, a flush after every block of 64), every weight's low part the largest of its group
-  // (amounts 11, 7 and 3; one weight sets K = 14), all terms of one sign, over 40000 columns.
-  for (const bool is_signed : {true, false}) {
-    const ActivationFormat format{32, is_signed};
-    const std::int64_t cols = 40000;
-    std::vector<float> weights(static_cast<std::size_t>(2 * cols));
-    for (std::size_t i = 0; i < weights.size(); ++i)
-      weights[i] = std::ldexp(1.0f, -3 - 4 * static_cast<int>(i % 3));
-    weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);
-    const PreparedWeights prepared(
-        std::make_shared<const PackedWeights>(
-            pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false)),
-        format);
-    const std::int32_t extreme = is_signed ? -(1 << 21) : (1 << 21) - 1;
-    for (const std::int64_t batch : {1, 8, 24}) {
-      const std::vector<std::int32_t> x(static_cast<std::size_t>(batch * cols), extreme);
-      const kernel::Plan& plan = prepared.preparation_for(x.data(), batch * cols).plan;
-      REQUIRE(plan.accumulator == Accumulator::int32_blocks);
-      REQUIRE(plan.lanes.flush_blocks == 1);
-      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * 2)), actual(expected);
-      linear_reference(prepared.weights(), x.data(), batch, format, expected.data());
-      linear_int(prepared, x.data(), batch, actual.data());
-      INFO((is_signed ? "signed" : "unsigned") << " batch " << batch);
-      REQUIRE(actual == expected);
-      // The exact sum (before the shift right by K) far exceeds int32.
-      CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
+  // 32-bit values at the bound of m = 21 (lo < 4, 4 shift groups) and m = 23 magnitude bits
+  // (lo < 2, 8 groups): terms of 2^24, a flush after every block of 64. Every weight's low part
+  // is the largest of its group (amounts 11, 7 and 3, or the odd ones; one weight sets K = 14),
+  // all terms of one sign, over 40000 columns. The column form (batch 8, 24) runs the narrowed
+  // blocks, the dot form (batch 1) its int64 lanes.
+  for (const int m : {21, 23})
+    for (const bool is_signed : {true, false}) {
+      const ActivationFormat format{32, is_signed};
+      const std::int64_t cols = 40000;
+      const std::vector<int> amounts =
+          m == 21 ? std::vector<int>{11, 7, 3} : std::vector<int>{13, 11, 9, 7, 5, 3, 1};
+      std::vector<float> weights(static_cast<std::size_t>(2 * cols));
+      for (std::size_t i = 0; i < weights.size(); ++i)
+        weights[i] = std::ldexp(1.0f, amounts[i % amounts.size()] - 14);
+      weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);
+      const PreparedWeights prepared(
+          std::make_shared<const PackedWeights>(
+              pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false)),
+          format);
+      const std::int32_t extreme = is_signed ? -(1 << m) : (1 << m) - 1;
+      for (const std::int64_t batch : {1, 8, 24}) {
+        const std::vector<std::int32_t> x(static_cast<std::size_t>(batch * cols), extreme);
+        INFO("m = " << m << (is_signed ? " signed" : " unsigned") << " batch " << batch);
+        const kernel::Plan& plan =
+            prepared.preparation_for(LoopForm::columns, x.data(), batch * cols).plan;
+        REQUIRE(plan.accumulator == Accumulator::int32_blocks);
+        REQUIRE(plan.lanes.groups == (m == 21 ? 4 : 8));
+        REQUIRE(plan.lanes.flush_blocks == 1);
+        std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * 2)), actual(expected);
+        linear_reference(prepared.weights(), x.data(), batch, format, expected.data());
+        linear_int(prepared, x.data(), batch, actual.data());
+        REQUIRE(actual == expected);
+        // The exact sum (before the shift right by K) far exceeds int32.
+        CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
+      }
     }
-  }
 }
 
 TEST_CASE("threads calling with different ranges at once share the prepared weights", "[kernels]") {
