@@ -54,21 +54,25 @@ class PackedInference {
   }
 
  private:
-  // Packs the layer's weights again when a parameter changed.
+  // Packs the layer's weights again when a parameter changed. Everything that can throw comes
+  // first, so that a failure leaves the previous, consistent state.
   void refresh(ShiftLayer& layer) {
     const std::vector<Tensor> parameters{layer.weight(), layer.shift(), layer.sign(), layer.bias()};
     if (prepared_ && matches(parameters)) return;
-    // The in-place clamp in the packing forward bumps versions: record them afterwards.
-    prepared_ =
+    auto prepared =
         std::make_shared<const PreparedWeights>(std::make_shared<const PackedWeights>(pack(layer)),
                                                 activation_format(layer.options().activation));
-    on_device_.reset();
-    storages_.clear();
-    versions_.clear();
+    // The in-place clamp in the packing forward bumps versions: record them afterwards.
+    std::vector<Storage> storages;
+    std::vector<std::uint64_t> versions;
     for (const Tensor& p : parameters) {
-      storages_.push_back(p.defined() ? p.storage() : Storage());
-      versions_.push_back(p.defined() ? p.storage().version() : 0);
+      storages.push_back(p.defined() ? p.storage() : Storage());
+      versions.push_back(p.defined() ? p.storage().version() : 0);
     }
+    prepared_ = std::move(prepared);
+    storages_ = std::move(storages);
+    versions_ = std::move(versions);
+    on_device_.reset();
   }
 
   bool matches(const std::vector<Tensor>& parameters) const {

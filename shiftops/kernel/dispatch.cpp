@@ -152,8 +152,10 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   plan.lanes.groups = split.groups;
   plan.lanes.split_bits = split.split_bits;
   kernel::ListShape& lists = plan.lanes.lists;
-  lists.capacity = std::max<std::int64_t>(
-      1, std::min({weights.cols, plan.lanes.flush_blocks * kPackedBlock, kMaxSegmentWeights}));
+  // A segment's accumulators hold at most its weights' terms, each of at most 2^24 (2^t): 112
+  // of them stay below 2^31 whatever flush interval the dot form needs.
+  static_assert(kMaxSegmentWeights << kInt32TermBits < (std::int64_t{1} << 31));
+  lists.capacity = std::max<std::int64_t>(1, std::min(weights.cols, kMaxSegmentWeights));
   lists.segments = (weights.cols + lists.capacity - 1) / lists.capacity;
   lists.lo_values = split.groups == 1 ? weights.max_k + 1 : 1 << split.split_bits;
   lists.keys = 2 * split.groups * lists.lo_values;

@@ -34,8 +34,8 @@ inline constexpr int kMaxColumnGroups = 8;
 inline constexpr int kMaxKeys = 128;
 inline constexpr std::int64_t kMaxSegmentWeights = 112;
 struct ListShape {
-  std::int64_t capacity;          // weights per segment (at most flush_blocks * 64 and
-                                  // kMaxSegmentWeights); the index of the tile's zero input
+  std::int64_t capacity;          // weights per segment (at most kMaxSegmentWeights); the
+                                  // index of the tile's zero input
   std::int64_t segments;          // per row
   int lo_values;                  // lo ranges over 0..lo_values - 1
   int keys;                       // 2 * groups * lo_values
@@ -62,7 +62,7 @@ struct Schedule {
 struct Lanes {
   bool wide64;                // int64 terms throughout, dot form (else int32 partial sums)
   bool is_unsigned;           // activations are unsigned bit patterns (zero-extended)
-  std::int64_t flush_blocks;  // int32 path: 64-weight blocks summed before flushing to int64
+  std::int64_t flush_blocks;  // int32 dot form: 64-weight blocks summed before flushing to int64
   int groups;                 // int32 path: 1 to kMaxDotGroups or kMaxColumnGroups groups
   int split_bits;             // int32 path: bits of lo (7 with one group: lo = a)
   ListShape lists;            // int32 path, column form

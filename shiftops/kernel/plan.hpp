@@ -49,11 +49,11 @@ struct Preparation {
   // Whether a narrower activation format could give a cheaper plan (set by PreparedWeights):
   // only then does a call look at its activations' range.
   bool narrowing_pays = false;
-  // The preparation for a narrower format of the same signedness and the same form (its bits
-  // index a cache): a new one when its plan is cheaper, shared by the formats with the same
-  // loops, else this.
+  // The preparation for a narrower format of the same signedness and the same form than this
+  // one's (own_bits; its bits index a cache): when its plan is cheaper, one shared by every
+  // width of that cost, else this.
   const Preparation& narrowed(const PackedWeights& weights, const ActivationFormat& format,
-                              KernelPath path) const;
+                              int own_bits, KernelPath path) const;
   // The column form's lists, built on the first call (once, whichever thread calls); null for
   // the wide plan, which runs no loops.
   const EntryLists* lists(const PackedWeights& weights) const;

@@ -240,14 +240,23 @@ bool same_loops(const Plan& a, const Plan& b) {
 }  // namespace
 
 const Preparation& Preparation::narrowed(const PackedWeights& weights,
-                                         const ActivationFormat& format, KernelPath path) const {
+                                         const ActivationFormat& format, int own_bits,
+                                         KernelPath path) const {
   std::atomic<const Preparation*>& known = by_bits_[static_cast<std::size_t>(format.bits)];
   if (const Preparation* found = known.load(std::memory_order_acquire)) return *found;
   const std::lock_guard lock(narrowed_mutex_);
   if (const Preparation* found = known.load(std::memory_order_relaxed)) return *found;
-  const Plan narrower_plan = make_plan(weights, format, path, plan.form);
+  Plan narrower_plan = make_plan(weights, format, path, plan.form);
   const Preparation* chosen = this;
   if (cheaper(narrower_plan, plan)) {
+    // The plan of the widest format that costs the same holds every narrower value too: all
+    // widths of one cost then share one preparation and its lists, whichever comes first. (The
+    // format's own plan costs more, so the search ends below its bits.)
+    for (int bits = format.bits + 1; bits < own_bits; ++bits) {
+      const Plan wider = make_plan(weights, {bits, format.is_signed}, path, plan.form);
+      if (cheaper(narrower_plan, wider)) break;
+      narrower_plan = wider;
+    }
     const auto same = std::find_if(narrower_.begin(), narrower_.end(), [&](const auto& other) {
       return same_loops(other->plan, narrower_plan);
     });
@@ -297,7 +306,7 @@ const kernel::Preparation& PreparedWeights::preparation_for(LoopForm form, const
                                                             std::int64_t n) const {
   const kernel::Preparation& own = preparation(form);
   if (!own.narrowing_pays) return own;
-  return own.narrowed(*weights_, kernel::narrowest_format(format_, x, n), path_);
+  return own.narrowed(*weights_, kernel::narrowest_format(format_, x, n), format_.bits, path_);
 }
 
 Accumulator PreparedWeights::accumulator(LoopForm form) const {

@@ -97,14 +97,16 @@ TEST_CASE("linear kernel equals the scalar reference bit for bit", "[kernels]") 
       const std::int64_t rows = rows_of(rng), cols = cols_of(rng);
       const std::int64_t batch = batches[rng() % 4];
       const PackedWeights w = test::random_packed(rng, format, {rows, cols}, rng() % 2);
-      const LoopForm form = batch < 4 ? LoopForm::dot : LoopForm::columns;
-      seen.insert({form, choose_accumulator(w, format.activation, form)});
       code_widths.insert(w.code_bits);
       const auto x = test::random_activations(rng, format.activation, batch * cols);
+      // The accumulator the call runs (a small input may narrow it).
+      const PreparedWeights prepared(kernel::borrow(w), format.activation, path);
+      const LoopForm form = batch < 4 ? LoopForm::dot : LoopForm::columns;
+      seen.insert({form, prepared.preparation_for(form, x.data(), batch * cols).plan.accumulator});
       std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows));
       std::vector<std::int64_t> actual(expected.size());
       linear_reference(w, x.data(), batch, format.activation, expected.data());
-      linear_int(w, x.data(), batch, format.activation, actual.data(), path);
+      linear_int(prepared, x.data(), batch, actual.data());
       INFO(describe_case(format, path)
            << " rows=" << rows << " cols=" << cols << " batch=" << batch << " K=" << w.max_k);
       REQUIRE(actual == expected);
@@ -377,17 +379,19 @@ TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kern
   // and 24-bit ones (m = 22 or 23: the column form's 8 groups of lo < 2, flushed every 2 blocks
   // and every block; int64 lanes in the dot form) and with 32-bit ones (the column form's 16-bit
   // halves, each in two groups, as for 24 unsigned bits). Every term at the format's extreme with
-  // the largest low part of its group (amounts 14 and 7), over enough columns for many flushes, in
-  // the dot (batch 1) and column (batch 8, 24) forms.
+  // the largest low part of its group (amounts 14 and 7, one per row), over enough columns for
+  // many flushes, in the dot (batch 1) and column (batch 8, 24) forms.
   for (const int bits : {16, 23, 24, 32})
     for (const bool is_signed : {true, false}) {
       const ActivationFormat format{bits, is_signed};
       const std::int64_t cols = 40000;
       const float sign = is_signed ? -1.0f : 1.0f;
+      // Row 0 on amount 14 (the top group), row 1 on amount 7 (the largest lo of its group):
+      // every segment's terms in one group, all of one sign.
       std::vector<float> weights(static_cast<std::size_t>(2 * cols));
       for (std::size_t i = 0; i < weights.size(); ++i)
-        weights[i] = sign * std::ldexp(1.0f, i % 3 == 2 ? -7 : 0);
-      weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);  // K = 14
+        weights[i] = sign * std::ldexp(1.0f, i < static_cast<std::size_t>(cols) ? 0 : -7);
+      weights[0] = sign * std::ldexp(1.0f, -14);  // K = 14
       const auto w = std::make_shared<const PackedWeights>(
           pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false));
       const PreparedWeights prepared(w, format);

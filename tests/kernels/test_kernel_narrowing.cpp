@@ -3,6 +3,7 @@
 // result, bit for bit the reference's, up to the flush bounds of the narrower accumulator.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <latch>
 #include <limits>
 #include <memory>
 #include <random>
@@ -131,7 +132,10 @@ TEST_CASE("a call on a narrower range runs a cheaper accumulator, exactly", "[ke
   for (const Case& c : cases) {
     const PackedWeights w = weights_up_to(rng, c.max_k, 13, 9 * 7);
     const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), c.format);
-    const auto x = activations_within(rng, c.lowest, c.highest, 2 * 7 * 6 * 5 + 9 * w.cols);
+    auto x = activations_within(rng, c.lowest, c.highest, 2 * 7 * 6 * 5 + 9 * w.cols);
+    // Every call's input starts at x[0] and so holds both ends: each takes the plan checked here.
+    x[0] = static_cast<std::int32_t>(c.lowest);
+    x[1] = static_cast<std::int32_t>(c.highest);
     const auto whole = test::random_activations(rng, c.format, x.size());
     const std::string what = std::to_string(c.format.bits) + (c.format.is_signed ? "s" : "u") +
                              " K=" + std::to_string(c.max_k) + " values " +
@@ -158,23 +162,23 @@ TEST_CASE("a call on a narrower range runs a cheaper accumulator, exactly", "[ke
 
 TEST_CASE("narrowed int32 blocks flush before they can overflow", "[kernels]") {
   // 32-bit values at the bound of m = 21 (lo < 4, 4 shift groups) and m = 23 magnitude bits
-  // (lo < 2, 8 groups): terms of 2^24, a flush after every block of 64. Every weight's low part
-  // is the largest of its group (amounts 11, 7 and 3, or the odd ones; one weight sets K = 14),
-  // all terms of one sign, over 40000 columns. The column form (batch 8, 24) runs the narrowed
+  // (lo < 2, 8 groups): terms of up to 2^24. Each row puts all its weights on one amount: 11 and
+  // 7 (the largest lo of their groups in both splits; a larger split would make their terms
+  // 2^26 and overflow a segment), or 14 (the top group); one weight sets K = 14. All terms of a
+  // row have one sign, over 40000 columns. The column form (batch 8, 24) runs the narrowed
   // blocks, the dot form (batch 1) its int64 lanes.
   for (const int m : {21, 23})
     for (const bool is_signed : {true, false}) {
       const ActivationFormat format{32, is_signed};
-      const std::int64_t cols = 40000;
-      const std::vector<int> amounts =
-          m == 21 ? std::vector<int>{11, 7, 3} : std::vector<int>{13, 11, 9, 7, 5, 3, 1};
-      std::vector<float> weights(static_cast<std::size_t>(2 * cols));
+      const std::int64_t rows = 3, cols = 40000;
+      const int amounts[rows] = {11, 7, 14};
+      std::vector<float> weights(static_cast<std::size_t>(rows * cols));
       for (std::size_t i = 0; i < weights.size(); ++i)
-        weights[i] = std::ldexp(1.0f, amounts[i % amounts.size()] - 14);
-      weights[0] = weights[static_cast<std::size_t>(cols)] = std::ldexp(1.0f, -14);
+        weights[i] = std::ldexp(1.0f, amounts[i / static_cast<std::size_t>(cols)] - 14);
+      weights[0] = std::ldexp(1.0f, -14);
       const PreparedWeights prepared(
           std::make_shared<const PackedWeights>(
-              pack_weights(Tensor::from_vector(weights, {2, cols}), Tensor(), 0, false)),
+              pack_weights(Tensor::from_vector(weights, {rows, cols}), Tensor(), 0, false)),
           format);
       const std::int32_t extreme = is_signed ? -(1 << m) : (1 << m) - 1;
       for (const std::int64_t batch : {1, 8, 24}) {
@@ -184,34 +188,93 @@ TEST_CASE("narrowed int32 blocks flush before they can overflow", "[kernels]") {
             prepared.preparation_for(LoopForm::columns, x.data(), batch * cols).plan;
         REQUIRE(plan.accumulator == Accumulator::int32_blocks);
         REQUIRE(plan.lanes.groups == (m == 21 ? 4 : 8));
-        REQUIRE(plan.lanes.flush_blocks == 1);
-        std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * 2)), actual(expected);
+        std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows)),
+            actual(expected);
         linear_reference(prepared.weights(), x.data(), batch, format, expected.data());
         linear_int(prepared, x.data(), batch, actual.data());
         REQUIRE(actual == expected);
-        // The exact sum (before the shift right by K) far exceeds int32.
-        CHECK(std::abs(expected[0]) > (std::int64_t{1} << 31) >> 14);
+        // The exact sums (before the shift right by K) far exceed int32.
+        for (std::int64_t r = 0; r < rows; ++r)
+          CHECK(std::abs(expected[static_cast<std::size_t>(r)]) > (std::int64_t{1} << 31) >> 14);
       }
     }
 }
 
+TEST_CASE("widths of one cost share a preparation", "[kernels]") {
+  // With K = 14, 32-bit values of 18 to 21 magnitude bits all take 4 shift groups of lo < 4 in
+  // the column form: whichever width comes first, they share one preparation (and its lists),
+  // made for the widest of them. 17 bits take 2 groups of lo < 8: another one.
+  std::mt19937_64 rng(41);
+  const PackedWeights w = weights_up_to(rng, 14, 21, 9 * 16);
+  const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), {32, true});
+  std::vector<const kernel::Preparation*> used;
+  for (const int m : {18, 21, 19, 17}) {
+    auto x =
+        activations_within(rng, -(std::int64_t{1} << m), (std::int64_t{1} << m) - 1, 16 * w.cols);
+    x[0] = -(1 << m);
+    used.push_back(&prepared.preparation_for(LoopForm::columns, x.data(), 16 * w.cols));
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(16 * w.rows)), actual(expected);
+    linear_reference(w, x.data(), 16, prepared.format(), expected.data());
+    linear_int(prepared, x.data(), 16, actual.data());
+    INFO(m << " magnitude bits");
+    REQUIRE(actual == expected);
+  }
+  CHECK(used[0] == used[1]);
+  CHECK(used[0] == used[2]);
+  CHECK(used[0]->plan.lanes.groups == 4);
+  CHECK(used[3] != used[0]);
+  CHECK(used[3]->plan.lanes.groups == 2);
+  CHECK(used[3] != &prepared.preparation(LoopForm::columns));
+}
+
+TEST_CASE("a narrowed batch-1 call takes the table form", "[kernels]") {
+  // 16-bit activations with 4-bit PS weights (K <= 6): int32 lanes for the format (m + K = 21),
+  // the int16 table form for values within 8 signed bits (m + K <= 13), its tiles built by the
+  // second call, where the path has it.
+  std::mt19937_64 rng(43);
+  const ActivationFormat format{16, true};
+  const test::LayerFormat layer{4, ShiftType::PS, format};
+  for (const KernelPath path : available_kernel_paths()) {
+    const PackedWeights w = test::random_packed(rng, layer, {70, 300}, true);
+    const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format, path);
+    CHECK(!prepared.preparation(LoopForm::dot).plan.lanes.table16);
+    for (int call = 0; call < 3; ++call) {
+      auto x = activations_within(rng, -128, 127, w.cols);
+      x[0] = -128;
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(w.rows)), actual(expected);
+      linear_reference(w, x.data(), 1, format, expected.data());
+      linear_int(prepared, x.data(), 1, actual.data());
+      INFO(kernel_path_name(path) << " call " << call);
+      REQUIRE(actual == expected);
+    }
+    const std::vector<std::int32_t> narrow{-128, 127};
+    const kernel::Preparation& used = prepared.preparation_for(LoopForm::dot, narrow.data(), 2);
+    const bool has_table = path != KernelPath::portable;
+    CHECK(used.plan.lanes.table16 == has_table);
+    CHECK((used.table_tiles(w) != nullptr) == has_table);
+  }
+}
+
 TEST_CASE("threads calling with different ranges at once share the prepared weights", "[kernels]") {
-  // Each thread's first call narrows to its own range: the preparations are made (and their
-  // entry lists built) concurrently, and every result is the reference's.
+  // Each thread's first call narrows to its own range, all released at once: the preparations
+  // are made (18 and 20 bits sharing one) and their entry lists built concurrently, and every
+  // result is the reference's.
   std::mt19937_64 rng(37);
   const ActivationFormat format{32, true};
   const PackedWeights w = weights_up_to(rng, 14, 40, 9 * 12);
   const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format);
-  const int magnitudes[] = {8, 16, 20, 21, 24, 31};
+  const int magnitudes[] = {8, 16, 18, 20, 21, 23, 24, 31};
   std::vector<std::vector<std::int32_t>> inputs;
   for (const int m : magnitudes)
     inputs.push_back(
         activations_within(rng, -(std::int64_t{1} << m), (std::int64_t{1} << m) - 1, 16 * w.cols));
   std::vector<std::vector<std::int64_t>> results(inputs.size());
+  std::latch start(static_cast<std::ptrdiff_t>(inputs.size()));
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < inputs.size(); ++t)
     threads.emplace_back([&, t] {
       results[t].resize(static_cast<std::size_t>(16 * w.rows));
+      start.arrive_and_wait();
       linear_int(prepared, inputs[t].data(), 16, results[t].data());
     });
   for (std::thread& thread : threads) thread.join();
