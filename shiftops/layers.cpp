@@ -29,9 +29,9 @@ void ShiftOptions::validate() const {
 
 // The packed weights of a layer running inference through the kernel, prepared for the layer's
 // activations, so that a forward in inference does not round, re-pack and re-sort unchanged
-// parameters. The entry is valid while every parameter still lives in the same storage at the
-// same version: an optimizer step, a load, round_weights_ or any other in-place write bumps the
-// version and the next forward re-packs. The entry holds the storages, so that a replaced
+// parameters. They are valid while every parameter still lives in the same storage at the same
+// version: an optimizer step, a load, round_weights_ or any other in-place write bumps the
+// version and the next forward re-packs. The storages packed from are kept, so that a replaced
 // parameter's memory cannot come back at the same address with a matching version.
 class PackedInference {
  public:

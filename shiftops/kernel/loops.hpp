@@ -60,7 +60,7 @@ struct Schedule {
 };
 
 struct Lanes {
-  bool wide64;                // int64 terms throughout, dot form (else int32 partial sums)
+  bool wide64;                // int64 terms: the dot form's int64 lanes, or the wide plan
   bool is_unsigned;           // activations are unsigned bit patterns (zero-extended)
   std::int64_t flush_blocks;  // int32 dot form: 64-weight blocks summed before flushing to int64
   int groups;                 // int32 path: 1 to kMaxDotGroups or kMaxColumnGroups groups

@@ -227,18 +227,6 @@ const std::uint8_t* Preparation::table_tiles(const PackedWeights& weights) const
   return tiles_.data();
 }
 
-namespace {
-
-// Plans whose loops and lists are the same: the preparations of their formats can be shared.
-bool same_loops(const Plan& a, const Plan& b) {
-  return a.accumulator == b.accumulator && a.lanes.groups == b.lanes.groups &&
-         a.lanes.split_bits == b.lanes.split_bits && a.lanes.flush_blocks == b.lanes.flush_blocks &&
-         a.lanes.dot16 == b.lanes.dot16 && a.lanes.dot16_flush == b.lanes.dot16_flush &&
-         a.lanes.table16 == b.lanes.table16;
-}
-
-}  // namespace
-
 const Preparation& Preparation::narrowed(const PackedWeights& weights,
                                          const ActivationFormat& format, int own_bits,
                                          KernelPath path) const {
@@ -250,23 +238,23 @@ const Preparation& Preparation::narrowed(const PackedWeights& weights,
   const Preparation* chosen = this;
   if (cheaper(narrower_plan, plan)) {
     // The plan of the widest format that costs the same holds every narrower value too: all
-    // widths of one cost then share one preparation and its lists, whichever comes first. (The
-    // format's own plan costs more, so the search ends below its bits.)
+    // widths of one cost share the preparation kept under that widest one, whichever comes
+    // first. (The format's own plan costs more, so the search ends below its bits.)
+    int widest = format.bits;
     for (int bits = format.bits + 1; bits < own_bits; ++bits) {
       const Plan wider = make_plan(weights, {bits, format.is_signed}, path, plan.form);
       if (cheaper(narrower_plan, wider)) break;
       narrower_plan = wider;
+      widest = bits;
     }
-    const auto same = std::find_if(narrower_.begin(), narrower_.end(), [&](const auto& other) {
-      return same_loops(other->plan, narrower_plan);
-    });
-    if (same != narrower_.end()) {
-      chosen = same->get();
-    } else {
+    std::atomic<const Preparation*>& owner = by_bits_[static_cast<std::size_t>(widest)];
+    chosen = owner.load(std::memory_order_relaxed);
+    if (!chosen) {
       auto made = std::make_unique<Preparation>();
       made->plan = narrower_plan;
       chosen = made.get();
       narrower_.push_back(std::move(made));
+      owner.store(chosen, std::memory_order_release);
     }
   }
   known.store(chosen, std::memory_order_release);
