@@ -90,8 +90,9 @@ void PackedWeights::validate(const char* who) const {
   // A fast pass over the bytes (either nibble of a 4-bit code byte, the real columns of an
   // 8-bit row), then the padding's few codes one by one; the slow search for the message only
   // when something is wrong.
-  const int zero_amount = code_bits == 8 ? kZeroCode : kZeroNibble;
-  const auto outside = [&](int amount) { return amount != zero_amount && amount > max_k; };
+  // By value: captured by reference, the bounds were reloaded per byte and the loops scalar.
+  const int zero_amount = code_bits == 8 ? kZeroCode : kZeroNibble, k = max_k;
+  const auto outside = [zero_amount, k](int amount) { return amount != zero_amount && amount > k; };
   const std::int64_t scanned = code_bits == 8 ? cols : row_bytes();
   int bad = 0;
   for (std::int64_t r = 0; r < rows; ++r) {

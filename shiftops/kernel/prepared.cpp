@@ -91,6 +91,7 @@ struct KeyPlaces {
   int list[kMaxKeys];
   std::uint8_t lo[kMaxKeys];
   std::vector<int> list_order;  // the keys in spill-list order
+  std::vector<int> list_end;    // where each list's keys end in list_order
 
   KeyPlaces(const ListShape& shape, const Schedule& schedule, int groups) {
     for (int key = 0, slot = 0; key < shape.keys; slot += schedule.slots[key++]) {
@@ -99,9 +100,11 @@ struct KeyPlaces {
       list[key] = 2 * group + (key & 1);
       lo[key] = static_cast<std::uint8_t>((group + 1) * shape.lo_values - 1 - level);
     }
-    for (int l = 0; l < 2 * groups; ++l)
+    for (int l = 0; l < 2 * groups; ++l) {
       for (int key = 0; key < shape.keys; ++key)
         if (list[key] == l) list_order.push_back(key);
+      list_end.push_back(static_cast<int>(list_order.size()));
+    }
   }
 };
 
@@ -114,14 +117,18 @@ void fill_segment(const ListShape& shape, const Schedule& schedule, const KeyPla
                   std::vector<std::uint8_t>& spills) {
   int counts[kMaxKeys + 1];
   count_keys(shape, codes, in_segment, counts);
+  // Each list's count from the running total: adding to the count's byte per key chained every
+  // key's add to the last through memory.
   std::uint8_t* list_counts = record + schedule.fixed_slots;
-  std::fill(list_counts, list_counts + 2 * groups, std::uint8_t{0});
   int spill_begin[kMaxKeys], spilled = 0;
-  for (const int key : places.list_order) {
-    spill_begin[key] = spilled;
-    const int over = std::max(0, counts[key] - schedule.slots[key]);
-    spilled += over;
-    list_counts[places.list[key]] = static_cast<std::uint8_t>(list_counts[places.list[key]] + over);
+  for (int l = 0, k = 0; l < 2 * groups; ++l) {
+    const int before = spilled;
+    for (; k < places.list_end[static_cast<std::size_t>(l)]; ++k) {
+      const int key = places.list_order[static_cast<std::size_t>(k)];
+      spill_begin[key] = spilled;
+      spilled += std::max(0, counts[key] - schedule.slots[key]);
+    }
+    list_counts[l] = static_cast<std::uint8_t>(spilled - before);
   }
   // Wraps only when the thread's list passes 2^32 pairs, which the caller refuses.
   const auto offset = static_cast<std::uint32_t>(spills.size() / 2);
