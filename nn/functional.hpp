@@ -24,6 +24,14 @@ struct Conv2dParams {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dParams& params);
 
+// The gradients of linear and conv2d for the output's gradient g: {x, weight} or {x, weight,
+// bias} as `needs` has 2 or 3 entries, each only where it asks. Their own backward, for layers
+// whose forward takes another route (the integer shift kernel).
+std::vector<Tensor> linear_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                     const std::vector<bool>& needs);
+std::vector<Tensor> conv2d_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                     const Conv2dParams& params, const std::vector<bool>& needs);
+
 // Pooling over x [N, C, H, W]. Max pooling pads with -inf and sends the gradient to the first
 // maximum of each window (as PyTorch); average pooling counts the zero padding. With
 // ceil_mode the last window may hang over the bottom/right edge (PyTorch's rule: it must start

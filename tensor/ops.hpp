@@ -97,5 +97,9 @@ Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, st
 // matmul(weight, unfold(x, window)) without the unfolded batch in memory (back-ends work image
 // by image, and backward unfolds the saved input again).
 Tensor convolve(const Tensor& x, const Tensor& weight, const Window& window);
+// convolve's gradients for g [N, O, out_h * out_w]: {grad_x, grad_weight}, each only where
+// `needs` asks; its backward, and that of forwards computed another way (the shift kernel).
+std::vector<Tensor> convolve_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                       const Window& window, const std::vector<bool>& needs);
 
 }  // namespace ds

@@ -1,6 +1,7 @@
 // Linear and convolution layers as matrix products: convolution multiplies the weight by its
 // input unfolded into columns (im2col); without groups that is one `convolve` node.
 #include "autograd/function.hpp"
+#include "autograd/grad_mode.hpp"
 #include "nn/functional.hpp"
 #include "tensor/ops.hpp"
 
@@ -15,25 +16,30 @@ Tensor column_sums(const Tensor& m) {
   return matmul(ones, m).reshape({m.shape()[1]});
 }
 
+// The sums over N, H and W of g [N, C, H, W] (a bias's gradient): a product with a column of
+// ones, then column_sums, rather than a transposed copy and a reduction.
+Tensor channel_sums(const Tensor& g) {
+  const auto& s = g.shape();
+  const Tensor ones = Tensor::ones({s[2] * s[3], 1}, g.dtype(), g.device());
+  return column_sums(matmul(g.reshape({s[0], s[1], s[2] * s[3]}), ones).reshape({s[0], s[1]}));
+}
+
 // out + bias over the channels of [N, C, H, W], added in place into the product's fresh output
-// (its node saved only its inputs); the bias's gradient is a product with a column of ones
-// rather than a transposed copy and a reduction.
+// (its node saved only its inputs).
 Tensor add_channel_bias(const Tensor& out, const Tensor& bias) {
-  const auto& s = out.shape();
   {
     NoGradGuard no_grad;
-    out.detach().add_(bias.reshape({1, s[1], 1, 1}));
+    out.detach().add_(bias.reshape({1, out.shape()[1], 1, 1}));
   }
   return autograd::record(
-      "conv2d_bias", out, {out, bias}, [s](const Tensor& g, const std::vector<bool>& needs) {
-        Tensor grad_bias;
-        if (needs[1]) {
-          const Tensor ones = Tensor::ones({s[2] * s[3], 1}, g.dtype(), g.device());
-          grad_bias =
-              column_sums(matmul(g.reshape({s[0], s[1], s[2] * s[3]}), ones).reshape({s[0], s[1]}));
-        }
-        return std::vector<Tensor>{needs[0] ? g : Tensor(), grad_bias};
+      "conv2d_bias", out, {out, bias}, [](const Tensor& g, const std::vector<bool>& needs) {
+        return std::vector<Tensor>{needs[0] ? g : Tensor(), needs[1] ? channel_sums(g) : Tensor()};
       });
+}
+
+Window window_of(const Tensor& weight, const Conv2dParams& p) {
+  return {weight.shape()[2], weight.shape()[3], p.stride_h,   p.stride_w,
+          p.pad_h,           p.pad_w,           p.dilation_h, p.dilation_w};
 }
 
 }  // namespace
@@ -58,12 +64,19 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return autograd::record("linear", out, {x, weight, bias},
                           [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight)](
                               const Tensor& g, const std::vector<bool>& needs) {
-                            const Tensor& input = sx.get("linear");
-                            return std::vector<Tensor>{
-                                needs[0] ? matmul(g, sw.get("linear")) : Tensor(),
-                                needs[1] ? matmul(g.t(), input) : Tensor(),
-                                needs[2] ? column_sums(g) : Tensor()};
+                            return linear_gradients(sx.get("linear"), sw.get("linear"), g, needs);
                           });
+}
+
+std::vector<Tensor> linear_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                     const std::vector<bool>& needs) {
+  // x [..., in] and g [..., out] as matrices of rows.
+  const Tensor input = x.reshape({-1, weight.shape()[1]});
+  const Tensor grad = g.reshape({-1, weight.shape()[0]});
+  std::vector<Tensor> grads{needs[0] ? matmul(grad, weight).reshape(x.shape()) : Tensor(),
+                            needs[1] ? matmul(grad.t(), input) : Tensor()};
+  if (needs.size() > 2) grads.push_back(needs[2] ? column_sums(grad) : Tensor());
+  return grads;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
@@ -78,8 +91,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
          groups, " groups");
   if (bias.defined() && bias.shape() != Shape{out_channels})
     fail("conv2d: bias of shape ", bias.shape(), " for ", out_channels, " output channels");
-  const Window window{weight.shape()[2], weight.shape()[3], p.stride_h,   p.stride_w,
-                      p.pad_h,           p.pad_w,           p.dilation_h, p.dilation_w};
+  const Window window = window_of(weight, p);
   const std::int64_t out_h = window.out_h(x.shape()[2]), out_w = window.out_w(x.shape()[3]);
   const std::int64_t taps = weight.shape()[1] * weight.shape()[2] * weight.shape()[3];
   const std::int64_t positions = out_h * out_w;
@@ -99,6 +111,33 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   }
   out = out.reshape({n, out_channels, out_h, out_w});
   return bias.defined() ? add_channel_bias(out, bias) : out;
+}
+
+std::vector<Tensor> conv2d_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                     const Conv2dParams& params, const std::vector<bool>& needs) {
+  std::vector<Tensor> grads;
+  if (params.groups == 1) {
+    const auto& w = weight.shape();
+    const auto& s = g.shape();
+    grads = convolve_gradients(x, weight.reshape({w[0], w[1] * w[2] * w[3]}),
+                               g.reshape({s[0], s[1], s[2] * s[3]}), window_of(weight, params),
+                               {needs[0], needs[1]});
+    if (needs[1]) grads[1] = grads[1].reshape(w);
+  } else {
+    // A grouped convolution is a composition of ops with no backward of its own: its graph is
+    // recorded again on detached inputs and run backward.
+    struct RecordingOn {
+      bool previous = GradMode::enabled();
+      RecordingOn() { GradMode::set_enabled(true); }
+      ~RecordingOn() { GradMode::set_enabled(previous); }
+    } recording;
+    const Tensor input = x.detach().requires_grad_(needs[0]);
+    const Tensor kernel = weight.detach().requires_grad_(needs[1]);
+    conv2d(input, kernel, Tensor(), params).backward(g);
+    grads = {needs[0] ? input.grad() : Tensor(), needs[1] ? kernel.grad() : Tensor()};
+  }
+  if (needs.size() > 2) grads.push_back(needs[2] ? channel_sums(g) : Tensor());
+  return grads;
 }
 
 }  // namespace ds::nn::functional

@@ -1,12 +1,11 @@
 // Float tensors through the integer kernels, and the shift layers' route through them: the
-// forward runs the kernel on the weights packed at that step, the backward re-runs the float
-// op so that the gradients are exactly the float path's (straight-through).
+// forward runs the kernel on the weights packed at that step, the backward is the float op's
+// own, so that the gradients are exactly the float path's (straight-through).
 #include <algorithm>
 #include <cmath>
 #include <memory>
 
 #include "autograd/function.hpp"
-#include "autograd/grad_mode.hpp"
 #include "shiftops/convert.hpp"
 #include "shiftops/device_weights.hpp"
 #include "shiftops/kernel.hpp"
@@ -84,28 +83,6 @@ std::unique_ptr<std::int32_t[]> to_fixed(const Tensor& x, const ActivationBits& 
   return fixed;
 }
 
-// Runs `float_op` on detached copies of the inputs with recording on, and returns the
-// gradients its backward gives for `grad`.
-template <typename FloatOp>
-std::vector<Tensor> float_path_gradients(const std::vector<Tensor>& inputs, const Tensor& grad,
-                                         const std::vector<bool>& needs_grad, FloatOp&& float_op) {
-  struct RecordingOn {
-    bool previous = GradMode::enabled();
-    RecordingOn() { GradMode::set_enabled(true); }
-    ~RecordingOn() { GradMode::set_enabled(previous); }
-  } recording;
-  std::vector<Tensor> leaves;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    leaves.push_back(inputs[i].detach());
-    if (needs_grad[i]) leaves.back().requires_grad_(true);
-  }
-  float_op(leaves).backward(grad);
-  std::vector<Tensor> grads;
-  for (std::size_t i = 0; i < leaves.size(); ++i)
-    grads.push_back(needs_grad[i] ? leaves[i].grad() : Tensor());
-  return grads;
-}
-
 std::vector<Tensor> defined(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return bias.defined() ? std::vector<Tensor>{x, weight, bias} : std::vector<Tensor>{x, weight};
 }
@@ -177,11 +154,8 @@ Tensor kernel_linear_forward(const Tensor& x, const Tensor& weight, const Tensor
         const PackedWeights packed = pack_weights(in[1], bias_of(in), bits.fraction, allow_4bit);
         return shift_linear(in[0], packed, bits);
       },
-      [x, weight, bias](const Tensor& grad, const std::vector<bool>& needs_grad) {
-        return float_path_gradients(defined(x, weight, bias), grad, needs_grad,
-                                    [](const std::vector<Tensor>& in) {
-                                      return nn::functional::linear(in[0], in[1], bias_of(in));
-                                    });
+      [x, weight](const Tensor& grad, const std::vector<bool>& needs_grad) {
+        return nn::functional::linear_gradients(x, weight, grad, needs_grad);
       });
 }
 
@@ -194,11 +168,8 @@ Tensor kernel_conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor
         const PackedWeights packed = pack_weights(in[1], bias_of(in), bits.fraction, allow_4bit);
         return shift_conv2d(in[0], packed, in[1].size(2), in[1].size(3), params, bits);
       },
-      [x, weight, bias, params](const Tensor& grad, const std::vector<bool>& needs_grad) {
-        return float_path_gradients(
-            defined(x, weight, bias), grad, needs_grad, [&params](const std::vector<Tensor>& in) {
-              return nn::functional::conv2d(in[0], in[1], bias_of(in), params);
-            });
+      [x, weight, params](const Tensor& grad, const std::vector<bool>& needs_grad) {
+        return nn::functional::conv2d_gradients(x, weight, grad, params, needs_grad);
       });
 }
 

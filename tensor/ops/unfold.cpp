@@ -72,20 +72,24 @@ Tensor convolve(const Tensor& x, const Tensor& weight, const Window& window) {
   Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
   backend_for(x.device())
       .conv2d(x.detach().contiguous(), weight.detach().contiguous(), window, out);
-  return autograd::record(
-      "convolve", out, {x, weight},
-      [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight), window](
-          const Tensor& g, const std::vector<bool>& needs) {
-        const Tensor input = sx.get("convolve").detach().contiguous();
-        const Tensor kernel = sw.get("convolve").detach().contiguous();
-        const Tensor grad_x =
-            needs[0] ? Tensor::empty(input.shape(), g.dtype(), g.device()) : Tensor();
-        const Tensor grad_weight =
-            needs[1] ? Tensor::empty(kernel.shape(), g.dtype(), g.device()) : Tensor();
-        backend_for(g.device())
-            .conv2d_backward(input, kernel, g.contiguous(), window, grad_x, grad_weight);
-        return std::vector<Tensor>{grad_x, grad_weight};
-      });
+  return autograd::record("convolve", out, {x, weight},
+                          [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight),
+                           window](const Tensor& g, const std::vector<bool>& needs) {
+                            return convolve_gradients(sx.get("convolve"), sw.get("convolve"), g,
+                                                      window, needs);
+                          });
+}
+
+std::vector<Tensor> convolve_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                       const Window& window, const std::vector<bool>& needs) {
+  const Tensor input = x.detach().contiguous();
+  const Tensor kernel = weight.detach().contiguous();
+  const Tensor grad_x = needs[0] ? Tensor::empty(input.shape(), g.dtype(), g.device()) : Tensor();
+  const Tensor grad_weight =
+      needs[1] ? Tensor::empty(kernel.shape(), g.dtype(), g.device()) : Tensor();
+  backend_for(g.device())
+      .conv2d_backward(input, kernel, g.contiguous(), window, grad_x, grad_weight);
+  return {grad_x, grad_weight};
 }
 
 }  // namespace ds

@@ -111,6 +111,60 @@ TEST_CASE("a training step through the kernel gives the float path's loss and gr
   }
 }
 
+// The kernel's backward is the float op's own gradient functions (no float forward run again):
+// the same gradients as the float op for every input, also for grouped convolution (recorded
+// through autograd) and a linear input with more than two dims.
+TEST_CASE("the kernel ops' gradients are the float ops' for every input", "[kernels]") {
+  std::mt19937_64 rng(11);
+  const ActivationBits bits{8, 8};
+  const test::LayerFormat format{5, ShiftType::PS, activation_format(bits)};
+  auto leaf = [](const Tensor& t) { return t.detach().requires_grad_(true); };
+  auto gradients = [](const Tensor& out, const Tensor& g, const std::vector<Tensor>& inputs) {
+    out.backward(g);
+    std::vector<Tensor> grads;
+    for (const Tensor& input : inputs) grads.push_back(input.grad().clone());
+    return grads;
+  };
+  auto check_same = [](const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const auto close = test::allclose(a[i], b[i], 0, 0);
+      INFO("input " << i << ": " << close.message);
+      CHECK(close.ok);
+    }
+  };
+  // pack_weights takes a bias on the fixed-point grid.
+  auto grid_bias = [&](std::int64_t n) {
+    std::vector<float> values;
+    for (std::int64_t i = 0; i < n; ++i) values.push_back(static_cast<float>(rng() % 512) / 256);
+    return Tensor::from_vector(values, {n});
+  };
+  manual_seed(12);
+  for (const std::int64_t groups : {1, 2, 6}) {
+    nn::functional::Conv2dParams params;
+    params.groups = groups;
+    params.pad_h = params.pad_w = 1;
+    params.stride_w = 2;
+    const Tensor weight = test::random_shift_weights(rng, format, {6, 6 / groups, 3, 3});
+    const Tensor x = randn({2, 6, 7, 5}), bias = grid_bias(6);
+    const Tensor g = randn({2, 6, 7, 3});
+    const Tensor xf = leaf(x), wf = leaf(weight), bf = leaf(bias);
+    const auto expected = gradients(nn::functional::conv2d(xf, wf, bf, params), g, {xf, wf, bf});
+    const Tensor xk = leaf(x), wk = leaf(weight), bk = leaf(bias);
+    const auto actual =
+        gradients(kernel_conv2d_forward(xk, wk, bk, params, bits, true), g, {xk, wk, bk});
+    INFO("groups " << groups);
+    check_same(actual, expected);
+  }
+  const Tensor weight = test::random_shift_weights(rng, format, {5, 7});
+  const Tensor x = randn({3, 4, 7}), bias = grid_bias(5), g = randn({3, 4, 5});
+  const Tensor xf = leaf(x), wf = leaf(weight), bf = leaf(bias);
+  const auto expected = gradients(nn::functional::linear(xf, wf, bf), g, {xf, wf, bf});
+  const Tensor xk = leaf(x), wk = leaf(weight), bk = leaf(bias);
+  const auto actual = gradients(kernel_linear_forward(xk, wk, bk, bits, true), g, {xk, wk, bk});
+  check_same(actual, expected);
+}
+
 TEST_CASE("the packed weights file is a quarter of FP32 or less and loads back", "[kernels]") {
   const fs::path fp32_file = temp_file("fp32.safetensors");
   const fs::path packed_file = temp_file("packed.safetensors");
