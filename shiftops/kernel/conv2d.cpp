@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "shiftops/kernel/plan.hpp"
+#include "tensor/cpu/im2col.hpp"
 
 namespace ds::shift {
 
@@ -37,43 +38,6 @@ void ConvGeometry::validate(const PackedWeights& weights) const {
 
 namespace {
 
-// cols[(c * kh + r) * kw + s][oy * ow + ox] for the channels of one group of one image. For a
-// kernel offset, the output columns whose input column lies inside the image form one range
-// [ox_begin, ox_end): zeros outside it, and inside it a contiguous copy when the stride is 1.
-void im2col(const std::int32_t* image, const ConvGeometry& g, std::int64_t channels,
-            std::int64_t width, std::int32_t* cols) {
-  const auto& p = g.params;
-  const std::int64_t oh = g.out_h(), ow = g.out_w();
-  std::int32_t* out = cols;
-  for (std::int64_t c = 0; c < channels; ++c)
-    for (std::int64_t r = 0; r < g.kernel_h; ++r)
-      for (std::int64_t s = 0; s < g.kernel_w; ++s, out += width) {
-        const std::int32_t* plane = image + c * g.height * g.width;
-        const std::int64_t x0 = s * p.dilation_w - p.pad_w;  // input column of output column 0
-        // ox_begin: the first ox with x0 + ox * stride >= 0; ox_end: past the last < width.
-        const std::int64_t ox_begin =
-            std::clamp<std::int64_t>(x0 >= 0 ? 0 : (-x0 + p.stride_w - 1) / p.stride_w, 0, ow);
-        const std::int64_t ox_end = std::clamp<std::int64_t>(
-            g.width - x0 <= 0 ? 0 : (g.width - x0 + p.stride_w - 1) / p.stride_w, ox_begin, ow);
-        for (std::int64_t oy = 0; oy < oh; ++oy) {
-          const std::int64_t iy = oy * p.stride_h - p.pad_h + r * p.dilation_h;
-          std::int32_t* dst = out + oy * ow;
-          if (iy < 0 || iy >= g.height) {
-            std::fill(dst, dst + ow, 0);
-            continue;
-          }
-          std::fill(dst, dst + ox_begin, 0);
-          std::fill(dst + ox_end, dst + ow, 0);
-          const std::int32_t* src = plane + iy * g.width + x0 + ox_begin * p.stride_w;
-          if (p.stride_w == 1) {
-            std::copy(src, src + (ox_end - ox_begin), dst + ox_begin);
-          } else {
-            for (std::int64_t ox = ox_begin; ox < ox_end; ++ox, src += p.stride_w) dst[ox] = *src;
-          }
-        }
-      }
-}
-
 // Output lanes an item aims for: the lane tiles of an item run through the rows' entry lists
 // (kept in the L2 cache across tiles) together, so small feature maps are batched several
 // images to an item.
@@ -87,9 +51,9 @@ std::int64_t images_per_item(const ConvGeometry& g) {
 // Images [first_image, first_image + images) of one group, side by side in the lanes: output
 // rows of that group for each of them.
 void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
-               const std::int32_t* x, const ConvGeometry& g, std::int64_t first_image,
-               std::int64_t images, std::int64_t group, bool parallel_rows,
-               const kernel::Outputs& y) {
+               const std::int32_t* x, const ConvGeometry& g, const cpu::PlaneWindow& window,
+               std::int64_t first_image, std::int64_t images, std::int64_t group,
+               bool parallel_rows, const kernel::Outputs& y) {
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t group_rows = w.rows / g.params.groups;
@@ -110,9 +74,13 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   };
   std::int32_t* const cols = grow(cols_scratch, w.cols * width);
   std::int64_t* const sums = grow(sums_scratch, halves ? 2 * sums_size : sums_size);
+  // The float path's im2col: cols[(c * kh + r) * kw + s][j * positions + oy * ow + ox].
+  const std::int64_t taps = g.kernel_h * g.kernel_w;
   for (std::int64_t j = 0; j < images; ++j)
-    im2col(x + ((first_image + j) * g.channels + group * group_channels) * g.height * g.width, g,
-           group_channels, width, cols + j * positions);
+    for (std::int64_t c = 0; c < group_channels; ++c)
+      window.unfold(
+          x + ((first_image + j) * g.channels + group * group_channels + c) * g.height * g.width, 0,
+          cols + c * taps * width + j * positions, width);
   for (std::int64_t i = 0; i < w.cols; ++i)
     std::fill(cols + i * width + lanes, cols + (i + 1) * width, 0);
   const std::int64_t first = group * group_rows;
@@ -167,9 +135,13 @@ void conv_into(const PreparedWeights& prepared, const std::int32_t* x, const Con
   const std::int64_t items = image_items * geometry.params.groups;
   const bool parallel = kernel::worth_threads(geometry.batch * weights.rows * weights.cols *
                                               geometry.out_h() * geometry.out_w());
+  const auto& p = geometry.params;
+  const cpu::PlaneWindow window(geometry.height, geometry.width,
+                                {geometry.kernel_h, geometry.kernel_w, p.stride_h, p.stride_w,
+                                 p.pad_h, p.pad_w, p.dilation_h, p.dilation_w});
   const auto run = [&](std::int64_t item, bool parallel_rows) {
     const std::int64_t first_image = item / geometry.params.groups * per_item;
-    conv_item(preparation, weights, x, geometry, first_image,
+    conv_item(preparation, weights, x, geometry, window, first_image,
               std::min(per_item, geometry.batch - first_image), item % geometry.params.groups,
               parallel_rows, y);
   };

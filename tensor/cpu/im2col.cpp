@@ -42,10 +42,10 @@ bool PlaneWindow::rows_are_runs() const {
 }
 
 template <typename Fn>
-void PlaneWindow::for_each_tap(Fn fn) const {
+void PlaneWindow::for_each_tap(std::int64_t tap_stride, Fn fn) const {
   for (std::int64_t ki = 0; ki < window_.kernel_h; ++ki)
     for (std::int64_t kj = 0; kj < window_.kernel_w; ++kj)
-      fn(Tap{(ki * window_.kernel_w + kj) * out_h_ * out_w_,
+      fn(Tap{(ki * window_.kernel_w + kj) * tap_stride,
              (ki * window_.dilation_h - window_.pad_h) * width_ + kj * window_.dilation_w -
                  window_.pad_w,
              row_spans_[ki], col_spans_[kj]});
@@ -101,10 +101,10 @@ void copy_rows(const T* in, std::int64_t row_step, std::int64_t col_step, T* out
 
 // Offsets rather than pointers: a tap's offset of output (0, 0) may lie outside the plane.
 template <typename T>
-void PlaneWindow::unfold(const T* plane, T pad, T* rows) const {
+void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride) const {
   const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
   const bool runs = rows_are_runs();
-  for_each_tap([&](const Tap& tap) {
+  for_each_tap(tap_stride, [&](const Tap& tap) {
     T* const tap_rows = rows + tap.rows_offset;
     std::fill(tap_rows, tap_rows + tap.rows.begin * out_w_, pad);
     std::fill(tap_rows + tap.rows.end * out_w_, tap_rows + out_h_ * out_w_, pad);
@@ -136,7 +136,7 @@ template <typename T>
 void PlaneWindow::fold(const T* rows, T* plane) const {
   const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
   const std::int64_t out_w = out_w_;
-  for_each_tap([&](const Tap& tap) {
+  for_each_tap(positions(), [&](const Tap& tap) {
     const std::int64_t count = tap.rows.end - tap.rows.begin;
     if (count == 0 || tap.cols.begin == tap.cols.end) return;
     const T* in = rows + tap.rows_offset + tap.rows.begin * out_w + tap.cols.begin;
@@ -160,7 +160,7 @@ void PlaneWindow::fold_consuming(T* rows, T* plane) const {
   if (!rows_are_runs()) return fold(rows, plane);
   // Zeroing the padding entries inside a tap's run lets one loop add the whole run: they land
   // on pixels of the neighbouring rows, unchanged by adding zero.
-  for_each_tap([&](const Tap& tap) {
+  for_each_tap(positions(), [&](const Tap& tap) {
     if (tap.rows.begin == tap.rows.end || tap.cols.begin == tap.cols.end) return;
     T* in = rows + tap.rows_offset + tap.rows.begin * out_w_;
     const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
@@ -176,8 +176,10 @@ void PlaneWindow::fold_consuming(T* rows, T* plane) const {
   });
 }
 
-template void PlaneWindow::unfold<float>(const float*, float, float*) const;
-template void PlaneWindow::unfold<double>(const double*, double, double*) const;
+template void PlaneWindow::unfold<float>(const float*, float, float*, std::int64_t) const;
+template void PlaneWindow::unfold<double>(const double*, double, double*, std::int64_t) const;
+template void PlaneWindow::unfold<std::int32_t>(const std::int32_t*, std::int32_t, std::int32_t*,
+                                                std::int64_t) const;
 template void PlaneWindow::fold<float>(const float*, float*) const;
 template void PlaneWindow::fold<double>(const double*, double*) const;
 template void PlaneWindow::fold_consuming<float>(float*, float*) const;

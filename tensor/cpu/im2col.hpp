@@ -18,9 +18,15 @@ class PlaneWindow {
   std::int64_t positions() const { return out_h_ * out_w_; }
   std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * positions(); }
 
-  // plane -> rows; taps that fall in the padding read `pad`.
+  // plane -> rows; taps that fall in the padding read `pad`. Tap t's positions start at rows +
+  // t * tap_stride: positions() packs them, a larger stride leaves room beside them (the shift
+  // kernel puts several images' columns side by side).
   template <typename T>
-  void unfold(const T* plane, T pad, T* rows) const;
+  void unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride) const;
+  template <typename T>
+  void unfold(const T* plane, T pad, T* rows) const {
+    unfold(plane, pad, rows, positions());
+  }
   // Adds the rows back into the plane, each value onto the pixel it was taken from.
   template <typename T>
   void fold(const T* rows, T* plane) const;
@@ -42,7 +48,7 @@ class PlaneWindow {
     Span rows, cols;
   };
   template <typename Fn>
-  void for_each_tap(Fn fn) const;
+  void for_each_tap(std::int64_t tap_stride, Fn fn) const;
   // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap
   // that lie inside the plane read one contiguous run of it.
   bool rows_are_runs() const;
