@@ -123,7 +123,7 @@ std::vector<Tensor> conv2d_gradients(const Tensor& x, const Tensor& weight, cons
                                g.reshape({s[0], s[1], s[2] * s[3]}), window_of(weight, params),
                                {needs[0], needs[1]});
     if (needs[1]) grads[1] = grads[1].reshape(w);
-  } else {
+  } else if (needs[0] || needs[1]) {
     // A grouped convolution is a composition of ops with no backward of its own: its graph is
     // recorded again on detached inputs and run backward.
     struct RecordingOn {
@@ -135,6 +135,8 @@ std::vector<Tensor> conv2d_gradients(const Tensor& x, const Tensor& weight, cons
     const Tensor kernel = weight.detach().requires_grad_(needs[1]);
     conv2d(input, kernel, Tensor(), params).backward(g);
     grads = {needs[0] ? input.grad() : Tensor(), needs[1] ? kernel.grad() : Tensor()};
+  } else {
+    grads = {Tensor(), Tensor()};
   }
   if (needs.size() > 2) grads.push_back(needs[2] ? channel_sums(g) : Tensor());
   return grads;

@@ -155,6 +155,10 @@ TEST_CASE("the kernel ops' gradients are the float ops' for every input", "[kern
         gradients(kernel_conv2d_forward(xk, wk, bk, params, bits, true), g, {xk, wk, bk});
     INFO("groups " << groups);
     check_same(actual, expected);
+    // Only the bias asks for a gradient (input and weight frozen).
+    const Tensor bias_only = leaf(bias);
+    kernel_conv2d_forward(x, weight, bias_only, params, bits, true).backward(g);
+    CHECK(test::allclose(bias_only.grad(), expected[2], 0, 0).ok);
   }
   const Tensor weight = test::random_shift_weights(rng, format, {5, 7});
   const Tensor x = randn({3, 4, 7}), bias = grid_bias(5), g = randn({3, 4, 5});
