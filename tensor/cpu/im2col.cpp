@@ -73,6 +73,14 @@ void with_row_width(std::int64_t width, Rows rows) {
   }
 }
 
+// std::fill as a loop the compiler vectorises: GCC 12 at -O2 left std::fill's loops scalar here,
+// one 4-byte store per padding value (its cost model declines a loop that needs an epilogue).
+template <typename T>
+void fill_with(T* begin, T* end, T value) {
+#pragma omp simd
+  for (T* at = begin; at < end; ++at) *at = value;
+}
+
 // Row by row, for windows whose rows are not runs: out[r][begin + j] = in[r * row_step + j *
 // col_step], padding elsewhere.
 template <typename T>
@@ -80,8 +88,8 @@ void copy_rows(const T* in, std::int64_t row_step, std::int64_t col_step, T* out
                std::int64_t out_w, std::int64_t begin, std::int64_t end, T pad) {
   if (begin > 0 || end < out_w)
     for (std::int64_t r = 0; r < rows; ++r) {
-      std::fill(out + r * out_w, out + r * out_w + begin, pad);
-      std::fill(out + r * out_w + end, out + (r + 1) * out_w, pad);
+      fill_with(out + r * out_w, out + r * out_w + begin, pad);
+      fill_with(out + r * out_w + end, out + (r + 1) * out_w, pad);
     }
   out += begin;
   if (col_step != 1) {  // offsets from the first row: a pointer past the last row is not formed
@@ -104,16 +112,17 @@ template <typename T>
 void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride) const {
   const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
   const bool runs = rows_are_runs();
-  for_each_tap(tap_stride, [&](const Tap& tap) {
+  // pad by value: captured by reference it is reloaded after every store.
+  for_each_tap(tap_stride, [&, pad](const Tap& tap) {
     T* const tap_rows = rows + tap.rows_offset;
-    std::fill(tap_rows, tap_rows + tap.rows.begin * out_w_, pad);
-    std::fill(tap_rows + tap.rows.end * out_w_, tap_rows + out_h_ * out_w_, pad);
+    fill_with(tap_rows, tap_rows + tap.rows.begin * out_w_, pad);
+    fill_with(tap_rows + tap.rows.end * out_w_, tap_rows + out_h_ * out_w_, pad);
     const std::int64_t in = tap.input + tap.rows.begin * row_step;
     T* out = tap_rows + tap.rows.begin * out_w_;
     const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
     if (count == 0) return;
     if (tap.cols.begin == tap.cols.end) {  // the tap reads only padding
-      std::fill(out, out + count, pad);
+      fill_with(out, out + count, pad);
       return;
     }
     if (runs) {
@@ -121,10 +130,12 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride
       // per row of 8 to 32 values. Every value read lies in the input rows the tap reads.
       std::copy(plane + in + tap.cols.begin, plane + in + count - (out_w_ - tap.cols.end),
                 out + tap.cols.begin);
-      for (std::int64_t at = 0; at < count; at += out_w_) {
-        std::fill(out + at, out + at + tap.cols.begin, pad);
-        std::fill(out + at + tap.cols.end, out + at + out_w_, pad);
-      }
+      // The padding columns one at a time down the rows: a tap of a small kernel pads one or two
+      // values per row, for which a fill per row cost more than the copy of the run.
+      for (std::int64_t c = 0; c < tap.cols.begin; ++c)
+        for (std::int64_t at = c; at < count; at += out_w_) out[at] = pad;
+      for (std::int64_t c = tap.cols.end; c < out_w_; ++c)
+        for (std::int64_t at = c; at < count; at += out_w_) out[at] = pad;
       return;
     }
     copy_rows(plane + (in + tap.cols.begin * col_step), row_step, col_step, out,
