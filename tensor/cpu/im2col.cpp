@@ -81,16 +81,24 @@ void fill_with(T* begin, T* end, T value) {
   for (T* at = begin; at < end; ++at) *at = value;
 }
 
+// Sets the columns outside [begin, end) of the rows of out_w values in [rows, rows + count) to
+// value, a column at a time down the rows: a small kernel's tap pads one or two values per row,
+// for which a fill per row cost more than the rest of the row's work.
+template <typename T>
+void fill_outside_columns(T* rows, std::int64_t count, std::int64_t out_w, std::int64_t begin,
+                          std::int64_t end, T value) {
+  for (std::int64_t c = 0; c < begin; ++c)
+    for (std::int64_t at = c; at < count; at += out_w) rows[at] = value;
+  for (std::int64_t c = end; c < out_w; ++c)
+    for (std::int64_t at = c; at < count; at += out_w) rows[at] = value;
+}
+
 // Row by row, for windows whose rows are not runs: out[r][begin + j] = in[r * row_step + j *
 // col_step], padding elsewhere.
 template <typename T>
 void copy_rows(const T* in, std::int64_t row_step, std::int64_t col_step, T* out, std::int64_t rows,
                std::int64_t out_w, std::int64_t begin, std::int64_t end, T pad) {
-  if (begin > 0 || end < out_w)
-    for (std::int64_t r = 0; r < rows; ++r) {
-      fill_with(out + r * out_w, out + r * out_w + begin, pad);
-      fill_with(out + r * out_w + end, out + (r + 1) * out_w, pad);
-    }
+  fill_outside_columns(out, rows * out_w, out_w, begin, end, pad);
   out += begin;
   if (col_step != 1) {  // offsets from the first row: a pointer past the last row is not formed
     for (std::int64_t r = 0; r < rows; ++r)
@@ -130,12 +138,7 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride
       // per row of 8 to 32 values. Every value read lies in the input rows the tap reads.
       std::copy(plane + in + tap.cols.begin, plane + in + count - (out_w_ - tap.cols.end),
                 out + tap.cols.begin);
-      // The padding columns one at a time down the rows: a tap of a small kernel pads one or two
-      // values per row, for which a fill per row cost more than the copy of the run.
-      for (std::int64_t c = 0; c < tap.cols.begin; ++c)
-        for (std::int64_t at = c; at < count; at += out_w_) out[at] = pad;
-      for (std::int64_t c = tap.cols.end; c < out_w_; ++c)
-        for (std::int64_t at = c; at < count; at += out_w_) out[at] = pad;
+      fill_outside_columns(out, count, out_w_, tap.cols.begin, tap.cols.end, pad);
       return;
     }
     copy_rows(plane + (in + tap.cols.begin * col_step), row_step, col_step, out,
@@ -175,10 +178,7 @@ void PlaneWindow::fold_consuming(T* rows, T* plane) const {
     if (tap.rows.begin == tap.rows.end || tap.cols.begin == tap.cols.end) return;
     T* in = rows + tap.rows_offset + tap.rows.begin * out_w_;
     const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
-    for (std::int64_t at = 0; at < count; at += out_w_) {
-      std::fill(in + at, in + at + tap.cols.begin, T(0));
-      std::fill(in + at + tap.cols.end, in + at + out_w_, T(0));
-    }
+    fill_outside_columns(in, count, out_w_, tap.cols.begin, tap.cols.end, T(0));
     T* out = plane + tap.input + tap.rows.begin * width_ + tap.cols.begin;
     in += tap.cols.begin;
     const std::int64_t length = count - (out_w_ - tap.cols.end) - tap.cols.begin;
