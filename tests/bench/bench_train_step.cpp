@@ -7,6 +7,7 @@
 // Figures are printed, never asserted: a benchmark does not fail on speed.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -116,12 +117,22 @@ int main(int argc, char** argv) {
   };
   std::vector<std::string> wanted;
   int steps = 0;
+  const char* usage =
+      "usage: bench_train_step [fc|conv|resnet20|fc-q|fc-ps|conv-q|conv-ps ...] [--steps N]";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--steps" && i + 1 < argc)
-      steps = std::atoi(argv[++i]);
-    else
+    if (arg == "--steps") {
+      if (i + 1 >= argc || (steps = std::atoi(argv[++i])) < 1) {
+        std::fprintf(stderr, "bench_train_step: --steps needs a count of at least 1 (%s)\n", usage);
+        return 2;
+      }
+    } else if (std::any_of(cases.begin(), cases.end(),
+                           [&](const Case& c) { return c.name == arg; })) {
       wanted.push_back(arg);
+    } else {
+      std::fprintf(stderr, "bench_train_step: unknown argument '%s' (%s)\n", arg.c_str(), usage);
+      return 2;
+    }
   }
   std::printf("bench_train_step: f32, %d OpenMP threads, SGD momentum 0.9, %s, load average %s\n",
               omp_get_max_threads(), ds::bench::cpu_model().c_str(),

@@ -68,10 +68,20 @@ double images_per_second(const Case& c, int steps) {
 int main(int argc, char** argv) {
   std::string pytorch_file;
   int steps = 30;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string arg = argv[i];
-    if (arg == "--pytorch") pytorch_file = argv[i + 1];
-    if (arg == "--steps") steps = std::atoi(argv[i + 1]);
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (arg == "--pytorch" && value) {
+      pytorch_file = value;
+    } else if (arg == "--steps" && value && std::atoi(value) >= 1) {
+      steps = std::atoi(value);
+    } else {
+      std::fprintf(stderr,
+                   "bench_cuda_train: bad argument '%s' (usage: bench_cuda_train [--pytorch FILE] "
+                   "[--steps N], N >= 1)\n",
+                   arg.c_str());
+      return 2;
+    }
   }
   if (!ds::cuda::is_available()) {
     std::printf("bench_cuda_train: skipped, no CUDA device\n");

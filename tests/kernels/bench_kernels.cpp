@@ -264,7 +264,16 @@ void bench_scalar() {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as soon as it is measured
+  const std::set<std::string> known{"gemv", "gemm", "resnet", "train", "scalar"};
   std::set<std::string> wanted(argv + 1, argv + argc);
+  for (const std::string& name : wanted)
+    if (!known.count(name)) {
+      std::fprintf(stderr,
+                   "bench_kernels: unknown benchmark '%s' (usage: bench_kernels [gemv] [gemm] "
+                   "[resnet] [train] [scalar])\n",
+                   name.c_str());
+      return 2;
+    }
   auto run = [&](const char* name) { return wanted.empty() || wanted.count(name); };
   std::printf("shift kernel path: %s, %d OpenMP threads, %s, load average %s\n",
               kernel_path_name(kernel_path()), omp_get_max_threads(), bench::cpu_model().c_str(),
