@@ -3,6 +3,7 @@
 // Deliberately free of framework headers: each path's file is compiled with its own target
 // flags, and an inline function shared with other files could be emitted with those flags.
 #include <cstdint>
+#include <utility>
 
 namespace ds::shift::kernel {
 

@@ -5,6 +5,10 @@
 // the way the original's CPU kernel works, and naive float loops without BLAS. Usage:
 //   bench_kernels [gemv] [gemm] [resnet] [train] [scalar]   (all without arguments)
 // Figures are printed, never asserted: a benchmark does not fail on speed.
+// GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsics when Eigen's
+// GEMM packing is inlined here; they are not about this file's code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <omp.h>
 
 #include <Eigen/Dense>
