@@ -199,28 +199,28 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Shape channel_shape(x.dim(), 1);
   channel_shape[1] = channels;
 
-  if ((training || !running_mean.defined()) && x.device().is_cpu() && is_floating(x.dtype())) {
-    const std::int64_t count = x.numel() / channels;
-    if (count < 2 && training)
-      fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
+  const std::int64_t count = x.numel() / channels;
+  if (count < 2 && training)
+    fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
+  if ((training || !running_mean.defined()) && x.device().is_cpu() && is_floating(x.dtype()))
     return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  if (!training && running_mean.defined()) {
+    // Inference folds the statistics into a per-channel scale and shift, as PyTorch does:
+    // y = x * (weight / sqrt(var + eps)) + (bias - mean * scale), two passes over x, not four.
+    Tensor scale = 1.0 / sqrt(running_var + eps);
+    if (weight.defined()) scale = scale * weight;
+    Tensor shift = -(running_mean * scale);
+    if (bias.defined()) shift = shift + bias;
+    return x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
   }
-  Tensor mu, sigma2;
-  if (training || !running_mean.defined()) {
-    const std::int64_t count = x.numel() / channels;
-    if (count < 2 && training)
-      fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
-    mu = mean(x, dims, /*keepdim=*/true);
-    sigma2 = var(x, dims, /*keepdim=*/true, /*correction=*/0);
-    if (training && running_mean.defined()) {
-      NoGradGuard no_grad;
-      const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
-      running_mean.mul_(1 - momentum).add_(mu.reshape({channels}), momentum);
-      running_var.mul_(1 - momentum).add_(sigma2.reshape({channels}), momentum * unbias);
-    }
-  } else {
-    mu = running_mean.reshape(channel_shape);
-    sigma2 = running_var.reshape(channel_shape);
+  // The composite path: batch statistics off the CPU or in other dtypes.
+  const Tensor mu = mean(x, dims, /*keepdim=*/true);
+  const Tensor sigma2 = var(x, dims, /*keepdim=*/true, /*correction=*/0);
+  if (training && running_mean.defined()) {
+    NoGradGuard no_grad;
+    const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+    running_mean.mul_(1 - momentum).add_(mu.reshape({channels}), momentum);
+    running_var.mul_(1 - momentum).add_(sigma2.reshape({channels}), momentum * unbias);
   }
   Tensor y = (x - mu) / sqrt(sigma2 + eps);
   if (weight.defined()) y = y * weight.reshape(channel_shape);
