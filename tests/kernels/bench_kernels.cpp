@@ -286,6 +286,8 @@ int main(int argc, char** argv) {
     for (const std::int64_t n : {4096, 1024}) {
       bench_gemv(n, 4, {8, true});
       bench_gemv(n, 5, {16, true});
+      // The original's default format: 5-bit weights, 16.16 activations (int64 lanes).
+      bench_gemv(n, 5, {32, true});
     }
   }
   if (run("gemm")) {
