@@ -74,7 +74,7 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
                          const Tensor& weight, const Tensor& bias, bool training, double momentum,
                          double eps) {
   const Tensor x = x_in.detach().contiguous();
-  const Layout l{x.shape()[0], x.shape()[1], x.numel() / (x.shape()[0] * x.shape()[1])};
+  const Layout l{x.shape()[0], x.shape()[1], x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1};
   const std::int64_t count = l.batch * l.inner;
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   // Per channel: mean, 1/sqrt(var + eps) (both kept for backward) and the biased variance.
@@ -199,11 +199,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Shape channel_shape(x.dim(), 1);
   channel_shape[1] = channels;
 
-  const std::int64_t count = x.numel() / channels;
-  if (count < 2 && training)
-    fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
-  if ((training || !running_mean.defined()) && x.device().is_cpu() && is_floating(x.dtype()))
-    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps);
   if (!training && running_mean.defined()) {
     // Inference folds the statistics into a per-channel scale and shift, as PyTorch does:
     // y = x * (weight / sqrt(var + eps)) + (bias - mean * scale), two passes over x, not four.
@@ -213,7 +208,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     if (bias.defined()) shift = shift + bias;
     return x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
   }
-  // The composite path: batch statistics off the CPU or in other dtypes.
+  // Batch statistics (an input without channels has none to compute).
+  const std::int64_t count = channels > 0 ? x.numel() / channels : 0;
+  if (count < 2 && training)
+    fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
+  if (x.device().is_cpu() && is_floating(x.dtype()))
+    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  // Off the CPU or in other dtypes, composed of differentiable ops.
   const Tensor mu = mean(x, dims, /*keepdim=*/true);
   const Tensor sigma2 = var(x, dims, /*keepdim=*/true, /*correction=*/0);
   if (training && running_mean.defined()) {

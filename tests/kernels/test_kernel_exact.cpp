@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <initializer_list>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "random_layers.hpp"
 #include "shiftops/kernel.hpp"
@@ -520,12 +522,23 @@ TEST_CASE("hand-made packed weights are checked before a kernel trusts them", "[
   CHECK_THROWS_MATCHES(
       linear_int(nibbles, x8.data(), 1, narrow.activation, y.data(), kernel_path()), Error,
       MessageContains({"row 1 column 17", "K = 3"}));
-  // Amount 127 with the sign bit (0xFF) is a zero weight like 0x7F, for the kernels (the wide
-  // path included) and the reference alike.
+  // Amount 127 with the sign bit (0xFF) is a zero weight like 0x7F, for the kernels and the
+  // reference alike: at batch 1 the dot form's int32 lanes in two shift groups (which take a
+  // weight's group from one bit of its code) and its int64 lanes (which leave a zero weight to
+  // the variable shift's count), and the wide path.
+  const test::LayerFormat int64_lanes{5, ShiftType::PS, {32, true}};
   const test::LayerFormat wide{8, ShiftType::PS, {32, true}};
-  for (const test::LayerFormat& zeros_format : {format, wide}) {
+  const std::initializer_list<std::pair<test::LayerFormat, Accumulator>> zero_cases = {
+      {format, Accumulator::int32_blocks},
+      {int64_lanes, Accumulator::int64},
+      {wide, Accumulator::wide}};
+  for (const auto& [zeros_format, dot_accumulator] : zero_cases) {
     PackedWeights signed_zero = test::random_packed(rng, zeros_format, {3, 70}, true);
     for (std::int64_t c = 0; c < 70; c += 3) signed_zero.codes[static_cast<std::size_t>(c)] = 0xFF;
+    const kernel::Plan dot_plan =
+        kernel::make_plan(signed_zero, zeros_format.activation, kernel_path(), LoopForm::dot);
+    CHECK(dot_plan.accumulator == dot_accumulator);
+    if (dot_accumulator == Accumulator::int32_blocks) CHECK(dot_plan.lanes.groups == 2);
     PackedWeights plain_zero = signed_zero;
     std::replace(plain_zero.codes.begin(), plain_zero.codes.end(), std::uint8_t{0xFF}, kZeroCode);
     const auto zeros_x = test::random_activations(rng, zeros_format.activation, 5 * 70);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "nn/functional.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
 #include "nn/summary.hpp"
@@ -338,6 +339,24 @@ TEST_CASE("inputs that do not fit a layer are reported with their shapes", "[nn]
                        MessageContains({"[2, 4, 2, 2]"}));
   CHECK_THROWS_MATCHES(nn::MaxPool2d(2)(Tensor::zeros({4, 4})), ds::Error,
                        MessageContains({"max_pool2d", "[4, 4]"}));
+}
+
+TEST_CASE("batch_norm of inputs without values gives empty outputs or a clear error",
+          "[nn][errors]") {
+  // No channels (the layers refuse 0 features; the functional form takes any shape): nothing to
+  // normalise at inference, nothing to estimate in training.
+  const Tensor no_channels = Tensor::zeros({2, 0, 3, 3});
+  const Tensor no_statistics = Tensor::zeros({0});
+  CHECK(
+      F::batch_norm(no_channels, no_statistics, no_statistics, Tensor(), Tensor(), false, 0.1, 1e-5)
+          .shape() == ds::Shape{2, 0, 3, 3});
+  CHECK_THROWS_MATCHES(
+      F::batch_norm(no_channels, no_statistics, no_statistics, Tensor(), Tensor(), true, 0.1, 1e-5),
+      ds::Error, MessageContains({"more than one value per channel", "[2, 0, 3, 3]"}));
+  // An empty batch normalised by its own (undefined) statistics: an empty output, no crash.
+  CHECK(F::batch_norm(Tensor::zeros({0, 4, 2, 2}), Tensor(), Tensor(), Tensor(), Tensor(), false,
+                      0.1, 1e-5)
+            .shape() == ds::Shape{0, 4, 2, 2});
 }
 
 TEST_CASE("loss labels outside [0, C) are reported with the label", "[nn][errors]") {
