@@ -204,7 +204,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // y = x * (weight / sqrt(var + eps)) + (bias - mean * scale), two passes over x, not four.
     Tensor scale = 1.0 / sqrt(running_var + eps);
     if (weight.defined()) scale = scale * weight;
-    Tensor shift = -(running_mean * scale);
+    // A copy of the mean: the product keeps its operands for the gradient, and a later training
+    // step updates the running statistics in place.
+    Tensor shift = -(running_mean.clone() * scale);
     if (bias.defined()) shift = shift + bias;
     return x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
   }

@@ -359,6 +359,20 @@ TEST_CASE("batch_norm of inputs without values gives empty outputs or a clear er
             .shape() == ds::Shape{0, 4, 2, 2});
 }
 
+TEST_CASE("an inference output of batch_norm keeps its gradient after a training step",
+          "[nn][batchnorm]") {
+  // The training step updates the running statistics in place after the inference output was
+  // computed from them; its gradient must not depend on them.
+  const auto bn = nn::batch_norm2d(3);
+  const Tensor x = ds::randn({4, 3, 2, 2});
+  bn->eval();
+  const Tensor y = (*bn)(x);
+  bn->train();
+  (*bn)(x * 2.0 + 1.0);
+  ds::sum(y).backward();
+  for (const auto& p : bn->named_parameters()) CHECK(p.tensor.grad().defined());
+}
+
 TEST_CASE("loss labels outside [0, C) are reported with the label", "[nn][errors]") {
   const Tensor logits = ds::randn({3, 4});
   const Tensor too_big = Tensor::from_vector<std::int32_t>({0, 4, 1}, {3});
