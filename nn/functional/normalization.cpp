@@ -194,8 +194,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     if (t->defined() && t->shape() != Shape{channels})
       fail("batch_norm: per-channel tensor of shape ", t->shape(), " for ", channels,
            " channels (input ", x.shape(), ")");
-  const std::vector<std::int64_t> dims =
-      x.dim() == 2 ? std::vector<std::int64_t>{0} : std::vector<std::int64_t>{0, 2, 3};
   Shape channel_shape(x.dim(), 1);
   channel_shape[1] = channels;
 
@@ -217,6 +215,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (x.device().is_cpu() && is_floating(x.dtype()))
     return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps);
   // Off the CPU or in other dtypes, composed of differentiable ops.
+  const std::vector<std::int64_t> dims =
+      x.dim() == 2 ? std::vector<std::int64_t>{0} : std::vector<std::int64_t>{0, 2, 3};
   const Tensor mu = mean(x, dims, /*keepdim=*/true);
   const Tensor sigma2 = var(x, dims, /*keepdim=*/true, /*correction=*/0);
   if (training && running_mean.defined()) {
