@@ -1,6 +1,7 @@
-// Integer shift convolution: an integer im2col per group of a few images side by side (zero
-// padding is exact: the float path pads the fixed-point input with zeros too), then the column
-// form of the loops with the output positions as vector lanes.
+// Integer shift convolution: an integer im2col per item, a few images of one group side by side
+// or a band of output rows of a large image (zero padding is exact: the float path pads the
+// fixed-point input with zeros too), then the column form of the loops with the output positions
+// as vector lanes.
 #include <algorithm>
 #include <vector>
 
@@ -36,29 +37,43 @@ void ConvGeometry::validate(const PackedWeights& weights) const {
          "x", kernel_w);
 }
 
-namespace {
-
-// Output lanes an item aims for: the lane tiles of an item run through the rows' entry lists
-// (kept in the L2 cache across tiles) together, so small feature maps are batched several
-// images to an item.
-constexpr std::int64_t kItemLanes = 1024;
-
-std::int64_t images_per_item(const ConvGeometry& g) {
-  return std::clamp<std::int64_t>(kItemLanes / (g.out_h() * g.out_w()), 1,
-                                  std::max<std::int64_t>(1, g.batch));
+kernel::ConvItems kernel::conv_items(const ConvGeometry& g, const PackedWeights& w,
+                                     Accumulator accumulator) {
+  const std::int64_t row_bytes = accumulator == Accumulator::int32_halves ? 16 : 8;
+  const std::int64_t lane_bytes = 4 * w.cols + row_bytes * (w.rows / g.params.groups);
+  const std::int64_t lanes = std::max(kItemBytes / lane_bytes, kMinItemLanes);
+  const std::int64_t out_h = g.out_h(), out_w = g.out_w();
+  if (lanes >= out_h * out_w)
+    return {
+        std::clamp<std::int64_t>(lanes / (out_h * out_w), 1, std::max<std::int64_t>(1, g.batch)),
+        out_h, 1};
+  // Bands of equal height, rather than full bands and a thin last one.
+  const std::int64_t most_rows = std::max<std::int64_t>(lanes / out_w, 1);
+  const std::int64_t bands = (out_h + most_rows - 1) / most_rows;
+  const std::int64_t band_rows = (out_h + bands - 1) / bands;
+  return {1, band_rows, (out_h + band_rows - 1) / band_rows};
 }
 
-// Images [first_image, first_image + images) of one group, side by side in the lanes: output
-// rows of that group for each of them.
+namespace {
+
+// One item: images [first_image, first_image + images) of one group, output rows `band` of each.
+struct Item {
+  std::int64_t first_image, images;
+  cpu::PlaneWindow::Span band;
+  std::int64_t group;
+};
+
+// The item's output rows of its group, for each of its images side by side in the lanes.
 void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
                const std::int32_t* x, const ConvGeometry& g, const cpu::PlaneWindow& window,
-               std::int64_t first_image, std::int64_t images, std::int64_t group,
-               bool parallel_rows, const kernel::Outputs& y) {
+               const Item& item, bool parallel_rows, const kernel::Outputs& y) {
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t group_rows = w.rows / g.params.groups;
   const std::int64_t positions = g.out_h() * g.out_w();
-  const std::int64_t lanes = images * positions, width = kernel::column_width(lanes);
+  // An image's lanes in the item: its output positions in the band.
+  const std::int64_t band_positions = (item.band.end - item.band.begin) * g.out_w();
+  const std::int64_t lanes = item.images * band_positions, width = kernel::column_width(lanes);
   // Per-thread scratch reused across calls (a fresh zero-filled vector per item cost as much as
   // the im2col itself), taken as pointers: inside the OpenMP region below, a thread_local would
   // name the worker's own. im2col writes every lane of an image; only the lanes past the last
@@ -74,28 +89,30 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   };
   std::int32_t* const cols = grow(cols_scratch, w.cols * width);
   std::int64_t* const sums = grow(sums_scratch, halves ? 2 * sums_size : sums_size);
-  // The float path's im2col: cols[(c * kh + r) * kw + s][j * positions + oy * ow + ox].
+  // The float path's im2col of the band:
+  // cols[(c * kh + r) * kw + s][j * band_positions + (oy - band.begin) * ow + ox].
   const std::int64_t taps = g.kernel_h * g.kernel_w;
-  for (std::int64_t j = 0; j < images; ++j)
+  for (std::int64_t j = 0; j < item.images; ++j)
     for (std::int64_t c = 0; c < group_channels; ++c)
-      window.unfold(
-          x + ((first_image + j) * g.channels + group * group_channels + c) * g.height * g.width, 0,
-          cols + c * taps * width + j * positions, width);
+      window.unfold(x + ((item.first_image + j) * g.channels + item.group * group_channels + c) *
+                            g.height * g.width,
+                    0, cols + c * taps * width + j * band_positions, width, item.band);
   for (std::int64_t i = 0; i < w.cols; ++i)
     std::fill(cols + i * width + lanes, cols + (i + 1) * width, 0);
-  const std::int64_t first = group * group_rows;
-  // Where output row `first + r` of image first_image + j starts; its positions are lanes
-  // j * positions to (j + 1) * positions.
+  const std::int64_t first = item.group * group_rows;
+  // Where the band of output row `first + r` of image first_image + j starts; its positions are
+  // lanes j * band_positions to (j + 1) * band_positions.
   const auto output = [&](std::int64_t r, std::int64_t j) {
-    return ((first_image + j) * w.rows + first + r) * positions;
+    return ((item.first_image + j) * w.rows + first + r) * positions + item.band.begin * g.out_w();
   };
   if (plan.accumulator == Accumulator::wide) {
     std::vector<std::int64_t> buckets(static_cast<std::size_t>(w.max_k) + 1);
     for (std::int64_t r = 0; r < group_rows; ++r)
-      for (std::int64_t j = 0; j < images; ++j) {
-        for (std::int64_t l = 0; l < positions; ++l)
-          y.set(output(r, j) + l, kernel::wide_output(w, first + r, cols + j * positions + l, width,
-                                                      plan.lanes.is_unsigned, buckets.data()));
+      for (std::int64_t j = 0; j < item.images; ++j) {
+        for (std::int64_t l = 0; l < band_positions; ++l)
+          y.set(output(r, j) + l,
+                kernel::wide_output(w, first + r, cols + j * band_positions + l, width,
+                                    plan.lanes.is_unsigned, buckets.data()));
       }
     return;
   }
@@ -115,8 +132,8 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
     kernel::point_at_lists(preparation, w, first + begin, task);
     kernel::run_columns(plan, task, sums + sums_size + begin * width);
     for (std::int64_t r = begin; r < end; ++r)
-      for (std::int64_t j = 0; j < images; ++j)
-        kernel::finish_row(w, first + r, sums + r * width + j * positions, positions,
+      for (std::int64_t j = 0; j < item.images; ++j)
+        kernel::finish_row(w, first + r, sums + r * width + j * band_positions, band_positions,
                            y.from(output(r, j)));
   }
 }
@@ -130,28 +147,34 @@ void conv_into(const PreparedWeights& prepared, const std::int32_t* x, const Con
       LoopForm::columns, x, geometry.batch * geometry.channels * geometry.height * geometry.width);
   // Before the threads start, so that the lists are built by all of them.
   preparation.lists(weights);
-  const std::int64_t per_item = images_per_item(geometry);
-  const std::int64_t image_items = (geometry.batch + per_item - 1) / per_item;
-  const std::int64_t items = image_items * geometry.params.groups;
+  const kernel::ConvItems split =
+      kernel::conv_items(geometry, weights, preparation.plan.accumulator);
+  const std::int64_t groups = geometry.params.groups;
+  const std::int64_t image_items = (geometry.batch + split.images - 1) / split.images;
+  const std::int64_t items = image_items * split.bands * groups;
   const bool parallel = kernel::worth_threads(geometry.batch * weights.rows * weights.cols *
                                               geometry.out_h() * geometry.out_w());
   const auto& p = geometry.params;
   const cpu::PlaneWindow window(geometry.height, geometry.width,
                                 {geometry.kernel_h, geometry.kernel_w, p.stride_h, p.stride_w,
                                  p.pad_h, p.pad_w, p.dilation_h, p.dilation_w});
-  const auto run = [&](std::int64_t item, bool parallel_rows) {
-    const std::int64_t first_image = item / geometry.params.groups * per_item;
-    conv_item(preparation, weights, x, geometry, window, first_image,
-              std::min(per_item, geometry.batch - first_image), item % geometry.params.groups,
-              parallel_rows, y);
+  const auto run = [&](std::int64_t index, bool parallel_rows) {
+    const std::int64_t band = index / groups % split.bands;
+    const std::int64_t first_image = index / groups / split.bands * split.images;
+    const std::int64_t band_begin = band * split.band_rows;
+    const Item item{first_image,
+                    std::min(split.images, geometry.batch - first_image),
+                    {band_begin, std::min(band_begin + split.band_rows, geometry.out_h())},
+                    index % groups};
+    conv_item(preparation, weights, x, geometry, window, item, parallel_rows, y);
   };
   // Enough items keep both cores busy on whole items; otherwise split the rows.
   if (items >= 2) {
 #pragma omp parallel for schedule(dynamic) if (parallel)
-    for (std::int64_t item = 0; item < items; ++item) run(item, false);
+    for (std::int64_t index = 0; index < items; ++index) run(index, false);
     return;
   }
-  for (std::int64_t item = 0; item < items; ++item) run(item, parallel);
+  for (std::int64_t index = 0; index < items; ++index) run(index, parallel);
 }
 
 }  // namespace

@@ -169,6 +169,25 @@ std::int64_t wide_output(const PackedWeights& weights, std::int64_t row, const s
 // 16-lane vectors.
 inline std::int64_t column_width(std::int64_t lanes) { return (lanes + 15) / 16 * 16; }
 
+// How conv2d_int splits its work into items: a few whole images of one group side by side in
+// the lanes, or a band of output rows of one image. The lane tiles of an item run through the
+// rows' entry lists (kept in the L2 cache across tiles) together, and the item's column matrix
+// (4 bytes per input and lane) and int64 sums (8 bytes per output row and lane, twice that for
+// the int32_halves accumulator) should stay in the L2 cache too, where that leaves an item at
+// least kMinItemLanes lanes: a band's lanes past its last whole 64-lane tile run in 16-lane
+// tiles, which read the lists four times as often per lane. Under the cache budget alone,
+// ImageNet resnet18's deep stages got items of 21 to 168 lanes and its inference ran 1.5x
+// slower than with whole images per item; resnet20 at batch 128 runs as fast at 256 to 1024.
+inline constexpr std::int64_t kItemBytes = std::int64_t{512} << 10;
+inline constexpr std::int64_t kMinItemLanes = 512;
+struct ConvItems {
+  std::int64_t images;     // per item
+  std::int64_t band_rows;  // output rows per item (out_h where an item holds whole images)
+  std::int64_t bands;      // items per image and group
+};
+ConvItems conv_items(const ConvGeometry& geometry, const PackedWeights& weights,
+                     Accumulator accumulator);
+
 // The row ranges handed to the loops: enough chunks for every thread to get a few (all rows in
 // one range when `parallel` is false).
 std::int64_t row_chunk(std::int64_t rows, bool parallel = true);

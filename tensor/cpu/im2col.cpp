@@ -14,8 +14,8 @@ namespace ds::cpu {
 namespace {
 
 // The outputs o in [0, count) whose input o * stride + first lies inside [0, extent).
-template <typename Span>
-Span inside(std::int64_t first, std::int64_t stride, std::int64_t extent, std::int64_t count) {
+PlaneWindow::Span inside(std::int64_t first, std::int64_t stride, std::int64_t extent,
+                         std::int64_t count) {
   const std::int64_t begin = std::min(first >= 0 ? 0 : (-first + stride - 1) / stride, count);
   const std::int64_t end = first >= extent ? 0 : (extent - 1 - first) / stride + 1;
   return {begin, std::clamp(end, begin, count)};
@@ -31,10 +31,10 @@ PlaneWindow::PlaneWindow(std::int64_t height, std::int64_t width, const Window& 
       window_(window) {
   for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
     row_spans_.push_back(
-        inside<Span>(ki * window.dilation_h - window.pad_h, window.stride_h, height, out_h_));
+        inside(ki * window.dilation_h - window.pad_h, window.stride_h, height, out_h_));
   for (std::int64_t kj = 0; kj < window.kernel_w; ++kj)
     col_spans_.push_back(
-        inside<Span>(kj * window.dilation_w - window.pad_w, window.stride_w, width, out_w_));
+        inside(kj * window.dilation_w - window.pad_w, window.stride_w, width, out_w_));
 }
 
 bool PlaneWindow::rows_are_runs() const {
@@ -117,17 +117,21 @@ void copy_rows(const T* in, std::int64_t row_step, std::int64_t col_step, T* out
 
 // Offsets rather than pointers: a tap's offset of output (0, 0) may lie outside the plane.
 template <typename T>
-void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride) const {
+void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride, Span band) const {
   const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
   const bool runs = rows_are_runs();
   // pad by value: captured by reference it is reloaded after every store.
   for_each_tap(tap_stride, [&, pad](const Tap& tap) {
+    // The band's rows whose input lies inside the plane: [begin, end).
+    const std::int64_t begin = std::clamp(tap.rows.begin, band.begin, band.end);
+    const std::int64_t end = std::clamp(tap.rows.end, begin, band.end);
     T* const tap_rows = rows + tap.rows_offset;
-    fill_with(tap_rows, tap_rows + tap.rows.begin * out_w_, pad);
-    fill_with(tap_rows + tap.rows.end * out_w_, tap_rows + out_h_ * out_w_, pad);
-    const std::int64_t in = tap.input + tap.rows.begin * row_step;
-    T* out = tap_rows + tap.rows.begin * out_w_;
-    const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
+    fill_with(tap_rows, tap_rows + (begin - band.begin) * out_w_, pad);
+    fill_with(tap_rows + (end - band.begin) * out_w_, tap_rows + (band.end - band.begin) * out_w_,
+              pad);
+    const std::int64_t in = tap.input + begin * row_step;
+    T* out = tap_rows + (begin - band.begin) * out_w_;
+    const std::int64_t count = (end - begin) * out_w_;
     if (count == 0) return;
     if (tap.cols.begin == tap.cols.end) {  // the tap reads only padding
       fill_with(out, out + count, pad);
@@ -141,8 +145,8 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride
       fill_outside_columns(out, count, out_w_, tap.cols.begin, tap.cols.end, pad);
       return;
     }
-    copy_rows(plane + (in + tap.cols.begin * col_step), row_step, col_step, out,
-              tap.rows.end - tap.rows.begin, out_w_, tap.cols.begin, tap.cols.end, pad);
+    copy_rows(plane + (in + tap.cols.begin * col_step), row_step, col_step, out, end - begin,
+              out_w_, tap.cols.begin, tap.cols.end, pad);
   });
 }
 
@@ -187,10 +191,10 @@ void PlaneWindow::fold_consuming(T* rows, T* plane) const {
   });
 }
 
-template void PlaneWindow::unfold<float>(const float*, float, float*, std::int64_t) const;
-template void PlaneWindow::unfold<double>(const double*, double, double*, std::int64_t) const;
+template void PlaneWindow::unfold<float>(const float*, float, float*, std::int64_t, Span) const;
+template void PlaneWindow::unfold<double>(const double*, double, double*, std::int64_t, Span) const;
 template void PlaneWindow::unfold<std::int32_t>(const std::int32_t*, std::int32_t, std::int32_t*,
-                                                std::int64_t) const;
+                                                std::int64_t, Span) const;
 template void PlaneWindow::fold<float>(const float*, float*) const;
 template void PlaneWindow::fold<double>(const double*, double*) const;
 template void PlaneWindow::fold_consuming<float>(float*, float*) const;

@@ -18,14 +18,21 @@ class PlaneWindow {
   std::int64_t positions() const { return out_h_ * out_w_; }
   std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * positions(); }
 
+  // A range of output positions [begin, end) along one axis.
+  struct Span {
+    std::int64_t begin, end;
+  };
+
   // plane -> rows; taps that fall in the padding read `pad`. Tap t's positions start at rows +
   // t * tap_stride: positions() packs them, a larger stride leaves room beside them (the shift
-  // kernel puts several images' columns side by side).
+  // kernel puts several images' columns side by side). Only the output rows in `band` are
+  // unfolded, (band.end - band.begin) * out_w positions per tap (the shift kernel unfolds a
+  // large image in bands that stay in the cache).
   template <typename T>
-  void unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride) const;
+  void unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride, Span band) const;
   template <typename T>
   void unfold(const T* plane, T pad, T* rows) const {
-    unfold(plane, pad, rows, positions());
+    unfold(plane, pad, rows, positions(), {0, out_h_});
   }
   // Adds the rows back into the plane, each value onto the pixel it was taken from.
   template <typename T>
@@ -36,10 +43,6 @@ class PlaneWindow {
   void fold_consuming(T* rows, T* plane) const;
 
  private:
-  // A range of output positions [begin, end) along one axis.
-  struct Span {
-    std::int64_t begin, end;
-  };
   // One kernel tap: where its out_h * out_w values start in the rows, the plane offset that
   // output (0, 0) reads (possibly outside the plane), and the output rows and columns whose
   // input lies inside the plane (elsewhere the tap reads padding).

@@ -1,9 +1,10 @@
 // The shift kernels against their baselines, each pair timed interleaved on the same shapes
 // (median of several repeats): (a) batch-1 linear vs Eigen FP32 GEMV with the packed weights'
-// effective GB/s, (b) batch-64 linear vs Eigen SGEMM, (c) resnet20 CIFAR inference at batch 128
-// and an MNIST training step, kernel vs float path, (d) a per-term scalar shift kernel written
-// the way the original's CPU kernel works, and naive float loops without BLAS. Usage:
-//   bench_kernels [gemv] [gemm] [resnet] [train] [scalar]   (all without arguments)
+// effective GB/s, (b) batch-64 linear vs Eigen SGEMM, (c) resnet20 CIFAR inference at batch 128,
+// a convolution of one large image and an MNIST training step, kernel vs float path, (d) a per-term
+// scalar shift kernel written the way the original's CPU kernel works, and naive float loops
+// without BLAS. Usage:
+//   bench_kernels [gemv] [gemm] [resnet] [image] [train] [scalar]   (all without arguments)
 // Figures are printed, never asserted: a benchmark does not fail on speed.
 // GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsics when Eigen's
 // GEMM packing is inlined here; they are not about this file's code.
@@ -133,6 +134,28 @@ void bench_resnet() {
                    std::to_string(integer + fraction),
                "kernel path", t[0], "float path", t[1]);
   }
+}
+
+// One large image (segmentation-sized): the kernel convolves it in bands of output rows whose
+// column matrix stays in the cache (kernel::conv_items), where the float path unfolds the whole
+// image (600 MB here).
+void bench_large_image() {
+  std::mt19937_64 rng(7);
+  const ActivationBits bits{4, 4};
+  const test::LayerFormat format{4, ShiftType::PS, activation_format(bits)};
+  const Tensor weight = test::random_shift_weights(rng, format, {64, 64, 3, 3});
+  const PreparedWeights prepared(
+      std::make_shared<const PackedWeights>(pack_weights(weight, Tensor(), 0, true)),
+      format.activation, kernel_path());
+  manual_seed(6);
+  const Tensor x = randn({1, 64, 512, 512});
+  const nn::functional::Conv2dParams same{1, 1, 1, 1, 1, 1, 1};
+  NoGradGuard no_grad;
+  const auto t =
+      bench::interleaved_medians({[&] { shift_conv2d(x, prepared, 3, 3, same, bits); },
+                                  [&] { nn::functional::conv2d(x, weight, Tensor(), same); }},
+                                 {3, 1});
+  print_pair("(c) conv 3x3 64->64, one 512x512 image, w4 a8", "kernel", t[0], "float conv2d", t[1]);
 }
 
 void bench_train() {
@@ -268,13 +291,13 @@ void bench_scalar() {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as soon as it is measured
-  const std::set<std::string> known{"gemv", "gemm", "resnet", "train", "scalar"};
+  const std::set<std::string> known{"gemv", "gemm", "resnet", "image", "train", "scalar"};
   std::set<std::string> wanted(argv + 1, argv + argc);
   for (const std::string& name : wanted)
     if (!known.count(name)) {
       std::fprintf(stderr,
                    "bench_kernels: unknown benchmark '%s' (usage: bench_kernels [gemv] [gemm] "
-                   "[resnet] [train] [scalar])\n",
+                   "[resnet] [image] [train] [scalar])\n",
                    name.c_str());
       return 2;
     }
@@ -295,6 +318,7 @@ int main(int argc, char** argv) {
     bench_gemm(5, {16, true});
   }
   if (run("resnet")) bench_resnet();
+  if (run("image")) bench_large_image();
   if (run("train")) bench_train();
   if (run("scalar")) bench_scalar();
   return 0;

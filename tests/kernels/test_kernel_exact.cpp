@@ -169,6 +169,46 @@ TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") 
   CHECK(cases > 20);
 }
 
+TEST_CASE("a large image is convolved in bands of output rows, exactly", "[kernels]") {
+  std::mt19937_64 rng(23);
+  // Column matrices too large for one item: "same" (unfolded as runs, equal bands), and strided,
+  // dilated and grouped (a shorter last band).
+  std::vector<test::ConvCase> cases(2);
+  cases[0].geometry = {2, 64, 24, 24, 3, 3, {1, 1, 1, 1, 1, 1, 1}};
+  cases[0].out_channels = 8;
+  cases[1].geometry = {1, 64, 67, 61, 3, 3, {2, 2, 2, 2, 2, 2, 2}};
+  cases[1].out_channels = 4;
+  std::set<Accumulator> accumulators;
+  for (const test::ConvCase& drawn : cases)
+    for (const test::LayerFormat& format : {test::LayerFormat{4, ShiftType::PS, {8, false}},
+                                            {5, ShiftType::PS, {16, true}},
+                                            {5, ShiftType::Q, {32, true}},
+                                            {8, ShiftType::PS, {32, false}}}) {
+      const ConvGeometry& g = drawn.geometry;
+      const PackedWeights w = test::random_packed(
+          rng, format, {drawn.out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
+          true);
+      const auto x = test::random_activations(rng, format.activation,
+                                              g.batch * g.channels * g.height * g.width);
+      std::vector<std::int64_t> expected(
+          static_cast<std::size_t>(g.batch * drawn.out_channels * g.out_h() * g.out_w()));
+      conv2d_reference(w, x.data(), g, format.activation, expected.data());
+      for (const KernelPath path : available_kernel_paths()) {
+        const Accumulator accumulator =
+            kernel::make_plan(w, format.activation, path, LoopForm::columns).accumulator;
+        accumulators.insert(accumulator);
+        const kernel::ConvItems items = kernel::conv_items(g, w, accumulator);
+        INFO(describe_case(format, path) << " " << drawn.describe() << ", " << items.bands
+                                         << " bands of " << items.band_rows << " rows");
+        REQUIRE(items.bands > 1);
+        std::vector<std::int64_t> actual(expected.size());
+        conv2d_int(w, x.data(), g, format.activation, actual.data(), path);
+        REQUIRE(actual == expected);
+      }
+    }
+  CHECK(accumulators.size() >= 3);
+}
+
 TEST_CASE("prepared weights give the reference's result call after call", "[kernels]") {
   // One PreparedWeights per layer serves batches of either form (its entry lists are built by
   // the first batched call and reused), convolutions of several geometries, and two threads

@@ -15,6 +15,7 @@
 #include "deepshift.hpp"
 #include "support/golden.hpp"
 #include "tensor/composed.hpp"
+#include "tensor/cpu/im2col.hpp"
 
 using namespace ds;
 
@@ -288,6 +289,36 @@ TEST_CASE("unfold and fold equal im2col by hand at every row width", "[tensor][c
               fold_by_hand(test::values_of(g), shape, w));
       }
     }
+}
+
+TEST_CASE("a band of output rows unfolds as those rows of the whole plane's unfold",
+          "[tensor][convolve]") {
+  std::vector<Geometry> geometries = kGeometries;
+  geometries.push_back({"3x3 stride 2 dilation 2", {1, 11, 9}, 1, {3, 3, 2, 2, 2, 2, 2, 2}});
+  geometries.push_back({"same, rows as runs", {1, 12, 10}, 1, {3, 3, 1, 1, 1, 1, 1, 1}});
+  for (const Geometry& geometry : geometries) {
+    const std::int64_t height = geometry.input[1], width = geometry.input[2];
+    const cpu::PlaneWindow window(height, width, geometry.window);
+    const std::int64_t out_h = geometry.window.out_h(height), out_w = geometry.window.out_w(width);
+    std::vector<std::int32_t> plane(static_cast<std::size_t>(height * width));
+    for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = static_cast<std::int32_t>(i + 1);
+    std::vector<std::int32_t> whole(static_cast<std::size_t>(window.rows_size()));
+    window.unfold(plane.data(), -7, whole.data());
+    const std::int64_t taps = geometry.window.kernel_h * geometry.window.kernel_w;
+    for (std::int64_t begin = 0; begin < out_h; ++begin)
+      for (std::int64_t end = begin + 1; end <= out_h; ++end) {
+        // Room for 3 more values beside each tap's positions, which must stay untouched.
+        const std::int64_t positions = (end - begin) * out_w, stride = positions + 3;
+        std::vector<std::int32_t> band(static_cast<std::size_t>(taps * stride), 99);
+        window.unfold(plane.data(), -7, band.data(), stride, {begin, end});
+        std::vector<std::int32_t> expected(band.size(), 99);
+        for (std::int64_t t = 0; t < taps; ++t)
+          std::copy_n(whole.begin() + t * out_h * out_w + begin * out_w, positions,
+                      expected.begin() + t * stride);
+        INFO(geometry.name << ", output rows " << begin << " to " << end);
+        REQUIRE(band == expected);
+      }
+  }
 }
 
 TEST_CASE("convolve's gradients match finite differences", "[tensor][convolve][gradcheck]") {
