@@ -94,8 +94,25 @@ struct DotTask {
 // accumulator its high or its low 16-bit half (plan.hpp), taken as the tiles are filled.
 enum class ActivationPart { whole, high_half, low_half };
 
+// A convolution's inputs read straight from the image, without an im2col: for a stride-1
+// convolution as wide as its input, consecutive output positions of a tap read consecutive
+// pixels, so lane l of input i = channel * taps + tap, in the 16-lane unit u = l / 16, reads
+// planes[channel * plane_size + tap_offsets[tap] + unit_offsets[u] + l % 16] where bit l % 16 of
+// masks[(u << tap_shift) + tap] is set, and is zero elsewhere (padding, lanes past the item's).
+// A unit lies within one image.
+struct ImageInputs {
+  const std::int32_t* planes;  // the item's first image, first channel of its group
+  std::int64_t plane_size;
+  std::int64_t taps;
+  int tap_shift;  // 2^tap_shift >= taps
+  const std::int64_t* tap_offsets;
+  const std::int64_t* unit_offsets;
+  const std::uint16_t* masks;
+};
+
 // Column form, rows [row_begin, row_end) against a column matrix xt [cols, width] (row i holds
-// input i for every one of `width` positions): sums[r][l] (leading dimension `width`).
+// input i for every one of `width` positions), or against `image`'s inputs where that is set:
+// sums[r][l] (leading dimension `width`).
 struct ColumnTask {
   CodeRows weights;
   Lanes lanes;
@@ -110,6 +127,7 @@ struct ColumnTask {
   const std::uint8_t* records = nullptr;
   const std::uint8_t* spills = nullptr;
   ActivationPart part = ActivationPart::whole;
+  const ImageInputs* image = nullptr;
   // Set by run_columns (plan.hpp), as the loops must not multiply: capacity * width, the
   // distance in xt from one segment's inputs to the next.
   std::int64_t segment_stride = 0;

@@ -17,6 +17,9 @@ class PlaneWindow {
   std::int64_t plane_size() const { return height_ * width_; }
   std::int64_t positions() const { return out_h_ * out_w_; }
   std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * positions(); }
+  // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap
+  // that lie inside the plane read one contiguous run of it.
+  bool rows_are_runs() const;
 
   // A range of output positions [begin, end) along one axis.
   struct Span {
@@ -52,9 +55,6 @@ class PlaneWindow {
   };
   template <typename Fn>
   void for_each_tap(std::int64_t tap_stride, Fn fn) const;
-  // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap
-  // that lie inside the plane read one contiguous run of it.
-  bool rows_are_runs() const;
 
   std::int64_t height_, width_, out_h_, out_w_;
   Window window_;

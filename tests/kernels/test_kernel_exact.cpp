@@ -169,43 +169,60 @@ TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") 
   CHECK(cases > 20);
 }
 
-TEST_CASE("a large image is convolved in bands of output rows, exactly", "[kernels]") {
+TEST_CASE("convolutions split into items of several images or bands of rows equal the reference",
+          "[kernels]") {
   std::mt19937_64 rng(23);
-  // Column matrices too large for one item: "same" (unfolded as runs, equal bands), and strided,
-  // dilated and grouped (a shorter last band).
-  std::vector<test::ConvCase> cases(2);
-  cases[0].geometry = {2, 64, 24, 24, 3, 3, {1, 1, 1, 1, 1, 1, 1}};
-  cases[0].out_channels = 8;
-  cases[1].geometry = {1, 64, 67, 61, 3, 3, {2, 2, 2, 2, 2, 2, 2}};
-  cases[1].out_channels = 4;
+  // A stride-1 convolution as wide as its input reads its inputs from the image, where each
+  // 16-lane unit lies within one image; others go through an im2col.
+  struct Split {
+    test::ConvCase conv;
+    bool banded;  // or several images to an item
+  };
+  const std::vector<Split> splits{
+      // Too large for one item: "same" (equal bands, read from the image), and strided, dilated
+      // and grouped (a shorter last band, im2col).
+      {{{2, 64, 24, 24, 3, 3, {1, 1, 1, 1, 1, 1, 1}}, 8}, true},
+      {{{1, 64, 67, 61, 3, 3, {2, 2, 2, 2, 2, 2, 2}}, 4}, true},
+      // 8x8 images, 4 units each, read from the image, the last item holding fewer of them;
+      // 7x7 images, whose units would straddle two images (im2col).
+      {{{37, 16, 8, 8, 3, 3, {1, 1, 1, 1, 1, 1, 1}}, 4}, false},
+      {{{5, 16, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1, 1}}, 4}, false},
+  };
+  // One image read from the image with a partial last unit: dilated, and a 2x3 kernel.
+  const std::vector<test::ConvCase> single{{{1, 8, 14, 13, 3, 3, {1, 1, 2, 2, 2, 2, 1}}, 3},
+                                           {{1, 8, 13, 11, 2, 3, {1, 1, 0, 1, 1, 1, 1}}, 3}};
   std::set<Accumulator> accumulators;
-  for (const test::ConvCase& drawn : cases)
+  const auto check = [&](const test::ConvCase& conv, const Split* split) {
     for (const test::LayerFormat& format : {test::LayerFormat{4, ShiftType::PS, {8, false}},
                                             {5, ShiftType::PS, {16, true}},
                                             {5, ShiftType::Q, {32, true}},
                                             {8, ShiftType::PS, {32, false}}}) {
-      const ConvGeometry& g = drawn.geometry;
+      const ConvGeometry& g = conv.geometry;
       const PackedWeights w = test::random_packed(
-          rng, format, {drawn.out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
+          rng, format, {conv.out_channels, g.channels / g.params.groups, g.kernel_h, g.kernel_w},
           true);
       const auto x = test::random_activations(rng, format.activation,
                                               g.batch * g.channels * g.height * g.width);
       std::vector<std::int64_t> expected(
-          static_cast<std::size_t>(g.batch * drawn.out_channels * g.out_h() * g.out_w()));
+          static_cast<std::size_t>(g.batch * conv.out_channels * g.out_h() * g.out_w()));
       conv2d_reference(w, x.data(), g, format.activation, expected.data());
       for (const KernelPath path : available_kernel_paths()) {
         const Accumulator accumulator =
             kernel::make_plan(w, format.activation, path, LoopForm::columns).accumulator;
         accumulators.insert(accumulator);
         const kernel::ConvItems items = kernel::conv_items(g, w, accumulator);
-        INFO(describe_case(format, path) << " " << drawn.describe() << ", " << items.bands
-                                         << " bands of " << items.band_rows << " rows");
-        REQUIRE(items.bands > 1);
+        INFO(describe_case(format, path)
+             << " " << conv.describe() << ", " << items.images << " images, " << items.bands
+             << " bands of " << items.band_rows << " rows");
+        if (split) REQUIRE((split->banded ? items.bands : items.images) > 1);
         std::vector<std::int64_t> actual(expected.size());
         conv2d_int(w, x.data(), g, format.activation, actual.data(), path);
         REQUIRE(actual == expected);
       }
     }
+  };
+  for (const Split& split : splits) check(split.conv, &split);
+  for (const test::ConvCase& conv : single) check(conv, nullptr);
   CHECK(accumulators.size() >= 3);
 }
 
