@@ -15,6 +15,8 @@ class PlaneWindow {
   PlaneWindow(std::int64_t height, std::int64_t width, const Window& window);
 
   std::int64_t plane_size() const { return height_ * width_; }
+  std::int64_t out_h() const { return out_h_; }
+  std::int64_t out_w() const { return out_w_; }
   std::int64_t positions() const { return out_h_ * out_w_; }
   std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * positions(); }
   // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap

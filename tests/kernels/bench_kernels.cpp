@@ -137,8 +137,8 @@ void bench_resnet() {
 }
 
 // One large image (segmentation-sized): the kernel convolves it in bands of output rows whose
-// column matrix stays in the cache (kernel::conv_items), where the float path unfolds the whole
-// image (600 MB here).
+// column matrix stays in the cache (kernel::conv_items), the float path in bands of 8 MB of
+// columns (the whole image's would take 600 MB).
 void bench_large_image() {
   std::mt19937_64 rng(7);
   const ActivationBits bits{4, 4};

@@ -116,6 +116,37 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
   }
 }
 
+TEST_CASE("a large image's convolution runs in bands of output rows and agrees with the default",
+          "[tensor][convolve]") {
+  // Columns over the forward's 8 MB band limit: 3x3 "same" (64 of 576 f32 tap rows of 256 bytes
+  // make 56-row bands: 56 + 8), pointwise (the band a column block of the image), strided and
+  // dilated, and in f64 (8-byte elements, 28-row bands).
+  Generator gen(12);
+  Backend& cpu = backend_for(Device::cpu());
+  const std::vector<std::pair<Geometry, DType>> cases{
+      {{"3x3 same, 64 channels", {64, 64, 64}, 8, {3, 3, 1, 1, 1, 1, 1, 1}}, DType::f32},
+      {{"1x1, 512 channels", {512, 80, 80}, 4, {1, 1, 1, 1, 0, 0, 1, 1}}, DType::f32},
+      {{"3x3 stride 2 dilation 2", {128, 131, 97}, 4, {3, 3, 2, 2, 2, 2, 2, 2}}, DType::f32},
+      {{"3x3 same in f64", {64, 64, 64}, 4, {3, 3, 1, 1, 1, 1, 1, 1}}, DType::f64},
+  };
+  for (const auto& [geometry, dtype] : cases) {
+    const Window& w = geometry.window;
+    const std::int64_t taps = geometry.input[0] * w.kernel_h * w.kernel_w;
+    for (const std::int64_t batch : {1, 2}) {
+      const Tensor x = randn(with_batch(batch, geometry.input), dtype, gen);
+      const Tensor weight = randn({geometry.out_channels, taps}, dtype, gen);
+      const Shape out_shape{batch, geometry.out_channels,
+                            w.out_h(geometry.input[1]) * w.out_w(geometry.input[2])};
+      const Tensor out = Tensor::empty(out_shape, dtype),
+                   expected = Tensor::empty(out_shape, dtype);
+      cpu.conv2d(x, weight, w, out);
+      cpu.Backend::conv2d(x, weight, w, expected);
+      INFO(geometry.name << ", batch " << batch);
+      CHECK(test::allclose(out, expected, 1e-4, 1e-4).ok);
+    }
+  }
+}
+
 namespace {
 
 // Hands every primitive to the CPU back-end and records the largest column buffer (im2col's
