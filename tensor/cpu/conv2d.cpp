@@ -22,7 +22,6 @@ struct ConvShape {
   std::int64_t batch, channels, out_channels, taps;  // taps = channels * kh * kw
   PlaneWindow plane;
   std::int64_t image_size() const { return channels * plane.plane_size(); }
-  std::int64_t columns_size() const { return taps * plane.positions(); }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& weight, const Window& w) {
@@ -40,20 +39,10 @@ bool is_pointwise(const Window& w) {
 // default, whose products are split over the threads instead.
 bool per_image_pays(const ConvShape& s) { return s.batch >= omp_get_max_threads(); }
 
-// The image's columns [taps, positions]: the image itself for a pointwise window, else unfolded
-// into the buffer.
-template <typename T>
-const T* columns_of(const T* image, const ConvShape& s, bool pointwise, T* buffer) {
-  if (pointwise) return image;
-  for (std::int64_t c = 0; c < s.channels; ++c)
-    s.plane.unfold(image + c * s.plane.plane_size(), T(0), buffer + c * s.plane.rows_size());
-  return buffer;
-}
-
-// The forward unfolds an image whose columns take more than this a band of output rows at a
-// time, so that a large image needs no more memory than a small one: a 512x512 map with 64
-// channels has 600 MB of columns, a 2048x2048 one 9.7 GB (per thread). Below it, as resnet20's
-// and ImageNet resnet18's images are, a band is the whole image.
+// An image whose columns take more than this is unfolded a band of output rows at a time, so
+// that a large image needs no more memory than a small one: a 512x512 map with 64 channels has
+// 600 MB of columns, a 2048x2048 one 9.7 GB (per thread). Below it, as resnet20's and ImageNet
+// resnet18's images are, a band is the whole image.
 constexpr std::int64_t kBandColumnsBytes = std::int64_t{8} << 20;
 
 // Output rows per band for elements of `element_bytes`.
@@ -63,12 +52,38 @@ std::int64_t band_rows(const ConvShape& s, std::int64_t element_bytes) {
   return std::clamp<std::int64_t>(kBandColumnsBytes / row_bytes, 1, s.plane.out_h());
 }
 
-// Overwrites the padding entries of the columns (see PlaneWindow::fold_consuming).
+// Band b of an image's output rows.
+PlaneWindow::Span band_of(const ConvShape& s, std::int64_t rows, std::int64_t b) {
+  return {b * rows, std::min(b * rows + rows, s.plane.out_h())};
+}
+
+// The columns [taps, band positions] of a band of an image's output rows, `stride` apart: a
+// column block of a pointwise image, else unfolded into the buffer.
 template <typename T>
-void fold_image_consuming(T* columns, const ConvShape& s, T* image) {
-  std::fill(image, image + s.image_size(), T(0));
+struct BandColumns {
+  const T* data;
+  std::int64_t stride;
+};
+template <typename T>
+BandColumns<T> band_columns(const T* image, const ConvShape& s, bool pointwise,
+                            PlaneWindow::Span band, T* buffer) {
+  const std::int64_t positions = (band.end - band.begin) * s.plane.out_w();
+  if (pointwise) return {image + band.begin * s.plane.out_w(), s.plane.positions()};
+  const std::int64_t channel_rows = s.plane.kernel_taps() * positions;
   for (std::int64_t c = 0; c < s.channels; ++c)
-    s.plane.fold_consuming(columns + c * s.plane.rows_size(), image + c * s.plane.plane_size());
+    s.plane.unfold(image + c * s.plane.plane_size(), T(0), buffer + c * channel_rows, positions,
+                   band);
+  return {buffer, positions};
+}
+
+// Adds a band's column gradient into the image's gradient, overwriting the padding entries of
+// the columns (see PlaneWindow::fold_consuming).
+template <typename T>
+void fold_band_consuming(T* columns, const ConvShape& s, PlaneWindow::Span band, T* image) {
+  const std::int64_t channel_rows =
+      s.plane.kernel_taps() * (band.end - band.begin) * s.plane.out_w();
+  for (std::int64_t c = 0; c < s.channels; ++c)
+    s.plane.fold_consuming(columns + c * channel_rows, image + c * s.plane.plane_size(), band);
 }
 
 // One column buffer per thread, allocated before the parallel region (an allocation failure
@@ -88,7 +103,7 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, 
   const ConvShape s = conv_shape(x, weight, w);
   const std::int64_t rows = band_rows(s, static_cast<std::int64_t>(dtype_size(x.dtype())));
   const std::int64_t bands = (s.plane.out_h() + rows - 1) / rows;
-  // Bands (image by image or not) or whole images for every thread; else the composed default,
+  // Bands (of one image or not) or whole images for every thread; else the composed default,
   // whose products are split over the threads.
   if (bands == 1 && !per_image_pays(s)) return Backend::conv2d(x, weight, w, out);
   const bool pointwise = is_pointwise(w);
@@ -103,24 +118,12 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, 
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t item = 0; item < s.batch * bands; ++item) {
       const std::int64_t n = item / bands;
-      const PlaneWindow::Span band{item % bands * rows,
-                                   std::min(item % bands * rows + rows, s.plane.out_h())};
-      const std::int64_t band_positions = (band.end - band.begin) * out_w;
-      const T* image = px + n * s.image_size();
-      // The band's columns [taps, band_positions]: a column block of a pointwise image.
-      const T* columns = image + band.begin * out_w;
-      std::int64_t stride = L;
-      if (!pointwise) {
-        T* buffer = buffers.of_thread();
-        for (std::int64_t c = 0; c < s.channels; ++c)
-          s.plane.unfold(image + c * s.plane.plane_size(), T(0),
-                         buffer + c * (s.taps / s.channels) * band_positions, band_positions, band);
-        columns = buffer;
-        stride = band_positions;
-      }
-      gemm_serial<T>(s.out_channels, band_positions, s.taps, {pw, s.taps, false},
-                     {columns, stride, false}, po + n * s.out_channels * L + band.begin * out_w, L,
-                     false);
+      const PlaneWindow::Span band = band_of(s, rows, item % bands);
+      const BandColumns<T> columns =
+          band_columns(px + n * s.image_size(), s, pointwise, band, buffers.of_thread());
+      gemm_serial<T>(s.out_channels, (band.end - band.begin) * out_w, s.taps, {pw, s.taps, false},
+                     {columns.data, columns.stride, false},
+                     po + n * s.out_channels * L + band.begin * out_w, L, false);
     }
   });
 }
@@ -128,7 +131,11 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, 
 void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
                                  const Window& w, const Tensor& grad_x, const Tensor& grad_weight) {
   const ConvShape s = conv_shape(x, weight, w);
-  if (!per_image_pays(s))
+  const std::int64_t rows = band_rows(s, static_cast<std::int64_t>(dtype_size(x.dtype())));
+  const std::int64_t bands = (s.plane.out_h() + rows - 1) / rows;
+  // The bands of an image overlap in the input rows their gradients fold into, so a thread
+  // takes whole images, their bands one after the other.
+  if (bands == 1 && !per_image_pays(s))
     return Backend::conv2d_backward(x, weight, grad_out, w, grad_x, grad_weight);
   const bool pointwise = is_pointwise(w);
   const bool need_x = grad_x.defined(), need_weight = grad_weight.defined();
@@ -140,9 +147,10 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
     const T* pg = grad_out.data<T>();
     T* pgx = need_x ? grad_x.data<T>() : nullptr;
     const std::int64_t L = s.plane.positions(), O = s.out_channels, K = s.taps;
-    // One buffer per thread serves the image's columns and then its column gradient, so that
-    // it stays in a core's L2 (1 MiB here; 590 KB for resnet20's first layers).
-    ThreadBuffers<T> buffers(threads, pointwise ? 0 : s.columns_size());
+    const std::int64_t out_w = s.plane.out_w();
+    // One buffer per thread serves a band's columns and then its column gradient, so that it
+    // stays in a core's L2 (1 MiB here; 590 KB for resnet20's first layers).
+    ThreadBuffers<T> buffers(threads, pointwise ? 0 : K * rows * out_w);
     // Each thread sums its images' weight gradients into its own partial; the partials are
     // added in thread order afterwards, so the result does not depend on scheduling.
     std::vector<T> partials(need_weight ? threads * O * K : 0, T(0));
@@ -157,20 +165,30 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
 #pragma omp for schedule(static)
       for (std::int64_t n = 0; n < s.batch; ++n) {
         const T* image = px + n * s.image_size();
-        const T* g = pg + n * O * L;
-        if (need_weight) {
-          const T* columns = columns_of(image, s, pointwise, buffers.of_thread());
-          if (transposed_partial)  // partial^T += columns (K x L) * g^T (L x O)
-            gemm_serial<T>(K, O, L, {columns, L, false}, {g, L, true}, partial, O, true);
-          else  // partial += g (O x L) * columns^T (L x K)
-            gemm_serial<T>(O, K, L, {g, L, false}, {columns, L, true}, partial, K, true);
-        }
-        if (need_x) {
-          // grad columns (K x L) = weight^T (K x O) * g (O x L), folded back into the image
-          T* grad_image = pgx + n * s.image_size();
-          T* target = pointwise ? grad_image : buffers.of_thread();
-          gemm_serial<T>(K, L, O, {pw, K, true}, {g, L, false}, target, L, false);
-          if (!pointwise) fold_image_consuming(target, s, grad_image);
+        T* grad_image = need_x ? pgx + n * s.image_size() : nullptr;
+        if (need_x && !pointwise) std::fill(grad_image, grad_image + s.image_size(), T(0));
+        for (std::int64_t b = 0; b < bands; ++b) {
+          const PlaneWindow::Span band = band_of(s, rows, b);
+          const std::int64_t Lb = (band.end - band.begin) * out_w;
+          const T* g = pg + n * O * L + band.begin * out_w;  // O x Lb, rows L apart
+          T* buffer = buffers.of_thread();
+          if (need_weight) {
+            const auto [columns, stride] = band_columns(image, s, pointwise, band, buffer);
+            if (transposed_partial)  // partial^T += columns (K x Lb) * g^T (Lb x O)
+              gemm_serial<T>(K, O, Lb, {columns, stride, false}, {g, L, true}, partial, O, true);
+            else  // partial += g (O x Lb) * columns^T (Lb x K)
+              gemm_serial<T>(O, K, Lb, {g, L, false}, {columns, stride, true}, partial, K, true);
+          }
+          if (need_x) {
+            // grad columns (K x Lb) = weight^T (K x O) * g (O x Lb), folded back into the image
+            if (pointwise) {
+              gemm_serial<T>(K, Lb, O, {pw, K, true}, {g, L, false},
+                             grad_image + band.begin * out_w, L, false);
+            } else {
+              gemm_serial<T>(K, Lb, O, {pw, K, true}, {g, L, false}, buffer, Lb, false);
+              fold_band_consuming(buffer, s, band, grad_image);
+            }
+          }
         }
       }
     }

@@ -122,9 +122,7 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride
   const bool runs = rows_are_runs();
   // pad by value: captured by reference it is reloaded after every store.
   for_each_tap(tap_stride, [&, pad](const Tap& tap) {
-    // The band's rows whose input lies inside the plane: [begin, end).
-    const std::int64_t begin = std::clamp(tap.rows.begin, band.begin, band.end);
-    const std::int64_t end = std::clamp(tap.rows.end, begin, band.end);
+    const auto [begin, end] = inside_band(tap, band);
     T* const tap_rows = rows + tap.rows_offset;
     fill_with(tap_rows, tap_rows + (begin - band.begin) * out_w_, pad);
     fill_with(tap_rows + (end - band.begin) * out_w_, tap_rows + (band.end - band.begin) * out_w_,
@@ -151,14 +149,15 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride
 }
 
 template <typename T>
-void PlaneWindow::fold(const T* rows, T* plane) const {
+void PlaneWindow::fold(const T* rows, T* plane, Span band) const {
   const std::int64_t row_step = window_.stride_h * width_, col_step = window_.stride_w;
   const std::int64_t out_w = out_w_;
-  for_each_tap(positions(), [&](const Tap& tap) {
-    const std::int64_t count = tap.rows.end - tap.rows.begin;
+  for_each_tap((band.end - band.begin) * out_w, [&](const Tap& tap) {
+    const auto [begin, end] = inside_band(tap, band);
+    const std::int64_t count = end - begin;
     if (count == 0 || tap.cols.begin == tap.cols.end) return;
-    const T* in = rows + tap.rows_offset + tap.rows.begin * out_w + tap.cols.begin;
-    T* out = plane + (tap.input + tap.rows.begin * row_step + tap.cols.begin * col_step);
+    const T* in = rows + tap.rows_offset + (begin - band.begin) * out_w + tap.cols.begin;
+    T* out = plane + (tap.input + begin * row_step + tap.cols.begin * col_step);
     if (col_step != 1) {
       for (std::int64_t r = 0; r < count; ++r)
         for (std::int64_t ow = 0; ow < tap.cols.end - tap.cols.begin; ++ow)
@@ -174,16 +173,17 @@ void PlaneWindow::fold(const T* rows, T* plane) const {
 }
 
 template <typename T>
-void PlaneWindow::fold_consuming(T* rows, T* plane) const {
-  if (!rows_are_runs()) return fold(rows, plane);
+void PlaneWindow::fold_consuming(T* rows, T* plane, Span band) const {
+  if (!rows_are_runs()) return fold(rows, plane, band);
   // Zeroing the padding entries inside a tap's run lets one loop add the whole run: they land
   // on pixels of the neighbouring rows, unchanged by adding zero.
-  for_each_tap(positions(), [&](const Tap& tap) {
-    if (tap.rows.begin == tap.rows.end || tap.cols.begin == tap.cols.end) return;
-    T* in = rows + tap.rows_offset + tap.rows.begin * out_w_;
-    const std::int64_t count = (tap.rows.end - tap.rows.begin) * out_w_;
+  for_each_tap((band.end - band.begin) * out_w_, [&](const Tap& tap) {
+    const auto [begin, end] = inside_band(tap, band);
+    if (begin == end || tap.cols.begin == tap.cols.end) return;
+    T* in = rows + tap.rows_offset + (begin - band.begin) * out_w_;
+    const std::int64_t count = (end - begin) * out_w_;
     fill_outside_columns(in, count, out_w_, tap.cols.begin, tap.cols.end, T(0));
-    T* out = plane + tap.input + tap.rows.begin * width_ + tap.cols.begin;
+    T* out = plane + tap.input + begin * width_ + tap.cols.begin;
     in += tap.cols.begin;
     const std::int64_t length = count - (out_w_ - tap.cols.end) - tap.cols.begin;
 #pragma omp simd
@@ -195,10 +195,10 @@ template void PlaneWindow::unfold<float>(const float*, float, float*, std::int64
 template void PlaneWindow::unfold<double>(const double*, double, double*, std::int64_t, Span) const;
 template void PlaneWindow::unfold<std::int32_t>(const std::int32_t*, std::int32_t, std::int32_t*,
                                                 std::int64_t, Span) const;
-template void PlaneWindow::fold<float>(const float*, float*) const;
-template void PlaneWindow::fold<double>(const double*, double*) const;
-template void PlaneWindow::fold_consuming<float>(float*, float*) const;
-template void PlaneWindow::fold_consuming<double>(double*, double*) const;
+template void PlaneWindow::fold<float>(const float*, float*, Span) const;
+template void PlaneWindow::fold<double>(const double*, double*, Span) const;
+template void PlaneWindow::fold_consuming<float>(float*, float*, Span) const;
+template void PlaneWindow::fold_consuming<double>(double*, double*, Span) const;
 
 namespace {
 

@@ -1,6 +1,7 @@
 #pragma once
 // The sliding-window rearrangement of one (image, channel) plane: im2col/col2im run it over
 // every plane of a batch, the convolution over the planes of one image at a time.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -18,7 +19,8 @@ class PlaneWindow {
   std::int64_t out_h() const { return out_h_; }
   std::int64_t out_w() const { return out_w_; }
   std::int64_t positions() const { return out_h_ * out_w_; }
-  std::int64_t rows_size() const { return window_.kernel_h * window_.kernel_w * positions(); }
+  std::int64_t kernel_taps() const { return window_.kernel_h * window_.kernel_w; }
+  std::int64_t rows_size() const { return kernel_taps() * positions(); }
   // Stride 1 and as many output as input columns (a "same" convolution): the rows of a tap
   // that lie inside the plane read one contiguous run of it.
   bool rows_are_runs() const;
@@ -39,13 +41,18 @@ class PlaneWindow {
   void unfold(const T* plane, T pad, T* rows) const {
     unfold(plane, pad, rows, positions(), {0, out_h_});
   }
-  // Adds the rows back into the plane, each value onto the pixel it was taken from.
+  // Adds the rows of the output rows in `band` (packed: (band.end - band.begin) * out_w positions
+  // per tap) back into the plane, each value onto the pixel it was taken from.
   template <typename T>
-  void fold(const T* rows, T* plane) const;
+  void fold(const T* rows, T* plane, Span band) const;
+  template <typename T>
+  void fold(const T* rows, T* plane) const {
+    fold(rows, plane, {0, out_h_});
+  }
   // The same sum, faster, for rows the caller no longer needs: their padding entries are
   // overwritten.
   template <typename T>
-  void fold_consuming(T* rows, T* plane) const;
+  void fold_consuming(T* rows, T* plane, Span band) const;
 
  private:
   // One kernel tap: where its out_h * out_w values start in the rows, the plane offset that
@@ -57,6 +64,12 @@ class PlaneWindow {
   };
   template <typename Fn>
   void for_each_tap(std::int64_t tap_stride, Fn fn) const;
+
+  // The rows of a tap in a band: [begin, end) of them read inside the plane.
+  static Span inside_band(const Tap& tap, Span band) {
+    const std::int64_t begin = std::clamp(tap.rows.begin, band.begin, band.end);
+    return {begin, std::clamp(tap.rows.end, begin, band.end)};
+  }
 
   std::int64_t height_, width_, out_h_, out_w_;
   Window window_;

@@ -118,9 +118,9 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
 
 TEST_CASE("a large image's convolution runs in bands of output rows and agrees with the default",
           "[tensor][convolve]") {
-  // Columns over the forward's 8 MB band limit: 3x3 "same" (64 of 576 f32 tap rows of 256 bytes
-  // make 56-row bands: 56 + 8), pointwise (the band a column block of the image), strided and
-  // dilated, and in f64 (8-byte elements, 28-row bands).
+  // Columns over the 8 MB band limit (the backward's gradients folded band after band): 3x3 "same"
+  // (64 of 576 f32 tap rows of 256 bytes make 56-row bands: 56 + 8), pointwise (the band a column
+  // block of the image), strided and dilated, and in f64 (8-byte elements, 28-row bands).
   Generator gen(12);
   Backend& cpu = backend_for(Device::cpu());
   const std::vector<std::pair<Geometry, DType>> cases{
@@ -143,6 +143,16 @@ TEST_CASE("a large image's convolution runs in bands of output rows and agrees w
       cpu.Backend::conv2d(x, weight, w, expected);
       INFO(geometry.name << ", batch " << batch);
       CHECK(test::allclose(out, expected, 1e-4, 1e-4).ok);
+
+      const Tensor g = randn(out_shape, dtype, gen);
+      const Tensor grad_x = Tensor::empty(x.shape(), dtype);
+      const Tensor grad_x_default = Tensor::empty(x.shape(), dtype);
+      const Tensor grad_w = Tensor::empty(weight.shape(), dtype);
+      const Tensor grad_w_default = Tensor::empty(weight.shape(), dtype);
+      cpu.conv2d_backward(x, weight, g, w, grad_x, grad_w);
+      cpu.Backend::conv2d_backward(x, weight, g, w, grad_x_default, grad_w_default);
+      CHECK(test::allclose(grad_x, grad_x_default, 1e-4, 1e-4).ok);
+      CHECK(test::allclose(grad_w, grad_w_default, 1e-3, 1e-3).ok);
     }
   }
 }
