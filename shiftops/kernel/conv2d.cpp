@@ -1,7 +1,8 @@
-// Integer shift convolution: an integer im2col per item, a few images of one group side by side
-// or a band of output rows of a large image (zero padding is exact: the float path pads the
-// fixed-point input with zeros too), then the column form of the loops with the output positions
-// as vector lanes.
+// Integer shift convolution, item by item (a few images of one group side by side, or a band of
+// output rows of a large image): the column form of the loops with the output positions as
+// vector lanes, on the item's integer im2col or, for a stride-1 convolution as wide as its
+// input, on its inputs read straight from the image (zero padding is exact: the float path pads
+// the fixed-point input with zeros too).
 #include <algorithm>
 #include <bit>
 #include <vector>
@@ -48,11 +49,11 @@ kernel::ConvItems kernel::conv_items(const ConvGeometry& g, const PackedWeights&
     return {
         std::clamp<std::int64_t>(lanes / (out_h * out_w), 1, std::max<std::int64_t>(1, g.batch)),
         out_h, 1};
-  // Bands of equal height, rather than full bands and a thin last one.
+  // Bands of nearly equal height (the last at most bands - 1 rows shorter), rather than full
+  // bands and a thin last one.
   const std::int64_t most_rows = std::max<std::int64_t>(lanes / out_w, 1);
   const std::int64_t bands = (out_h + most_rows - 1) / most_rows;
-  const std::int64_t band_rows = (out_h + bands - 1) / bands;
-  return {1, band_rows, (out_h + band_rows - 1) / band_rows};
+  return {1, (out_h + bands - 1) / bands, bands};
 }
 
 namespace {
@@ -62,6 +63,10 @@ struct Item {
   std::int64_t first_image, images;
   cpu::PlaneWindow::Span band;
   std::int64_t group;
+  // An image's lanes in the item: its output positions in the band.
+  std::int64_t band_positions(const ConvGeometry& g) const {
+    return (band.end - band.begin) * g.out_w();
+  }
 };
 
 // Per-thread scratch reused across calls (a fresh zero-filled vector per item cost as much as
@@ -83,7 +88,7 @@ const std::int32_t* unfold_item(const std::int32_t* x, const ConvGeometry& g,
   std::int32_t* const cols = scratch(cols_scratch, inputs * width);
   const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t taps = g.kernel_h * g.kernel_w;
-  const std::int64_t band_positions = (item.band.end - item.band.begin) * g.out_w();
+  const std::int64_t band_positions = item.band_positions(g);
   for (std::int64_t j = 0; j < item.images; ++j)
     for (std::int64_t c = 0; c < group_channels; ++c)
       window.unfold(x + ((item.first_image + j) * g.channels + item.group * group_channels + c) *
@@ -110,18 +115,24 @@ bool reads_image(const cpu::PlaneWindow& window, const Item& item, std::int64_t 
   return window.rows_are_runs() && (item.images == 1 || band_positions % 16 == 0);
 }
 
-void fill_image_tables(const std::int32_t* x, const ConvGeometry& g, const Item& item,
-                       std::int64_t width, ImageTables& tables) {
-  const auto& p = g.params;
+void fill_image_tables(const std::int32_t* x, const ConvGeometry& g, const cpu::PlaneWindow& window,
+                       const Item& item, std::int64_t width, ImageTables& tables) {
   const std::int64_t out_w = g.out_w(), plane_size = g.height * g.width;
-  const std::int64_t band_positions = (item.band.end - item.band.begin) * out_w;
+  const std::int64_t band_positions = item.band_positions(g);
   const std::int64_t taps = g.kernel_h * g.kernel_w;
   const int tap_shift = std::bit_width(static_cast<std::uint64_t>(taps - 1));
+  // The plane offsets the taps read, and the output rows (columns) that read inside the plane
+  // through each kernel row (column).
+  using Span = cpu::PlaneWindow::Span;
   tables.tap_offsets.clear();
+  std::vector<Span> inside_rows, inside_cols;
   for (std::int64_t r = 0; r < g.kernel_h; ++r)
-    for (std::int64_t c = 0; c < g.kernel_w; ++c)
-      tables.tap_offsets.push_back((r * p.dilation_h - p.pad_h) * g.width + c * p.dilation_w -
-                                   p.pad_w);
+    for (std::int64_t c = 0; c < g.kernel_w; ++c) {
+      const cpu::PlaneWindow::Reach reach = window.reach(r, c);
+      tables.tap_offsets.push_back(reach.input);
+      if (c == 0) inside_rows.push_back(reach.rows);
+      if (r == 0) inside_cols.push_back(reach.cols);
+    }
   const std::int64_t units = width / 16;
   tables.unit_offsets.assign(static_cast<std::size_t>(units), 0);
   tables.masks.assign(static_cast<std::size_t>(units << tap_shift), 0);
@@ -139,21 +150,17 @@ void fill_image_tables(const std::int32_t* x, const ConvGeometry& g, const Item&
     std::int64_t oy = item.band.begin + within / out_w, ox = within % out_w;
     for (std::int64_t l = 0; l < 16 && within + l < band_positions; ++l) {
       const auto bit = static_cast<std::uint16_t>(1u << l);
-      for (std::int64_t r = 0; r < g.kernel_h; ++r) {
-        const std::int64_t iy = oy + r * p.dilation_h - p.pad_h;
-        if (iy >= 0 && iy < g.height) row_masks[r] |= bit;
-      }
-      for (std::int64_t c = 0; c < g.kernel_w; ++c) {
-        const std::int64_t ix = ox + c * p.dilation_w - p.pad_w;
-        if (ix >= 0 && ix < g.width) col_masks[c] |= bit;
-      }
+      for (std::int64_t r = 0; r < g.kernel_h; ++r)
+        if (oy >= inside_rows[r].begin && oy < inside_rows[r].end) row_masks[r] |= bit;
+      for (std::int64_t c = 0; c < g.kernel_w; ++c)
+        if (ox >= inside_cols[c].begin && ox < inside_cols[c].end) col_masks[c] |= bit;
       if (++ox == out_w) ox = 0, ++oy;
     }
     std::uint16_t* masks = tables.masks.data() + (u << tap_shift);
     for (std::int64_t r = 0; r < g.kernel_h; ++r)
       for (std::int64_t c = 0; c < g.kernel_w; ++c) *masks++ = row_masks[r] & col_masks[c];
   }
-  const std::int64_t group_channels = g.channels / p.groups;
+  const std::int64_t group_channels = g.channels / g.params.groups;
   tables.inputs = {x + (item.first_image * g.channels + item.group * group_channels) * plane_size,
                    plane_size,
                    taps,
@@ -170,8 +177,7 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   const kernel::Plan& plan = preparation.plan;
   const std::int64_t group_rows = w.rows / g.params.groups;
   const std::int64_t positions = g.out_h() * g.out_w();
-  // An image's lanes in the item: its output positions in the band.
-  const std::int64_t band_positions = (item.band.end - item.band.begin) * g.out_w();
+  const std::int64_t band_positions = item.band_positions(g);
   const std::int64_t lanes = item.images * band_positions, width = kernel::column_width(lanes);
   const std::int64_t first = item.group * group_rows;
   // Where the band of output row `first + r` of image first_image + j starts; its positions are
@@ -194,7 +200,7 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   }
   thread_local ImageTables image_tables;
   const bool from_image = reads_image(window, item, band_positions);
-  if (from_image) fill_image_tables(x, g, item, width, image_tables);
+  if (from_image) fill_image_tables(x, g, window, item, width, image_tables);
   const std::int32_t* const cols =
       from_image ? nullptr : unfold_item(x, g, window, item, w.cols, width);
   const kernel::ImageInputs* const image = from_image ? &image_tables.inputs : nullptr;

@@ -41,14 +41,17 @@ bool PlaneWindow::rows_are_runs() const {
   return window_.stride_h == 1 && window_.stride_w == 1 && out_w_ == width_;
 }
 
+PlaneWindow::Reach PlaneWindow::reach(std::int64_t ki, std::int64_t kj) const {
+  return {
+      (ki * window_.dilation_h - window_.pad_h) * width_ + kj * window_.dilation_w - window_.pad_w,
+      row_spans_[ki], col_spans_[kj]};
+}
+
 template <typename Fn>
 void PlaneWindow::for_each_tap(std::int64_t tap_stride, Fn fn) const {
   for (std::int64_t ki = 0; ki < window_.kernel_h; ++ki)
     for (std::int64_t kj = 0; kj < window_.kernel_w; ++kj)
-      fn(Tap{(ki * window_.kernel_w + kj) * tap_stride,
-             (ki * window_.dilation_h - window_.pad_h) * width_ + kj * window_.dilation_w -
-                 window_.pad_w,
-             row_spans_[ki], col_spans_[kj]});
+      fn(Tap{reach(ki, kj), (ki * window_.kernel_w + kj) * tap_stride});
 }
 
 namespace {
@@ -138,7 +141,7 @@ void PlaneWindow::unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride
     if (runs) {
       // One copy of the whole run, then the padding at the row ends: far cheaper than a copy
       // per row of 8 to 32 values. Every value read lies in the input rows the tap reads.
-      std::copy(plane + in + tap.cols.begin, plane + in + count - (out_w_ - tap.cols.end),
+      std::copy(plane + (in + tap.cols.begin), plane + (in + count - (out_w_ - tap.cols.end)),
                 out + tap.cols.begin);
       fill_outside_columns(out, count, out_w_, tap.cols.begin, tap.cols.end, pad);
       return;
@@ -183,7 +186,7 @@ void PlaneWindow::fold_consuming(T* rows, T* plane, Span band) const {
     T* in = rows + tap.rows_offset + (begin - band.begin) * out_w_;
     const std::int64_t count = (end - begin) * out_w_;
     fill_outside_columns(in, count, out_w_, tap.cols.begin, tap.cols.end, T(0));
-    T* out = plane + tap.input + begin * width_ + tap.cols.begin;
+    T* out = plane + (tap.input + begin * width_ + tap.cols.begin);
     in += tap.cols.begin;
     const std::int64_t length = count - (out_w_ - tap.cols.end) - tap.cols.begin;
 #pragma omp simd

@@ -29,12 +29,19 @@ class PlaneWindow {
   struct Span {
     std::int64_t begin, end;
   };
+  // Where kernel tap (ki, kj) reads: the plane offset that output (0, 0) reads (possibly outside
+  // the plane), and the output rows and columns whose input lies inside the plane (elsewhere the
+  // tap reads padding).
+  struct Reach {
+    std::int64_t input;
+    Span rows, cols;
+  };
+  Reach reach(std::int64_t ki, std::int64_t kj) const;
 
-  // plane -> rows; taps that fall in the padding read `pad`. Tap t's positions start at rows +
-  // t * tap_stride: positions() packs them, a larger stride leaves room beside them (the shift
-  // kernel puts several images' columns side by side). Only the output rows in `band` are
-  // unfolded, (band.end - band.begin) * out_w positions per tap (the shift kernel unfolds a
-  // large image in bands that stay in the cache).
+  // plane -> rows, for the output rows in `band`: (band.end - band.begin) * out_w positions per
+  // tap (a large image is unfolded a band at a time); taps that fall in the padding read `pad`.
+  // Tap t's positions start at rows + t * tap_stride: the band's positions pack them, a larger
+  // stride leaves room beside them (the shift kernel puts several images' columns side by side).
   template <typename T>
   void unfold(const T* plane, T pad, T* rows, std::int64_t tap_stride, Span band) const;
   template <typename T>
@@ -55,12 +62,9 @@ class PlaneWindow {
   void fold_consuming(T* rows, T* plane, Span band) const;
 
  private:
-  // One kernel tap: where its out_h * out_w values start in the rows, the plane offset that
-  // output (0, 0) reads (possibly outside the plane), and the output rows and columns whose
-  // input lies inside the plane (elsewhere the tap reads padding).
-  struct Tap {
-    std::int64_t rows_offset, input;
-    Span rows, cols;
+  // One kernel tap: where its values start in the rows, and its reach.
+  struct Tap : Reach {
+    std::int64_t rows_offset;
   };
   template <typename Fn>
   void for_each_tap(std::int64_t tap_stride, Fn fn) const;
