@@ -119,8 +119,9 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
 TEST_CASE("a large image's convolution runs in bands of output rows and agrees with the default",
           "[tensor][convolve]") {
   // Columns over the 8 MB band limit (the backward's gradients folded band after band): 3x3 "same"
-  // (64 of 576 f32 tap rows of 256 bytes make 56-row bands: 56 + 8), pointwise (the band a column
-  // block of the image), strided and dilated, and in f64 (8-byte elements, 28-row bands).
+  // (rows of 576 f32 taps by 64 positions: two bands of 32 rows), pointwise (the band a column
+  // block of the image), strided and dilated, and in f64 (8-byte elements: bands of 22, 22 and 20
+  // rows).
   Generator gen(12);
   Backend& cpu = backend_for(Device::cpu());
   const std::vector<std::pair<Geometry, DType>> cases{
