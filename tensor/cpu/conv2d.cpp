@@ -1,15 +1,18 @@
-// Convolution image by image: each thread unfolds one image into its own column buffer, which
-// is still in cache when the product reads it, instead of unfolding the whole batch to memory
-// (75 MB per resnet20 layer at batch 128) and reading it back. Backward unfolds each image again
-// for the weight gradient and folds each image's column gradient while it is in cache. Both take
-// a large image a band of output rows at a time.
+// Convolution image by image (a large image a band of output rows at a time), each thread
+// working on its own images with its scratch in cache, in one of two forms. Stride-1 windows run
+// as direct convolutions (direct_conv.hpp), where that pays. Other windows unfold each image
+// into a column buffer, which is still in cache when the product reads it, instead of
+// unfolding the whole batch to memory (75 MB per resnet20 layer at batch 128) and reading it
+// back; backward unfolds each image again for the weight gradient and folds each image's column
+// gradient while it is in cache.
 #include <omp.h>
 
 #include <algorithm>
-#include <memory>
+#include <optional>
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.hpp"
+#include "tensor/cpu/direct_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/cpu/im2col.hpp"
 #include "tensor/tensor.hpp"
@@ -20,13 +23,14 @@ namespace {
 
 struct ConvShape {
   std::int64_t batch, channels, out_channels, taps;  // taps = channels * kh * kw
+  std::int64_t height, width;
   PlaneWindow plane;
   std::int64_t image_size() const { return channels * plane.plane_size(); }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& weight, const Window& w) {
   const auto& s = x.shape();
-  return {s[0], s[1], weight.shape()[0], weight.shape()[1], PlaneWindow(s[2], s[3], w)};
+  return {s[0], s[1], weight.shape()[0], weight.shape()[1], s[2], s[3], PlaneWindow(s[2], s[3], w)};
 }
 
 // A 1x1 window with stride 1 and no padding: an image [C, H, W] is its own columns [C, H * W].
@@ -39,28 +43,97 @@ bool is_pointwise(const Window& w) {
 // bands takes the composed default, whose products are split over the threads instead.
 bool per_image_pays(const ConvShape& s) { return s.batch >= omp_get_max_threads(); }
 
-// An image whose columns take more than this is unfolded a band of output rows at a time, so
-// that a large image needs no more memory than a small one: a 512x512 map with 64 channels has
-// 600 MB of columns, a 2048x2048 one 9.7 GB (per thread). Below it, as resnet20's and ImageNet
-// resnet18's images are, a band is the whole image.
-constexpr std::int64_t kBandColumnsBytes = std::int64_t{8} << 20;
+// An image whose scratch (its columns, or a direct convolution's padded copy and products)
+// takes more than this is worked a band of output rows at a time, so that a large image needs
+// no more memory than a small one: a 512x512 map with 64 channels has 600 MB of columns, a
+// 2048x2048 one 9.7 GB (per thread). Below it, as resnet20's and ImageNet resnet18's images
+// are, a band is the whole image.
+constexpr std::int64_t kBandScratchBytes = std::int64_t{8} << 20;
+// Small images are stacked for a direct convolution up to this many positions: enough to pay
+// for the per-call work (a weight gradient's sums are added up across SIMD lanes once per
+// call), few enough that a weight gradient block's rows (up to 8 of them) stay in L1.
+// Resnet20's 8x8 maps go 12 to a call, its 16x16 ones 3, its 32x32 ones one.
+constexpr std::int64_t kGroupPositions = 1024;
 
-// An image's bands: rows each (the last up to count - 1 rows shorter), count of them.
+// An image's bands: rows each (the last up to count - 1 rows shorter), count of them, of
+// out_rows output rows that need row_bytes of scratch each; at least least_count of them.
 struct Bands {
   std::int64_t rows, count;
 };
+Bands bands_for(std::int64_t out_rows, std::int64_t row_bytes, std::int64_t least_count = 1) {
+  const std::int64_t most_rows = std::clamp<std::int64_t>(
+      kBandScratchBytes / std::max<std::int64_t>(1, row_bytes), 1, out_rows);
+  const std::int64_t count =
+      std::clamp<std::int64_t>((out_rows + most_rows - 1) / most_rows, least_count, out_rows);
+  return {(out_rows + count - 1) / count, count};
+}
 Bands bands_of(const ConvShape& s, DType dtype) {
-  const std::int64_t out_h = s.plane.out_h();
-  const std::int64_t row_bytes = std::max<std::int64_t>(
-      1, s.taps * s.plane.out_w() * static_cast<std::int64_t>(dtype_size(dtype)));
-  const std::int64_t most_rows = std::clamp<std::int64_t>(kBandColumnsBytes / row_bytes, 1, out_h);
-  const std::int64_t count = (out_h + most_rows - 1) / most_rows;
-  return {(out_h + count - 1) / count, count};
+  return bands_for(s.plane.out_h(),
+                   s.taps * s.plane.out_w() * static_cast<std::int64_t>(dtype_size(dtype)));
+}
+template <typename T>
+Bands bands_of(const DirectConv<T>& conv, std::int64_t least_count = 1) {
+  const std::int64_t rows = std::max<std::int64_t>(1, conv.out_h());
+  return bands_for(conv.out_h(),
+                   conv.buffer_size(rows, 1) / rows * static_cast<std::int64_t>(sizeof(T)),
+                   least_count);
+}
+// The batch in groups of images for the calls of a direct convolution (see DirectConv::run):
+// single images if it takes bands, else at most as many as fill kGroupPositions. The groups
+// differ by one image at most and, unless there are fewer images than threads, their count is
+// a multiple of the thread count, so that every thread gets the same work.
+struct Groups {
+  std::int64_t batch, count;
+  std::int64_t first(std::int64_t g) const { return g * batch / count; }
+  std::int64_t size(std::int64_t g) const { return first(g + 1) - first(g); }
+  std::int64_t largest() const { return (batch + count - 1) / count; }
+};
+template <typename T>
+std::int64_t most_images(const DirectConv<T>& conv, const Bands& bands) {
+  return bands.count > 1 ? 1
+                         : std::max<std::int64_t>(1, kGroupPositions / conv.stacked_positions());
+}
+Groups groups_of(std::int64_t batch, std::int64_t most_images) {
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t count =
+      ((batch + most_images - 1) / most_images + threads - 1) / threads * threads;
+  return {batch, std::min(count, batch)};
 }
 
-// Band b of an image's output rows.
-PlaneWindow::Span band_of(const ConvShape& s, std::int64_t rows, std::int64_t b) {
-  return {b * rows, std::min(b * rows + rows, s.plane.out_h())};
+// A direct convolution where the window allows one and it pays: it computes
+// stacked_positions() values per image where the lowered product computes one per output
+// position (an image's input gradient takes as many products as its forward), but faster per
+// value, with neither unfolding nor packing. Up to kMostDirectWork times as many values pay
+// (AVX-512 Xeon): resnet20's 3x3 layers (1.06-1.27 with the padding) and MNIST's first 5x5
+// layer (1.36) run faster, its second (5x5 without padding on 12x12 maps: 2.25) 1.3x slower.
+// The weight gradient's lowered product is Eigen's best shape (a long inner dimension) while
+// the direct one adds up its SIMD lanes per call: it pays up to kMostDirectWeightWork (resnet20's
+// 16x16 maps, 1.13; its 8x8 ones, 1.27, ran 5% slower).
+constexpr double kMostDirectWork = 1.4;
+constexpr double kMostDirectWeightWork = 1.2;
+enum class DirectUse { forward, weight_gradient, input_gradient };
+template <typename T>
+std::optional<DirectConv<T>> direct_conv_for(DirectUse use, const ConvShape& s, const Window& w,
+                                             const T* weight) {
+  const bool input_gradient = use == DirectUse::input_gradient;
+  if (s.batch == 0 || is_pointwise(w) ||
+      !(input_gradient ? direct_conv_applies_to_input_gradient(w) : direct_conv_applies(w)))
+    return std::nullopt;
+  const std::int64_t C = s.channels, H = s.height, W = s.width, O = s.out_channels;
+  DirectConv<T> conv = use == DirectUse::forward ? DirectConv<T>::forward(C, H, W, w, O, weight)
+                       : input_gradient ? DirectConv<T>::input_gradient(C, H, W, w, O, weight)
+                                        : DirectConv<T>::weight_gradient(C, H, W, w, O);
+  const double most_work =
+      use == DirectUse::weight_gradient ? kMostDirectWeightWork : kMostDirectWork;
+  if (static_cast<double>(conv.stacked_positions()) >
+      most_work * static_cast<double>(s.plane.positions()))
+    return std::nullopt;
+  return conv;
+}
+
+// Band b of out_rows output rows.
+PlaneWindow::Span band_of(std::int64_t out_rows, std::int64_t rows, std::int64_t b) {
+  return {b * rows, std::min(b * rows + rows, out_rows)};
 }
 
 // The columns [taps, band positions] of a band of an image's output rows, `stride` apart: a
@@ -92,15 +165,16 @@ void fold_band_consuming(T* columns, const ConvShape& s, PlaneWindow::Span band,
     s.plane.fold_consuming(columns + c * channel_rows, image + c * s.plane.plane_size(), band);
 }
 
-// One column buffer per thread, allocated before the parallel region (an allocation failure
-// inside it could not be reported).
+// One scratch buffer per thread, allocated before the parallel region (an allocation failure
+// inside it could not be reported), from the tensor allocator, whose cache of freed blocks
+// spares the page faults of fresh memory in every call.
 template <typename T>
 struct ThreadBuffers {
   ThreadBuffers(int threads, std::int64_t size)
-      : size(size), memory(std::make_unique_for_overwrite<T[]>(threads * size)) {}
-  T* of_thread() { return memory.get() + omp_get_thread_num() * size; }
+      : size(size), memory(Tensor::empty({threads * size}, dtype_of<T>())) {}
+  T* of_thread() { return memory.data<T>() + omp_get_thread_num() * size; }
   std::int64_t size;
-  std::unique_ptr<T[]> memory;
+  Tensor memory;
 };
 
 }  // namespace
@@ -119,11 +193,25 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, 
     const T* pw = weight.data<T>();
     T* po = out.data<T>();
     const std::int64_t L = s.plane.positions(), out_w = s.plane.out_w();
+    if (const auto direct_conv = direct_conv_for(DirectUse::forward, s, w, pw)) {
+      const DirectConv<T>& conv = *direct_conv;
+      // With fewer images than threads, each image in as many bands as that takes.
+      const Bands direct = bands_of(conv, (threads + s.batch - 1) / s.batch);
+      const Groups groups = groups_of(s.batch, most_images(conv, direct));
+      ThreadBuffers<T> buffers(threads, conv.buffer_size(direct.rows, groups.largest()));
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (std::int64_t item = 0; item < groups.count * direct.count; ++item) {
+        const std::int64_t g = item / direct.count, first = groups.first(g);
+        conv.run(px + first * s.image_size(), groups.size(g), po + first * s.out_channels * L,
+                 band_of(conv.out_h(), direct.rows, item % direct.count), buffers.of_thread());
+      }
+      return;
+    }
     ThreadBuffers<T> buffers(threads, pointwise ? 0 : s.taps * rows * out_w);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t item = 0; item < s.batch * bands; ++item) {
       const std::int64_t n = item / bands;
-      const PlaneWindow::Span band = band_of(s, rows, item % bands);
+      const PlaneWindow::Span band = band_of(s.plane.out_h(), rows, item % bands);
       const BandColumns<T> columns =
           band_columns(px + n * s.image_size(), s, pointwise, band, buffers.of_thread());
       gemm_serial<T>(s.out_channels, (band.end - band.begin) * out_w, s.taps, {pw, s.taps, false},
@@ -137,10 +225,11 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
                                  const Window& w, const Tensor& grad_x, const Tensor& grad_weight) {
   const ConvShape s = conv_shape(x, weight, w);
   const auto [rows, bands] = bands_of(s, x.dtype());
-  // The bands of an image overlap in the input rows their gradients fold into, so a thread
-  // takes whole images, their bands one after the other. With fewer images than threads the
-  // others idle: bounded memory over speed (at batch 1 on a 256x256 64-channel map this was
-  // 1.2x slower than the composed default, which unfolds the whole image).
+  // The bands of an image overlap in the input rows their column gradients fold into, and all
+  // add to one weight gradient, so a thread takes whole images (or groups of them), their bands
+  // one after the other. With fewer images than threads the others idle: bounded memory over
+  // speed (at batch 1 on a 256x256 64-channel map this was 1.2x slower than the composed
+  // default, which unfolds the whole image).
   if (bands == 1 && !per_image_pays(s))
     return Backend::conv2d_backward(x, weight, grad_out, w, grad_x, grad_weight);
   const bool pointwise = is_pointwise(w);
@@ -154,9 +243,34 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
     T* pgx = need_x ? grad_x.data<T>() : nullptr;
     const std::int64_t L = s.plane.positions(), O = s.out_channels, K = s.taps;
     const std::int64_t out_w = s.plane.out_w();
-    // One buffer per thread serves a band's columns and then its column gradient, so that it is
-    // still in cache when they are read (590 KB for resnet20's first layers, up to 8 MB).
-    ThreadBuffers<T> buffers(threads, pointwise ? 0 : K * rows * out_w);
+    // Direct convolutions where they apply and pay: the weight gradient from the forward's
+    // layout of the image, the input gradient as a convolution of the output gradient. Each
+    // takes its own bands.
+    const std::optional<DirectConv<T>> weight_conv =
+        need_weight ? direct_conv_for(DirectUse::weight_gradient, s, w, pw) : std::nullopt;
+    const std::optional<DirectConv<T>> gradient_conv =
+        need_x ? direct_conv_for(DirectUse::input_gradient, s, w, pw) : std::nullopt;
+    const Bands weight_bands = weight_conv ? bands_of(*weight_conv) : Bands{0, 0};
+    const Bands gradient_bands = gradient_conv ? bands_of(*gradient_conv) : Bands{0, 0};
+    const bool columns_for_weight = need_weight && !weight_conv;
+    const bool columns_for_x = need_x && !gradient_conv;
+    // One buffer per thread serves each step in turn: a band's columns and then its column
+    // gradient, so that it is still in cache when they are read (590 KB for resnet20's first
+    // layers, up to 8 MB), or a direct convolution's band.
+    std::int64_t buffer_size =
+        !pointwise && (columns_for_weight || columns_for_x) ? K * rows * out_w : 0;
+    // Groups of small images for the direct convolutions.
+    std::int64_t most = s.batch;
+    if (weight_conv) most = std::min(most, most_images(*weight_conv, weight_bands));
+    if (gradient_conv) most = std::min(most, most_images(*gradient_conv, gradient_bands));
+    const Groups groups = groups_of(s.batch, most);
+    if (weight_conv)
+      buffer_size =
+          std::max(buffer_size, weight_conv->buffer_size(weight_bands.rows, groups.largest()));
+    if (gradient_conv)
+      buffer_size =
+          std::max(buffer_size, gradient_conv->buffer_size(gradient_bands.rows, groups.largest()));
+    ThreadBuffers<T> buffers(threads, buffer_size);
     // Each thread sums its images' weight gradients into its own partial; the partials are
     // added in thread order afterwards, so the result does not depend on scheduling.
     std::vector<T> partials(need_weight ? threads * O * K : 0, T(0));
@@ -164,38 +278,53 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
     // Eigen then packs the image's O x L output gradient as its left operand rather than the
     // K x L columns, whose row-major packing was 6% of a resnet20 step: this product takes
     // 25-30% less time for 16 -> 16 channel 3x3 layers at 32x32, a resnet20 step about 7%.
-    const bool transposed_partial = K >= 4 * O;
+    const bool transposed_partial = columns_for_weight && K >= 4 * O;
+    // Image n's other gradients: its input gradient, and its weight gradient where no direct
+    // convolution takes it, through its columns.
+    const auto backward_image = [&](std::int64_t n, T* partial, T* buffer) {
+      if (!columns_for_weight && !columns_for_x) return;
+      const T* image = px + n * s.image_size();
+      const T* grad_image_out = pg + n * O * L;
+      T* grad_image = need_x ? pgx + n * s.image_size() : nullptr;
+      if (columns_for_x && !pointwise) std::fill(grad_image, grad_image + s.image_size(), T(0));
+      for (std::int64_t b = 0; b < bands; ++b) {
+        const PlaneWindow::Span band = band_of(s.plane.out_h(), rows, b);
+        const std::int64_t Lb = (band.end - band.begin) * out_w;
+        const T* g = grad_image_out + band.begin * out_w;  // O x Lb, rows L apart
+        if (columns_for_weight) {
+          const auto [columns, stride] = band_columns(image, s, pointwise, band, buffer);
+          if (transposed_partial)  // partial^T += columns (K x Lb) * g^T (Lb x O)
+            gemm_serial<T>(K, O, Lb, {columns, stride, false}, {g, L, true}, partial, O, true);
+          else  // partial += g (O x Lb) * columns^T (Lb x K)
+            gemm_serial<T>(O, K, Lb, {g, L, false}, {columns, stride, true}, partial, K, true);
+        }
+        if (columns_for_x) {
+          // grad columns (K x Lb) = weight^T (K x O) * g (O x Lb), folded back into the image
+          if (pointwise) {
+            gemm_serial<T>(K, Lb, O, {pw, K, true}, {g, L, false}, grad_image + band.begin * out_w,
+                           L, false);
+          } else {
+            gemm_serial<T>(K, Lb, O, {pw, K, true}, {g, L, false}, buffer, Lb, false);
+            fold_band_consuming(buffer, s, band, grad_image);
+          }
+        }
+      }
+    };
 #pragma omp parallel num_threads(threads)
     {
       T* partial = partials.data() + (need_weight ? omp_get_thread_num() * O * K : 0);
 #pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < s.batch; ++n) {
-        const T* image = px + n * s.image_size();
-        T* grad_image = need_x ? pgx + n * s.image_size() : nullptr;
-        if (need_x && !pointwise) std::fill(grad_image, grad_image + s.image_size(), T(0));
-        for (std::int64_t b = 0; b < bands; ++b) {
-          const PlaneWindow::Span band = band_of(s, rows, b);
-          const std::int64_t Lb = (band.end - band.begin) * out_w;
-          const T* g = pg + n * O * L + band.begin * out_w;  // O x Lb, rows L apart
-          T* buffer = buffers.of_thread();
-          if (need_weight) {
-            const auto [columns, stride] = band_columns(image, s, pointwise, band, buffer);
-            if (transposed_partial)  // partial^T += columns (K x Lb) * g^T (Lb x O)
-              gemm_serial<T>(K, O, Lb, {columns, stride, false}, {g, L, true}, partial, O, true);
-            else  // partial += g (O x Lb) * columns^T (Lb x K)
-              gemm_serial<T>(O, K, Lb, {g, L, false}, {columns, stride, true}, partial, K, true);
-          }
-          if (need_x) {
-            // grad columns (K x Lb) = weight^T (K x O) * g (O x Lb), folded back into the image
-            if (pointwise) {
-              gemm_serial<T>(K, Lb, O, {pw, K, true}, {g, L, false},
-                             grad_image + band.begin * out_w, L, false);
-            } else {
-              gemm_serial<T>(K, Lb, O, {pw, K, true}, {g, L, false}, buffer, Lb, false);
-              fold_band_consuming(buffer, s, band, grad_image);
-            }
-          }
-        }
+      for (std::int64_t g = 0; g < groups.count; ++g) {
+        const std::int64_t first = groups.first(g), count = groups.size(g);
+        T* buffer = buffers.of_thread();
+        for (std::int64_t b = 0; b < weight_bands.count; ++b)
+          weight_conv->add_weight_gradient(px + first * s.image_size(), pg + first * O * L, count,
+                                           band_of(weight_conv->out_h(), weight_bands.rows, b),
+                                           partial, buffer);
+        for (std::int64_t b = 0; b < gradient_bands.count; ++b)
+          gradient_conv->run(pg + first * O * L, count, pgx + first * s.image_size(),
+                             band_of(gradient_conv->out_h(), gradient_bands.rows, b), buffer);
+        for (std::int64_t n = first; n < first + count; ++n) backward_image(n, partial, buffer);
       }
     }
     if (need_weight) {

@@ -1,11 +1,14 @@
 // convolve is matmul(weight, unfold(x)) without the unfolded batch: the CPU back-end works image
-// by image (when every thread gets an image) and otherwise takes the composed default. Both are
+// by image (when every thread gets an image) and otherwise takes the composed default; per
+// image, stride-1 windows run as direct convolutions where those pay, others on columns. All are
 // checked against the two-op form and against each other, over the geometries whose index
-// arithmetic differs: "same" padding (unfolded in runs), strides, dilation, a 1x1 window (the
-// image is its own columns), padding wider than the image, taps that read only padding, and
-// products with an empty dimension. The per-image weight gradient is summed transposed where the
-// taps outnumber the out channels four times ("3x3 same", "3x3 stride 2") and as is elsewhere
-// ("1x1").
+// arithmetic differs: "same" padding (unfolded in runs; on a 16x16 map every step of it direct),
+// strides, dilation, a 1x1 window (the image is its own columns), padding wider than the image,
+// taps that read only padding, and products with an empty dimension. The per-image weight
+// gradient on columns is summed transposed where the taps outnumber the out channels four times
+// ("3x3 same", "3x3 stride 2") and as is elsewhere ("1x1").
+#include <omp.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
@@ -30,6 +33,7 @@ struct Geometry {
 
 const std::vector<Geometry> kGeometries{
     {"3x3 same", {3, 6, 5}, 4, {3, 3, 1, 1, 1, 1, 1, 1}},
+    {"3x3 same on a 16x16 map", {3, 16, 16}, 5, {3, 3, 1, 1, 1, 1, 1, 1}},
     {"3x3 stride 2", {2, 7, 7}, 3, {3, 3, 2, 2, 1, 1, 1, 1}},
     {"3x3 dilation 2 same", {2, 6, 7}, 3, {3, 3, 1, 1, 2, 2, 2, 2}},
     {"2x3 stride (2, 1)", {2, 7, 8}, 3, {2, 3, 2, 1, 1, 0, 1, 2}},
@@ -82,6 +86,10 @@ TEST_CASE("convolve equals the product with the unfolded input, and so do its gr
 }
 
 TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[tensor][convolve]") {
+  // Two threads, so that the batch of 7 takes the per-image paths (direct and columns) on any
+  // machine, in groups of images shared out to both.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
   Generator gen(4);
   Backend& cpu = backend_for(Device::cpu());
   for (const Geometry& geometry : kGeometries) {
@@ -101,10 +109,12 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
     const Tensor grad_x = Tensor::empty(x.shape()), grad_x_default = Tensor::empty(x.shape());
     const Tensor grad_w = Tensor::empty(weight.shape());
     const Tensor grad_w_default = Tensor::empty(weight.shape());
+    // A weight's gradient sums up to 7 x 256 products (of random normals): summed in another
+    // order it moves by up to about 3e-5.
     cpu.conv2d_backward(x, weight, g, w, grad_x, grad_w);
     cpu.Backend::conv2d_backward(x, weight, g, w, grad_x_default, grad_w_default);
     CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
-    CHECK(test::allclose(grad_w, grad_w_default, 1e-5, 1e-5).ok);
+    CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
     // Each gradient alone, into buffers holding other values.
     grad_x.fill_(7.0);
     grad_w.fill_(7.0);
@@ -112,8 +122,9 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
     CHECK(grad_w.to_vector<float>() == std::vector<float>(grad_w.numel(), 7.0f));
     cpu.conv2d_backward(x, weight, g, w, Tensor(), grad_w);
     CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
-    CHECK(test::allclose(grad_w, grad_w_default, 1e-5, 1e-5).ok);
+    CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
   }
+  omp_set_num_threads(threads);
 }
 
 TEST_CASE("a large image's convolution runs in bands of output rows and agrees with the default",

@@ -1,0 +1,443 @@
+#include "tensor/cpu/direct_conv.hpp"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+
+namespace ds::cpu {
+
+namespace {
+
+// One SIMD register of T, in the widest form the build targets. Products use fused
+// multiply-adds explicitly: at -std=c++20 GCC does not contract a * b + c on its own.
+template <typename T>
+struct Lanes;
+// Without AVX: GCC's generic 16-byte vectors.
+template <typename T, typename V>
+struct GenericLanes {
+  using Vector = V;
+  static constexpr int count = sizeof(V) / sizeof(T);
+  static Vector zero() { return Vector{}; }
+  static Vector load(const T* p) {
+    Vector v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, Vector v) { __builtin_memcpy(p, &v, sizeof v); }
+  static Vector multiply_add(T a, Vector b, Vector c) { return a * b + c; }
+  static Vector multiply_add(Vector a, Vector b, Vector c) { return a * b + c; }
+  static T sum(Vector v) {
+    T total = 0;
+    for (int i = 0; i < count; ++i) total += v[i];
+    return total;
+  }
+  static void copy_tail(const T* from, std::int64_t count, T* to) {
+    for (std::int64_t i = 0; i < count; ++i) to[i] = from[i];
+  }
+};
+#if defined(__AVX2__)
+float horizontal_sum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+double horizontal_sum(__m256d v) {
+  const __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
+}
+#endif
+#if defined(__AVX512F__)
+constexpr int kRegisters = 32;
+template <>
+struct Lanes<float> {
+  using Vector = __m512;
+  static constexpr int count = 16;
+  static Vector zero() { return _mm512_setzero_ps(); }
+  static Vector load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vector v) { _mm512_storeu_ps(p, v); }
+  static Vector multiply_add(float a, Vector b, Vector c) {
+    return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c);
+  }
+  static Vector multiply_add(Vector a, Vector b, Vector c) { return _mm512_fmadd_ps(a, b, c); }
+  // Through memory: GCC 12's intrinsics that move the upper half (and _mm512_reduce_add_ps)
+  // trip its -Wuninitialized.
+  static float sum(Vector v) {
+    alignas(64) float halves[16];
+    _mm512_store_ps(halves, v);
+    return horizontal_sum(_mm256_add_ps(_mm256_load_ps(halves), _mm256_load_ps(halves + 8)));
+  }
+  static void copy_tail(const float* from, std::int64_t count, float* to) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
+    _mm512_mask_storeu_ps(to, mask, _mm512_maskz_loadu_ps(mask, from));
+  }
+};
+template <>
+struct Lanes<double> {
+  using Vector = __m512d;
+  static constexpr int count = 8;
+  static Vector zero() { return _mm512_setzero_pd(); }
+  static Vector load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, Vector v) { _mm512_storeu_pd(p, v); }
+  static Vector multiply_add(double a, Vector b, Vector c) {
+    return _mm512_fmadd_pd(_mm512_set1_pd(a), b, c);
+  }
+  static Vector multiply_add(Vector a, Vector b, Vector c) { return _mm512_fmadd_pd(a, b, c); }
+  static double sum(Vector v) {
+    alignas(64) double halves[8];
+    _mm512_store_pd(halves, v);
+    return horizontal_sum(_mm256_add_pd(_mm256_load_pd(halves), _mm256_load_pd(halves + 4)));
+  }
+  static void copy_tail(const double* from, std::int64_t count, double* to) {
+    const __mmask8 mask = static_cast<__mmask8>((1u << count) - 1);
+    _mm512_mask_storeu_pd(to, mask, _mm512_maskz_loadu_pd(mask, from));
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int kRegisters = 16;
+template <>
+struct Lanes<float> {
+  using Vector = __m256;
+  static constexpr int count = 8;
+  static Vector zero() { return _mm256_setzero_ps(); }
+  static Vector load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vector v) { _mm256_storeu_ps(p, v); }
+  static Vector multiply_add(float a, Vector b, Vector c) {
+    return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c);
+  }
+  static Vector multiply_add(Vector a, Vector b, Vector c) { return _mm256_fmadd_ps(a, b, c); }
+  static float sum(Vector v) { return horizontal_sum(v); }
+  static void copy_tail(const float* from, std::int64_t count, float* to) {
+    for (std::int64_t i = 0; i < count; ++i) to[i] = from[i];
+  }
+};
+template <>
+struct Lanes<double> {
+  using Vector = __m256d;
+  static constexpr int count = 4;
+  static Vector zero() { return _mm256_setzero_pd(); }
+  static Vector load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, Vector v) { _mm256_storeu_pd(p, v); }
+  static Vector multiply_add(double a, Vector b, Vector c) {
+    return _mm256_fmadd_pd(_mm256_set1_pd(a), b, c);
+  }
+  static Vector multiply_add(Vector a, Vector b, Vector c) { return _mm256_fmadd_pd(a, b, c); }
+  static double sum(Vector v) { return horizontal_sum(v); }
+  static void copy_tail(const double* from, std::int64_t count, double* to) {
+    for (std::int64_t i = 0; i < count; ++i) to[i] = from[i];
+  }
+};
+#else
+constexpr int kRegisters = 16;
+typedef float FloatVector __attribute__((vector_size(16)));
+typedef double DoubleVector __attribute__((vector_size(16)));
+template <>
+struct Lanes<float> : GenericLanes<float, FloatVector> {};
+template <>
+struct Lanes<double> : GenericLanes<double, DoubleVector> {};
+#endif
+
+// to[0, count) = from[0, count) for the short runs of a convolution's rows (a call to memmove
+// per row of 8 to 32 values cost a sixth of a 16-channel 3x3 convolution).
+template <typename T>
+void copy_run(const T* from, std::int64_t count, T* to) {
+  using L = Lanes<T>;
+  std::int64_t i = 0;
+  for (; i + L::count <= count; i += L::count) L::store(to + i, L::load(from + i));
+  if (i < count) L::copy_tail(from + i, count - i, to + i);
+}
+
+// A block of output: Vectors registers of consecutive positions for each of up to
+// kBlockChannels output channels, the sums in registers (16 of AVX-512's 32, 8 of AVX2's 16)
+// while the loop runs over every input channel and tap. Two registers per channel, or one for a
+// band's last positions, so that small planes (8x8) compute few positions past their end.
+constexpr int kBlockChannels = kRegisters / 4;
+
+// out[b * out_pitch + p] = sum over input channels c and taps t of
+// weights[(c * taps + t) * Width + b] * in[c * plane + offsets[t] + p], for the block's positions.
+template <typename T, int Vectors, int Width>
+void convolve_block(const T* in, std::int64_t plane, std::int64_t channels,
+                    const std::int64_t* offsets, std::int64_t taps, const T* weights, T* out,
+                    std::int64_t out_pitch) {
+  // The loops over registers are unrolled by hand (GCC at -O2 keeps them, and with them the
+  // sums in memory, not registers).
+  using L = Lanes<T>;
+  typename L::Vector sums[Width][Vectors];
+#pragma GCC unroll 16
+  for (int b = 0; b < Width; ++b)
+#pragma GCC unroll 2
+    for (int v = 0; v < Vectors; ++v) sums[b][v] = L::zero();
+  for (std::int64_t c = 0; c < channels; ++c, in += plane)
+    for (std::int64_t t = 0; t < taps; ++t, weights += Width) {
+      typename L::Vector x[Vectors];
+#pragma GCC unroll 2
+      for (int v = 0; v < Vectors; ++v) x[v] = L::load(in + offsets[t] + v * L::count);
+#pragma GCC unroll 16
+      for (int b = 0; b < Width; ++b)
+#pragma GCC unroll 2
+        for (int v = 0; v < Vectors; ++v)
+          sums[b][v] = L::multiply_add(weights[b], x[v], sums[b][v]);
+    }
+#pragma GCC unroll 16
+  for (int b = 0; b < Width; ++b)
+#pragma GCC unroll 2
+    for (int v = 0; v < Vectors; ++v) L::store(out + b * out_pitch + v * L::count, sums[b][v]);
+}
+
+// convolve_block for a block of `width` output channels, a compile-time count.
+template <typename T, int Vectors, int Width = kBlockChannels>
+void convolve_block_of(std::int64_t width, const T* in, std::int64_t plane, std::int64_t channels,
+                       const std::int64_t* offsets, std::int64_t taps, const T* weights, T* out,
+                       std::int64_t out_pitch) {
+  if constexpr (Width > 1)
+    if (width < Width)
+      return convolve_block_of<T, Vectors, Width - 1>(width, in, plane, channels, offsets, taps,
+                                                      weights, out, out_pitch);
+  convolve_block<T, Vectors, Width>(in, plane, channels, offsets, taps, weights, out, out_pitch);
+}
+
+// The weight gradient's block: sums over positions of Outs output gradient rows times Ins
+// input windows, Outs x Ins registers of partial sums (16 of AVX-512's 32, 8 of AVX2's 16).
+constexpr int kCorrelateOuts = kRegisters / 8;
+constexpr int kCorrelateIns = 4;
+
+// partial[o * k_stride + i] += sum over p of grads[o * positions + p] * in[offsets[i] + p].
+template <typename T, int Outs, int Ins>
+void correlate_block(const T* grads, const T* in, const std::int64_t* offsets,
+                     std::int64_t positions, T* partial, std::int64_t k_stride) {
+  using L = Lanes<T>;
+  typename L::Vector sums[Outs][Ins];
+#pragma GCC unroll 8
+  for (int o = 0; o < Outs; ++o)
+#pragma GCC unroll 8
+    for (int i = 0; i < Ins; ++i) sums[o][i] = L::zero();
+  const T* windows[Ins];
+#pragma GCC unroll 8
+  for (int i = 0; i < Ins; ++i) windows[i] = in + offsets[i];
+  for (std::int64_t p = 0; p < positions; p += L::count) {
+    typename L::Vector x[Ins];
+#pragma GCC unroll 8
+    for (int i = 0; i < Ins; ++i) x[i] = L::load(windows[i] + p);
+#pragma GCC unroll 8
+    for (int o = 0; o < Outs; ++o) {
+      const typename L::Vector g = L::load(grads + o * positions + p);
+#pragma GCC unroll 8
+      for (int i = 0; i < Ins; ++i) sums[o][i] = L::multiply_add(g, x[i], sums[o][i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int o = 0; o < Outs; ++o)
+#pragma GCC unroll 8
+    for (int i = 0; i < Ins; ++i) partial[o * k_stride + i] += L::sum(sums[o][i]);
+}
+
+// correlate_block for outs x ins, compile-time counts.
+template <typename T, int Outs = kCorrelateOuts, int Ins = kCorrelateIns>
+void correlate_block_of(std::int64_t outs, std::int64_t ins, const T* grads, const T* in,
+                        const std::int64_t* offsets, std::int64_t positions, T* partial,
+                        std::int64_t k_stride) {
+  if constexpr (Outs > 1)
+    if (outs < Outs)
+      return correlate_block_of<T, Outs - 1, Ins>(outs, ins, grads, in, offsets, positions, partial,
+                                                  k_stride);
+  if constexpr (Ins > 1)
+    if (ins < Ins)
+      return correlate_block_of<T, Outs, Ins - 1>(outs, ins, grads, in, offsets, positions, partial,
+                                                  k_stride);
+  correlate_block<T, Outs, Ins>(grads, in, offsets, positions, partial, k_stride);
+}
+
+}  // namespace
+
+bool direct_conv_applies(const Window& w) { return w.stride_h == 1 && w.stride_w == 1; }
+
+bool direct_conv_applies_to_input_gradient(const Window& w) {
+  return direct_conv_applies(w) && w.pad_h <= w.dilation_h * (w.kernel_h - 1) &&
+         w.pad_w <= w.dilation_w * (w.kernel_w - 1);
+}
+
+template <typename T>
+DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64_t width,
+                          const Window& window, std::int64_t out_channels)
+    : channels_(channels),
+      height_(height),
+      width_(width),
+      out_channels_(out_channels),
+      out_h_(window.out_h(height)),
+      out_w_(window.out_w(width)),
+      window_(window),
+      padded_w_(width + std::max({window.pad_w, out_w_ - width, std::int64_t{0}})),
+      slot_rows_(height + std::max({window.pad_h, out_h_ - height, std::int64_t{0}})) {
+  for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
+    for (std::int64_t kj = 0; kj < window.kernel_w; ++kj)
+      tap_offsets_.push_back(ki * window.dilation_h * padded_w_ + kj * window.dilation_w);
+}
+
+template <typename T>
+template <typename WeightAt>
+void DirectConv<T>::pack(WeightAt weight_at) {
+  for (std::int64_t first = 0; first < out_channels_; first += kBlockChannels) {
+    const std::int64_t block_width = std::min<std::int64_t>(kBlockChannels, out_channels_ - first);
+    blocks_.push_back({first, block_width, static_cast<std::int64_t>(weights_.size())});
+    for (std::int64_t c = 0; c < channels_; ++c)
+      for (std::int64_t ki = 0; ki < window_.kernel_h; ++ki)
+        for (std::int64_t kj = 0; kj < window_.kernel_w; ++kj)
+          for (std::int64_t b = 0; b < block_width; ++b)
+            weights_.push_back(weight_at(first + b, c, ki, kj));
+  }
+}
+
+template <typename T>
+DirectConv<T> DirectConv<T>::forward(std::int64_t channels, std::int64_t height, std::int64_t width,
+                                     const Window& window, std::int64_t out_channels,
+                                     const T* weight) {
+  DirectConv conv(channels, height, width, window, out_channels);
+  const std::int64_t kh = window.kernel_h, kw = window.kernel_w;
+  conv.pack([&](std::int64_t o, std::int64_t c, std::int64_t ki, std::int64_t kj) {
+    return weight[((o * channels + c) * kh + ki) * kw + kj];
+  });
+  return conv;
+}
+
+template <typename T>
+DirectConv<T> DirectConv<T>::weight_gradient(std::int64_t channels, std::int64_t height,
+                                             std::int64_t width, const Window& window,
+                                             std::int64_t out_channels) {
+  return DirectConv(channels, height, width, window, out_channels);
+}
+
+template <typename T>
+DirectConv<T> DirectConv<T>::input_gradient(std::int64_t channels, std::int64_t height,
+                                            std::int64_t width, const Window& window,
+                                            std::int64_t out_channels, const T* weight) {
+  // Output position y reads input y + ki * d - pad, so input x receives from outputs
+  // x - ki * d + pad = x + (kh - 1 - ki) * d - (reach - pad): a convolution of the output
+  // gradient with padding reach - pad and the taps in reverse order.
+  const std::int64_t kh = window.kernel_h, kw = window.kernel_w;
+  Window transposed = window;
+  transposed.pad_h = window.dilation_h * (kh - 1) - window.pad_h;
+  transposed.pad_w = window.dilation_w * (kw - 1) - window.pad_w;
+  DirectConv conv(out_channels, window.out_h(height), window.out_w(width), transposed, channels);
+  conv.pack([&](std::int64_t c, std::int64_t o, std::int64_t ki, std::int64_t kj) {
+    return weight[((o * channels + c) * kh + kh - 1 - ki) * kw + kw - 1 - kj];
+  });
+  return conv;
+}
+
+template <typename T>
+typename DirectConv<T>::Layout DirectConv<T>::layout(std::int64_t images,
+                                                     PlaneWindow::Span band) const {
+  constexpr std::int64_t lanes = Lanes<T>::count;
+  const auto whole_registers = [](std::int64_t n) { return (n + lanes - 1) / lanes * lanes; };
+  const std::int64_t rows = (images - 1) * slot_rows_ + band.end - band.begin;
+  const std::int64_t positions = whole_registers(rows * padded_w_);
+  const std::int64_t in_rows = rows + window_.dilation_h * (window_.kernel_h - 1);
+  const std::int64_t reach = tap_offsets_.empty() ? 0 : tap_offsets_.back();
+  return {rows, in_rows, positions,
+          whole_registers(std::max(positions + reach, window_.pad_w + in_rows * padded_w_))};
+}
+
+template <typename T>
+std::int64_t DirectConv<T>::buffer_size(std::int64_t rows, std::int64_t images) const {
+  const Layout lay = layout(images, {0, rows});
+  return channels_ * lay.plane + out_channels_ * lay.positions;
+}
+
+template <typename T>
+template <typename Row>
+void DirectConv<T>::for_each_output_row(PlaneWindow::Span band, const Layout& lay, Row row) const {
+  for (std::int64_t r = 0; r < lay.rows; ++r) {
+    const std::int64_t image = r / slot_rows_, y = r % slot_rows_;
+    if (y < band.end - band.begin) row(r, image, band.begin + y);
+  }
+}
+
+template <typename T>
+void DirectConv<T>::pad_images(const T* images, std::int64_t count, PlaneWindow::Span band,
+                               const Layout& lay, T* padded) const {
+  // Each channel's plane: pad_w zeros, then the input rows the band's output rows read, each
+  // followed by zeros up to padded_w_, the images one under the other with zero rows between,
+  // then zeros up to the last tap's reach. Output (r, x) sits at r * padded_w_ + x and tap
+  // (ki, kj) reads pad_w + (r + ki * dilation) * padded_w_ + x + kj * dilation - pad_w: a
+  // column left or right of an image lands in the zeros between two rows, a row above or below
+  // it in the zero rows between two images.
+  for (std::int64_t c = 0; c < channels_; ++c) {
+    T* const begin = padded + c * lay.plane;
+    std::fill(begin, begin + window_.pad_w, T(0));
+    T* row = begin + window_.pad_w;
+    for (std::int64_t i = 0; i < lay.in_rows; ++i, row += padded_w_) {
+      const std::int64_t tall_y = band.begin - window_.pad_h + i;
+      const std::int64_t image = tall_y < 0 ? -1 : tall_y / slot_rows_;
+      const std::int64_t y = tall_y - image * slot_rows_;
+      if (image < 0 || image >= count || y >= height_) {
+        std::fill(row, row + padded_w_, T(0));
+      } else {
+        copy_run(images + ((image * channels_ + c) * height_ + y) * width_, width_, row);
+        std::fill(row + width_, row + padded_w_, T(0));
+      }
+    }
+    std::fill(row, begin + lay.plane, T(0));
+  }
+}
+
+template <typename T>
+void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow::Span band,
+                        T* buffer) const {
+  const Layout lay = layout(count, band);
+  pad_images(images, count, band, lay, buffer);
+  T* products = buffer + channels_ * lay.plane;  // [out_channels][positions]
+  const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
+  constexpr std::int64_t lanes = Lanes<T>::count;
+  for (const ChannelBlock& block : blocks_) {
+    const T* weights = weights_.data() + block.weights;
+    T* block_products = products + block.first * lay.positions;
+    std::int64_t p = 0;
+    for (; p + 2 * lanes <= lay.positions; p += 2 * lanes)
+      convolve_block_of<T, 2>(block.width, buffer + p, lay.plane, channels_, tap_offsets_.data(),
+                              taps, weights, block_products + p, lay.positions);
+    if (p < lay.positions)
+      convolve_block_of<T, 1>(block.width, buffer + p, lay.plane, channels_, tap_offsets_.data(),
+                              taps, weights, block_products + p, lay.positions);
+  }
+  const std::int64_t out_plane = out_h_ * out_w_;
+  for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
+    for (std::int64_t o = 0; o < out_channels_; ++o)
+      copy_run(products + o * lay.positions + r * padded_w_, out_w_,
+               out + (image * out_channels_ + o) * out_plane + y * out_w_);
+  });
+}
+
+template <typename T>
+void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std::int64_t count,
+                                        PlaneWindow::Span band, T* partial, T* buffer) const {
+  // The output gradients in the products' layout, [out_channels][positions], zero wherever no
+  // output is kept: one sum over the positions then takes every kept position of every image.
+  const Layout lay = layout(count, band);
+  pad_images(images, count, band, lay, buffer);
+  T* grads = buffer + channels_ * lay.plane;
+  std::fill(grads, grads + out_channels_ * lay.positions, T(0));
+  const std::int64_t out_plane = out_h_ * out_w_;
+  for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
+    for (std::int64_t o = 0; o < out_channels_; ++o)
+      copy_run(grad_outs + (image * out_channels_ + o) * out_plane + y * out_w_, out_w_,
+               grads + o * lay.positions + r * padded_w_);
+  });
+  // Weight k = c * taps + t reads the input at k_offsets[k] from the output position.
+  const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
+  const std::int64_t weights = channels_ * taps;
+  std::vector<std::int64_t> k_offsets(weights);
+  for (std::int64_t k = 0; k < weights; ++k)
+    k_offsets[k] = k / taps * lay.plane + tap_offsets_[k % taps];
+  for (std::int64_t o = 0; o < out_channels_; o += kCorrelateOuts)
+    for (std::int64_t k = 0; k < weights; k += kCorrelateIns)
+      correlate_block_of<T>(std::min<std::int64_t>(kCorrelateOuts, out_channels_ - o),
+                            std::min<std::int64_t>(kCorrelateIns, weights - k),
+                            grads + o * lay.positions, buffer, k_offsets.data() + k, lay.positions,
+                            partial + o * weights + k, weights);
+}
+
+template class DirectConv<float>;
+template class DirectConv<double>;
+
+}  // namespace ds::cpu

@@ -1,0 +1,101 @@
+#pragma once
+// Stride-1 convolution straight from a zero-padded copy of the image. With the padded rows laid
+// end to end, the input a kernel tap reads for a run of output positions is one contiguous run
+// of the copy, at a fixed offset per tap; so the products read the image itself, with neither
+// unfolded columns nor GEMM packing (two copies of nine times the image for a 3x3 window). The
+// price: the positions that fall in the padding between rows are computed too and dropped.
+// The same routine computes the input gradient, a stride-1 convolution of the output gradient
+// with the transposed, flipped weights; the weight gradient sums the output gradient times the
+// same runs of the copy.
+#include <cstdint>
+#include <vector>
+
+#include "tensor/backend.hpp"
+#include "tensor/cpu/im2col.hpp"
+
+namespace ds::cpu {
+
+// Whether a convolution, or also its input gradient, can run this way: stride 1, and for the
+// gradient no more padding than the window reaches (its padding is that reach minus the
+// forward's).
+bool direct_conv_applies(const Window& w);
+bool direct_conv_applies_to_input_gradient(const Window& w);
+
+template <typename T>
+class DirectConv {
+ public:
+  // image [channels, height, width] -> [out_channels, out_h, out_w] with weight
+  // [out_channels, channels, kh, kw].
+  static DirectConv forward(std::int64_t channels, std::int64_t height, std::int64_t width,
+                            const Window& window, std::int64_t out_channels, const T* weight);
+  // The same convolution for add_weight_gradient() only (no weights).
+  static DirectConv weight_gradient(std::int64_t channels, std::int64_t height, std::int64_t width,
+                                    const Window& window, std::int64_t out_channels);
+  // The same convolution's output gradient [out_channels, out_h, out_w] -> input gradient
+  // [channels, height, width].
+  static DirectConv input_gradient(std::int64_t channels, std::int64_t height, std::int64_t width,
+                                   const Window& window, std::int64_t out_channels,
+                                   const T* weight);
+
+  std::int64_t out_h() const { return out_h_; }
+  std::int64_t out_w() const { return out_w_; }
+  // run() and add_weight_gradient() take a band of output rows of one image, or several whole
+  // images: these are stacked into one tall image with zero rows between them, so that the
+  // per-call costs and the positions computed past each plane's end are shared.
+
+  // The positions an image takes in the stack: the values computed per image, dropped ones
+  // included.
+  std::int64_t stacked_positions() const { return slot_rows_ * padded_w_; }
+  // Scratch values they need for `images` images of `rows` output rows.
+  std::int64_t buffer_size(std::int64_t rows, std::int64_t images) const;
+  // Writes the output rows in `band` of `count` consecutive images to out [count, out_channels,
+  // out_h, out_w].
+  void run(const T* images, std::int64_t count, T* out, PlaneWindow::Span band, T* buffer) const;
+  // Adds to partial [out_channels, channels * kh * kw] the weight gradient from the output rows
+  // in `band` of `count` consecutive images [channels, height, width] with their output
+  // gradients grad_outs [count, out_channels, out_h, out_w]: per weight, the sum over those
+  // positions of the output gradient times the input its tap reads.
+  void add_weight_gradient(const T* images, const T* grad_outs, std::int64_t count,
+                           PlaneWindow::Span band, T* partial, T* buffer) const;
+
+ private:
+  DirectConv(std::int64_t channels, std::int64_t height, std::int64_t width, const Window& window,
+             std::int64_t out_channels);
+  // Lays out the weights for run(); weight_at(o, c, ki, kj) is the weight from input channel c
+  // to output channel o at tap (ki, kj).
+  template <typename WeightAt>
+  void pack(WeightAt weight_at);
+
+  // The stacked images' layout: output rows, the input rows they read, their positions rounded
+  // up to whole registers, and each channel's plane (room for the last register's furthest
+  // tap, whole registers).
+  struct Layout {
+    std::int64_t rows, in_rows, positions, plane;
+  };
+  Layout layout(std::int64_t images, PlaneWindow::Span band) const;
+  // Lays out the input rows the taps read, each channel's plane lay.plane apart.
+  void pad_images(const T* images, std::int64_t count, PlaneWindow::Span band, const Layout& lay,
+                  T* padded) const;
+  // row(r, image, y) for each stacked output row r that is an output row y of an image.
+  template <typename Row>
+  void for_each_output_row(PlaneWindow::Span band, const Layout& lay, Row row) const;
+
+  std::int64_t channels_, height_, width_, out_channels_, out_h_, out_w_;
+  Window window_;
+  // A row of the padded copy: the image's row and at least pad_w zeros, which serve as the
+  // right padding of one row and the left padding of the next.
+  std::int64_t padded_w_;
+  // The rows an image takes in the stack: its own and at least pad_h zero rows, which serve as
+  // the bottom padding of one image and the top padding of the next.
+  std::int64_t slot_rows_;
+  std::vector<std::int64_t> tap_offsets_;  // where each tap reads, from the output position
+  // Per block of output channels: its first channel, width and weights, [channels][taps][width]
+  // (none for a weight gradient's convolution).
+  struct ChannelBlock {
+    std::int64_t first, width, weights;
+  };
+  std::vector<ChannelBlock> blocks_;
+  std::vector<T> weights_;
+};
+
+}  // namespace ds::cpu

@@ -1,0 +1,213 @@
+// The direct stride-1 convolution (tensor/cpu/direct_conv.hpp) against convolution by
+// definition, for its three uses (forward, weight gradient, input gradient), one image in bands
+// of output rows and several images stacked per call. Values are small integers, so every sum is
+// exact in float and double alike and the results must be equal, not close. The scratch buffer
+// starts as NaNs: a value the routine reads without having written it would show up, and so
+// would a write past the size it asked for (a guard band after it must stay NaN).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "tensor/cpu/direct_conv.hpp"
+
+using ds::Window;
+using ds::cpu::DirectConv;
+using Span = ds::cpu::PlaneWindow::Span;
+
+namespace {
+
+struct Case {
+  const char* name;
+  std::int64_t channels, out_channels, height, width;
+  Window window;
+  bool input_gradient;  // whether the input gradient runs this way too
+};
+
+// Channel counts that leave partial blocks of output channels and of weights, widths and
+// heights that are not multiples of any register width.
+const std::vector<Case> kCases{
+    {"3x3 same", 3, 13, 6, 5, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"5x5 without padding", 2, 9, 9, 7, {5, 5, 1, 1, 0, 0, 1, 1}, true},
+    {"3x3 dilation 2 same", 3, 5, 7, 17, {3, 3, 1, 1, 2, 2, 2, 2}, true},
+    {"2x3, padding (1, 0), dilation (1, 2)", 4, 3, 5, 9, {2, 3, 1, 1, 1, 0, 1, 2}, true},
+    {"3x3 same on a 1-high image", 2, 2, 1, 7, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    // Padding as wide as the window's reach: the input gradient's padding is 0.
+    {"3x3 padding 2", 2, 3, 4, 6, {3, 3, 1, 1, 2, 2, 1, 1}, true},
+    // Padding beyond the window's reach: forward only.
+    {"3x3 padding 3", 2, 4, 4, 5, {3, 3, 1, 1, 3, 3, 1, 1}, false},
+    {"1x1 padding 1", 3, 17, 3, 4, {1, 1, 1, 1, 1, 1, 1, 1}, false},
+    {"no input channels", 0, 3, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"no output channels", 2, 0, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+};
+
+std::vector<double> small_integers(std::size_t count, std::mt19937& gen) {
+  std::uniform_int_distribution<int> value(-4, 4);
+  std::vector<double> values(count);
+  for (double& v : values) v = value(gen);
+  return values;
+}
+
+template <typename T>
+std::vector<T> as(const std::vector<double>& values) {
+  return std::vector<T>(values.begin(), values.end());
+}
+
+// Calls fn(n, o, c, ki, kj, y, x, iy, ix) for every output (n, o, y, x) and tap whose input
+// (iy, ix) lies inside the image.
+template <typename Fn>
+void for_each_product(const Case& k, std::int64_t images, Fn fn) {
+  const Window& w = k.window;
+  for (std::int64_t n = 0; n < images; ++n)
+    for (std::int64_t o = 0; o < k.out_channels; ++o)
+      for (std::int64_t c = 0; c < k.channels; ++c)
+        for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+          for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
+            for (std::int64_t y = 0; y < w.out_h(k.height); ++y)
+              for (std::int64_t x = 0; x < w.out_w(k.width); ++x) {
+                const std::int64_t iy = y + ki * w.dilation_h - w.pad_h;
+                const std::int64_t ix = x + kj * w.dilation_w - w.pad_w;
+                if (iy >= 0 && iy < k.height && ix >= 0 && ix < k.width)
+                  fn(n, o, c, ki, kj, y, x, iy, ix);
+              }
+}
+
+struct Indexing {
+  const Case& k;
+  std::int64_t input(std::int64_t n, std::int64_t c, std::int64_t iy, std::int64_t ix) const {
+    return ((n * k.channels + c) * k.height + iy) * k.width + ix;
+  }
+  std::int64_t output(std::int64_t n, std::int64_t o, std::int64_t y, std::int64_t x) const {
+    return ((n * k.out_channels + o) * k.window.out_h(k.height) + y) * k.window.out_w(k.width) + x;
+  }
+  std::int64_t weight(std::int64_t o, std::int64_t c, std::int64_t ki, std::int64_t kj) const {
+    return ((o * k.channels + c) * k.window.kernel_h + ki) * k.window.kernel_w + kj;
+  }
+};
+
+// The ways to cover `images` images of `rows` output rows with calls: every image alone in
+// bands of 1, 2 and all rows, and groups of 1 to `images` whole images.
+struct Call {
+  std::int64_t first, count;
+  Span band;
+};
+std::vector<std::vector<Call>> coverings(std::int64_t images, std::int64_t rows) {
+  std::vector<std::vector<Call>> result;
+  for (const std::int64_t band_rows : {std::int64_t{1}, std::int64_t{2}}) {
+    std::vector<Call> calls;
+    for (std::int64_t n = 0; n < images; ++n)
+      for (std::int64_t begin = 0; begin < rows; begin += band_rows)
+        calls.push_back({n, 1, {begin, std::min(rows, begin + band_rows)}});
+    result.push_back(calls);
+  }
+  for (std::int64_t group = 1; group <= images; ++group) {
+    std::vector<Call> calls;
+    for (std::int64_t n = 0; n < images; n += group)
+      calls.push_back({n, std::min(group, images - n), {0, rows}});
+    result.push_back(calls);
+  }
+  return result;
+}
+
+// Scratch of `size` values and a guard band after it, all NaN.
+constexpr std::size_t kGuard = 64;
+template <typename T>
+std::vector<T> nan_scratch(std::int64_t size) {
+  return std::vector<T>(static_cast<std::size_t>(size) + kGuard,
+                        std::numeric_limits<T>::quiet_NaN());
+}
+// Whether the guard band after the scratch is untouched.
+template <typename T>
+bool guard_intact(const std::vector<T>& scratch) {
+  for (std::size_t i = scratch.size() - kGuard; i < scratch.size(); ++i)
+    if (!std::isnan(scratch[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[tensor][convolve]",
+                   float, double) {
+  using T = TestType;
+  std::mt19937 gen(5);
+  constexpr std::int64_t images = 3;
+  for (const Case& k : kCases) {
+    const Indexing at{k};
+    const Window& w = k.window;
+    const std::int64_t out_h = w.out_h(k.height), out_w = w.out_w(k.width);
+    const auto x = small_integers(images * k.channels * k.height * k.width, gen);
+    const auto weight = small_integers(k.out_channels * k.channels * w.kernel_h * w.kernel_w, gen);
+    const auto g = small_integers(images * k.out_channels * out_h * out_w, gen);
+
+    std::vector<double> out(g.size(), 0.0), grad_x(x.size(), 0.0), grad_w(weight.size(), 0.0);
+    for_each_product(
+        k, images,
+        [&](auto n, auto o, auto c, auto ki, auto kj, auto y, auto xo, auto iy, auto ix) {
+          const double wv = weight[at.weight(o, c, ki, kj)];
+          out[at.output(n, o, y, xo)] += wv * x[at.input(n, c, iy, ix)];
+          grad_x[at.input(n, c, iy, ix)] += wv * g[at.output(n, o, y, xo)];
+          grad_w[at.weight(o, c, ki, kj)] += g[at.output(n, o, y, xo)] * x[at.input(n, c, iy, ix)];
+        });
+
+    REQUIRE(ds::cpu::direct_conv_applies(w));
+    const auto xs = as<T>(x), weights = as<T>(weight), gs = as<T>(g);
+    const auto conv =
+        DirectConv<T>::forward(k.channels, k.height, k.width, w, k.out_channels, weights.data());
+    REQUIRE(conv.out_h() == out_h);
+    const auto weight_conv =
+        DirectConv<T>::weight_gradient(k.channels, k.height, k.width, w, k.out_channels);
+    for (const auto& calls : coverings(images, out_h)) {
+      INFO(k.name << ", " << calls.size() << " calls");
+      std::vector<T> result(out.size(), T(-99));
+      // Starts away from zero: the weight gradient is added on.
+      std::vector<T> partial(weight.size(), T(0.5));
+      for (const Call& call : calls) {
+        auto scratch =
+            nan_scratch<T>(conv.buffer_size(call.band.end - call.band.begin, call.count));
+        conv.run(xs.data() + call.first * k.channels * k.height * k.width, call.count,
+                 result.data() + call.first * k.out_channels * out_h * out_w, call.band,
+                 scratch.data());
+        CHECK(guard_intact(scratch));
+        scratch =
+            nan_scratch<T>(weight_conv.buffer_size(call.band.end - call.band.begin, call.count));
+        weight_conv.add_weight_gradient(xs.data() + call.first * k.channels * k.height * k.width,
+                                        gs.data() + call.first * k.out_channels * out_h * out_w,
+                                        call.count, call.band, partial.data(), scratch.data());
+        CHECK(guard_intact(scratch));
+      }
+      CHECK(result == as<T>(out));
+      std::vector<double> expected_partial = grad_w;
+      for (double& v : expected_partial) v += 0.5;
+      CHECK(partial == as<T>(expected_partial));
+    }
+
+    const bool gradient =
+        w.pad_h <= w.dilation_h * (w.kernel_h - 1) && w.pad_w <= w.dilation_w * (w.kernel_w - 1);
+    REQUIRE(ds::cpu::direct_conv_applies_to_input_gradient(w) == gradient);
+    if (!gradient) continue;
+    const auto backward = DirectConv<T>::input_gradient(k.channels, k.height, k.width, w,
+                                                        k.out_channels, weights.data());
+    REQUIRE(backward.out_h() == k.height);
+    REQUIRE(backward.out_w() == k.width);
+    for (const auto& calls : coverings(images, k.height)) {
+      INFO(k.name << ", input gradient, " << calls.size() << " calls");
+      std::vector<T> result(x.size(), T(-99));
+      for (const Call& call : calls) {
+        auto scratch =
+            nan_scratch<T>(backward.buffer_size(call.band.end - call.band.begin, call.count));
+        backward.run(gs.data() + call.first * k.out_channels * out_h * out_w, call.count,
+                     result.data() + call.first * k.channels * k.height * k.width, call.band,
+                     scratch.data());
+        CHECK(guard_intact(scratch));
+      }
+      CHECK(result == as<T>(grad_x));
+    }
+  }
+}
+
+TEST_CASE("a direct convolution applies to stride 1 only", "[tensor][convolve]") {
+  CHECK_FALSE(ds::cpu::direct_conv_applies(Window{3, 3, 2, 2, 1, 1, 1, 1}));
+  CHECK_FALSE(ds::cpu::direct_conv_applies(Window{3, 3, 1, 2, 1, 1, 1, 1}));
+  CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 2, 1, 1, 1, 1, 1}));
+}
