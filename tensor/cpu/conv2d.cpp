@@ -52,8 +52,12 @@ constexpr std::int64_t kBandScratchBytes = std::int64_t{8} << 20;
 // Small images are stacked for a direct convolution up to this many positions: enough to pay
 // for the per-call work (a weight gradient's sums are added up across SIMD lanes once per
 // call), few enough that a weight gradient block's rows (up to 8 of them) stay in L1.
-// Resnet20's 8x8 maps go 12 to a call, its 16x16 ones 3, its 32x32 ones one.
+// Resnet20's 8x8 maps go 12 to a call, its 16x16 ones 3, its 32x32 ones one. And few enough
+// that the padded copy of every channel stays within kGroupBytes, in L2: each block of output
+// channels reads all of it again (16 7x7 maps of 512 channels, 2.3 MB, took twice the time of
+// the lowered product; one or two to a call, 1.1x).
 constexpr std::int64_t kGroupPositions = 1024;
+constexpr std::int64_t kGroupBytes = std::int64_t{512} << 10;
 
 // An image's bands: rows each (the last up to count - 1 rows shorter), count of them, of
 // out_rows output rows that need row_bytes of scratch each; at least least_count of them.
@@ -90,8 +94,11 @@ struct Groups {
 };
 template <typename T>
 std::int64_t most_images(const DirectConv<T>& conv, const Bands& bands) {
-  return bands.count > 1 ? 1
-                         : std::max<std::int64_t>(1, kGroupPositions / conv.stacked_positions());
+  if (bands.count > 1) return 1;
+  const std::int64_t copy_bytes = std::max<std::int64_t>(
+      1, conv.channels() * conv.stacked_positions() * static_cast<std::int64_t>(sizeof(T)));
+  return std::max<std::int64_t>(
+      1, std::min(kGroupPositions / conv.stacked_positions(), kGroupBytes / copy_bytes));
 }
 Groups groups_of(std::int64_t batch, std::int64_t most_images) {
   const std::int64_t threads = omp_get_max_threads();
@@ -108,27 +115,41 @@ Groups groups_of(std::int64_t batch, std::int64_t most_images) {
 // layer (1.36) run faster, its second (5x5 without padding on 12x12 maps: 2.25) 1.3x slower.
 // The weight gradient's lowered product is Eigen's best shape (a long inner dimension) while
 // the direct one adds up its SIMD lanes per call: it pays up to kMostDirectWeightWork (resnet20's
-// 16x16 maps, 1.13; its 8x8 ones, 1.27, ran 5% slower).
+// 16x16 maps, 1.13; its 8x8 ones, 1.27, ran 5% slower). Beyond kLongProducts taps the lowered
+// products run near Eigen's peak and only kMostDirectWorkOnLongProducts pays: ImageNet
+// resnet18's 256-channel 14x14 maps ran even at 1.15, its 512-channel 7x7 ones (1.31) 1.35x
+// slower, its 128-channel 28x28 ones (1.07) 1.2x faster.
 constexpr double kMostDirectWork = 1.4;
 constexpr double kMostDirectWeightWork = 1.2;
+constexpr std::int64_t kLongProducts = 1152;
+constexpr double kMostDirectWorkOnLongProducts = 1.1;
 enum class DirectUse { forward, weight_gradient, input_gradient };
 template <typename T>
 std::optional<DirectConv<T>> direct_conv_for(DirectUse use, const ConvShape& s, const Window& w,
                                              const T* weight) {
-  const bool input_gradient = use == DirectUse::input_gradient;
   if (s.batch == 0 || is_pointwise(w) ||
-      !(input_gradient ? direct_conv_applies_to_input_gradient(w) : direct_conv_applies(w)))
+      !(use == DirectUse::input_gradient ? direct_conv_applies_to_input_gradient(w)
+                                         : direct_conv_applies(w)))
     return std::nullopt;
   const std::int64_t C = s.channels, H = s.height, W = s.width, O = s.out_channels;
-  DirectConv<T> conv = use == DirectUse::forward ? DirectConv<T>::forward(C, H, W, w, O, weight)
-                       : input_gradient ? DirectConv<T>::input_gradient(C, H, W, w, O, weight)
-                                        : DirectConv<T>::weight_gradient(C, H, W, w, O);
-  const double most_work =
-      use == DirectUse::weight_gradient ? kMostDirectWeightWork : kMostDirectWork;
-  if (static_cast<double>(conv.stacked_positions()) >
+  // The sizes first (those of the input gradient's convolution are the same): laying out the
+  // weights of a large layer costs more than a small call.
+  DirectConv<T> sizes = DirectConv<T>::weight_gradient(C, H, W, w, O);
+  const double most_work = s.taps > kLongProducts              ? kMostDirectWorkOnLongProducts
+                           : use == DirectUse::weight_gradient ? kMostDirectWeightWork
+                                                               : kMostDirectWork;
+  if (static_cast<double>(sizes.stacked_positions()) >
       most_work * static_cast<double>(s.plane.positions()))
     return std::nullopt;
-  return conv;
+  switch (use) {
+    case DirectUse::forward:
+      return DirectConv<T>::forward(C, H, W, w, O, weight);
+    case DirectUse::input_gradient:
+      return DirectConv<T>::input_gradient(C, H, W, w, O, weight);
+    case DirectUse::weight_gradient:
+      break;
+  }
+  return sizes;
 }
 
 // Band b of out_rows output rows.

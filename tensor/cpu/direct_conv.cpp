@@ -153,13 +153,26 @@ void copy_run(const T* from, std::int64_t count, T* to) {
 // while the loop runs over every input channel and tap. Two registers per channel, or one for a
 // band's last positions, so that small planes (8x8) compute few positions past their end.
 constexpr int kBlockChannels = kRegisters / 4;
+// A chunk of input channels' weights for one block of output channels (see run()).
+constexpr std::int64_t kChunkWeightsBytes = std::int64_t{32} << 10;
 
-// out[b * out_pitch + p] = sum over input channels c and taps t of
-// weights[(c * taps + t) * Width + b] * in[c * plane + offsets[t] + p], for the block's positions.
+// One call of convolve_block: out[b * out_pitch + p] (+)= sum over input channels c and taps
+// t of weights[(c * taps + t) * width + b] * in[c * plane + offsets[t] + p], for the block's
+// positions; += when accumulate (a later chunk of the input channels).
+template <typename T>
+struct ConvolveBlock {
+  const T* in;
+  std::int64_t plane, channels;
+  const std::int64_t* offsets;
+  std::int64_t taps;
+  const T* weights;
+  T* out;
+  std::int64_t out_pitch;
+  bool accumulate;
+};
+
 template <typename T, int Vectors, int Width>
-void convolve_block(const T* in, std::int64_t plane, std::int64_t channels,
-                    const std::int64_t* offsets, std::int64_t taps, const T* weights, T* out,
-                    std::int64_t out_pitch) {
+void convolve_block(const ConvolveBlock<T>& a) {
   // The loops over registers are unrolled by hand (GCC at -O2 keeps them, and with them the
   // sums in memory, not registers).
   using L = Lanes<T>;
@@ -167,12 +180,15 @@ void convolve_block(const T* in, std::int64_t plane, std::int64_t channels,
 #pragma GCC unroll 16
   for (int b = 0; b < Width; ++b)
 #pragma GCC unroll 2
-    for (int v = 0; v < Vectors; ++v) sums[b][v] = L::zero();
-  for (std::int64_t c = 0; c < channels; ++c, in += plane)
-    for (std::int64_t t = 0; t < taps; ++t, weights += Width) {
+    for (int v = 0; v < Vectors; ++v)
+      sums[b][v] = a.accumulate ? L::load(a.out + b * a.out_pitch + v * L::count) : L::zero();
+  const T* in = a.in;
+  const T* weights = a.weights;
+  for (std::int64_t c = 0; c < a.channels; ++c, in += a.plane)
+    for (std::int64_t t = 0; t < a.taps; ++t, weights += Width) {
       typename L::Vector x[Vectors];
 #pragma GCC unroll 2
-      for (int v = 0; v < Vectors; ++v) x[v] = L::load(in + offsets[t] + v * L::count);
+      for (int v = 0; v < Vectors; ++v) x[v] = L::load(in + a.offsets[t] + v * L::count);
 #pragma GCC unroll 16
       for (int b = 0; b < Width; ++b)
 #pragma GCC unroll 2
@@ -182,19 +198,15 @@ void convolve_block(const T* in, std::int64_t plane, std::int64_t channels,
 #pragma GCC unroll 16
   for (int b = 0; b < Width; ++b)
 #pragma GCC unroll 2
-    for (int v = 0; v < Vectors; ++v) L::store(out + b * out_pitch + v * L::count, sums[b][v]);
+    for (int v = 0; v < Vectors; ++v) L::store(a.out + b * a.out_pitch + v * L::count, sums[b][v]);
 }
 
 // convolve_block for a block of `width` output channels, a compile-time count.
 template <typename T, int Vectors, int Width = kBlockChannels>
-void convolve_block_of(std::int64_t width, const T* in, std::int64_t plane, std::int64_t channels,
-                       const std::int64_t* offsets, std::int64_t taps, const T* weights, T* out,
-                       std::int64_t out_pitch) {
+void convolve_block_of(std::int64_t width, const ConvolveBlock<T>& a) {
   if constexpr (Width > 1)
-    if (width < Width)
-      return convolve_block_of<T, Vectors, Width - 1>(width, in, plane, channels, offsets, taps,
-                                                      weights, out, out_pitch);
-  convolve_block<T, Vectors, Width>(in, plane, channels, offsets, taps, weights, out, out_pitch);
+    if (width < Width) return convolve_block_of<T, Vectors, Width - 1>(width, a);
+  convolve_block<T, Vectors, Width>(a);
 }
 
 // The weight gradient's block: sums over positions of Outs output gradient rows times Ins
@@ -389,17 +401,29 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
   T* products = buffer + channels_ * lay.plane;  // [out_channels][positions]
   const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
   constexpr std::int64_t lanes = Lanes<T>::count;
-  for (const ChannelBlock& block : blocks_) {
-    const T* weights = weights_.data() + block.weights;
-    T* block_products = products + block.first * lay.positions;
-    std::int64_t p = 0;
-    for (; p + 2 * lanes <= lay.positions; p += 2 * lanes)
-      convolve_block_of<T, 2>(block.width, buffer + p, lay.plane, channels_, tap_offsets_.data(),
-                              taps, weights, block_products + p, lay.positions);
-    if (p < lay.positions)
-      convolve_block_of<T, 1>(block.width, buffer + p, lay.plane, channels_, tap_offsets_.data(),
-                              taps, weights, block_products + p, lay.positions);
-  }
+  // The input channels in chunks whose weights stay in L1 (with many channels the blocks
+  // would otherwise read them from L2 at every position).
+  const std::int64_t chunk = std::max<std::int64_t>(
+      1, kChunkWeightsBytes / (taps * kBlockChannels * static_cast<std::int64_t>(sizeof(T))));
+  // (At least one chunk: without input channels the products are zeros.)
+  const std::int64_t chunks = std::max<std::int64_t>(1, (channels_ + chunk - 1) / chunk);
+  for (std::int64_t c = 0; c < chunks * chunk; c += chunk)
+    for (const ChannelBlock& block : blocks_) {
+      ConvolveBlock<T> call{buffer + c * lay.plane,
+                            lay.plane,
+                            std::min(chunk, channels_ - c),
+                            tap_offsets_.data(),
+                            taps,
+                            weights_.data() + block.weights + c * taps * block.width,
+                            products + block.first * lay.positions,
+                            lay.positions,
+                            c > 0};
+      std::int64_t p = 0;
+      for (; p + 2 * lanes <= lay.positions;
+           p += 2 * lanes, call.in += 2 * lanes, call.out += 2 * lanes)
+        convolve_block_of<T, 2>(block.width, call);
+      if (p < lay.positions) convolve_block_of<T, 1>(block.width, call);
+    }
   const std::int64_t out_plane = out_h_ * out_w_;
   for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
     for (std::int64_t o = 0; o < out_channels_; ++o)

@@ -28,7 +28,8 @@ class DirectConv {
   // [out_channels, channels, kh, kw].
   static DirectConv forward(std::int64_t channels, std::int64_t height, std::int64_t width,
                             const Window& window, std::int64_t out_channels, const T* weight);
-  // The same convolution for add_weight_gradient() only (no weights).
+  // The same convolution without weights, for add_weight_gradient() and the sizes only. Its
+  // stacked_positions() are those of input_gradient() too.
   static DirectConv weight_gradient(std::int64_t channels, std::int64_t height, std::int64_t width,
                                     const Window& window, std::int64_t out_channels);
   // The same convolution's output gradient [out_channels, out_h, out_w] -> input gradient
@@ -37,6 +38,7 @@ class DirectConv {
                                    const Window& window, std::int64_t out_channels,
                                    const T* weight);
 
+  std::int64_t channels() const { return channels_; }
   std::int64_t out_h() const { return out_h_; }
   std::int64_t out_w() const { return out_w_; }
   // run() and add_weight_gradient() take a band of output rows of one image, or several whole
@@ -90,7 +92,7 @@ class DirectConv {
   std::int64_t slot_rows_;
   std::vector<std::int64_t> tap_offsets_;  // where each tap reads, from the output position
   // Per block of output channels: its first channel, width and weights, [channels][taps][width]
-  // (none for a weight gradient's convolution).
+  // (none for weight_gradient()).
   struct ChannelBlock {
     std::int64_t first, width, weights;
   };
