@@ -93,6 +93,14 @@ void composed_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& w
       });
 }
 
+void Backend::relu_backward(const Tensor& output, const Tensor& grad, const Tensor& out) {
+  const Tensor zero = Tensor::empty({}, output.dtype(), output.device());
+  fill(zero, 0.0);
+  const Tensor positive = Tensor::empty(output.shape(), DType::u8, output.device());
+  binary(BinaryOp::gt, output, zero.expand(output.shape()), positive);
+  where(positive, grad, zero.to(grad.dtype()).expand(grad.shape()), out);
+}
+
 void Backend::conv2d(const Tensor& x, const Tensor& weight, const Window& window,
                      const Tensor& out) {
   composed_conv2d(*this, x, weight, window, out, kConvWorkspaceBytes);

@@ -17,6 +17,7 @@ class CpuBackend final : public Backend {
   void clamp(const Tensor& in, double low, double high, const Tensor& out) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void where(const Tensor& condition, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void relu_backward(const Tensor& output, const Tensor& grad, const Tensor& out) override;
   void reduce(ReduceOp op, const Tensor& in, int reduced_dims, const Tensor& out) override;
   void softmax(const Tensor& in, bool log, const Tensor& out) override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;

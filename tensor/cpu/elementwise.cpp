@@ -161,6 +161,13 @@ void CpuBackend::clamp(const Tensor& in, double low, double high, const Tensor& 
   });
 }
 
+void CpuBackend::relu_backward(const Tensor& output, const Tensor& grad, const Tensor& out) {
+  dispatch_dtype(grad.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    map2<T, T>(output, grad, out, [](T y, T g) { return y > T(0) ? g : T(0); });
+  });
+}
+
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_dtype(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;

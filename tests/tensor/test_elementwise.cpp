@@ -118,6 +118,26 @@ TEMPLATE_TEST_CASE("abs, sign, floor, clamp and relu", "[tensor][elementwise]", 
   CHECK(clamp(x, 0.0, std::nullopt).to_vector<T>() == std::vector<T>{0, 0, 0, 0.75, 3});
 }
 
+TEMPLATE_TEST_CASE("relu's gradient passes where its output is positive", "[tensor][elementwise]",
+                   float, double) {
+  using T = TestType;
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  const Tensor x = vec<T>({-2, T(-0.0), 0, 0.5, 3, nan, inf, -inf}).requires_grad_();
+  relu(x).backward(vec<T>({1, 2, 3, 4, 5, 6, 7, 8}));
+  CHECK(x.grad().to_vector<T>() == std::vector<T>{0, 0, 0, 4, 5, 0, 7, 0});
+  // The CPU back-end's single pass against the composed default, on transposed operands.
+  Generator gen(2);
+  const Tensor output = relu(randn({5, 7}, dtype_of<T>(), gen)).t();
+  const Tensor grad = randn({5, 7}, dtype_of<T>(), gen).t();
+  Backend& cpu = backend_for(Device::cpu());
+  const Tensor fast = Tensor::empty({7, 5}, dtype_of<T>());
+  const Tensor composed = Tensor::empty({7, 5}, dtype_of<T>());
+  cpu.relu_backward(output, grad, fast);
+  cpu.Backend::relu_backward(output, grad, composed);
+  CHECK(fast.to_vector<T>() == composed.to_vector<T>());
+  CHECK(fast.to_vector<T>() != std::vector<T>(35, T(0)));
+}
+
 TEMPLATE_TEST_CASE("round goes half to even", "[tensor][elementwise]", float, double) {
   using T = TestType;
   const Tensor x = vec<T>({0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49, 2.51, -3.7});
