@@ -55,7 +55,8 @@ class Backend {
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
   virtual void where(const Tensor& condition, const Tensor& a, const Tensor& b,
                      const Tensor& out) = 0;
-  // ReLU's gradient from its output: out = grad where output > 0, else 0 (same shapes). The
+  // ReLU's gradient from its output: out = grad where output > 0, else 0 (one shape, dtype and
+  // device). The
   // default composes a comparison and `where`; a back-end may take one pass instead of two.
   virtual void relu_backward(const Tensor& output, const Tensor& grad, const Tensor& out);
   // `in` has the reduced dims last (the caller permutes); `out` is contiguous with the

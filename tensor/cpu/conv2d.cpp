@@ -65,10 +65,11 @@ struct Bands {
   std::int64_t rows, count;
 };
 Bands bands_for(std::int64_t out_rows, std::int64_t row_bytes, std::int64_t least_count = 1) {
+  if (out_rows <= 0) return {1, 0};
   const std::int64_t most_rows = std::clamp<std::int64_t>(
       kBandScratchBytes / std::max<std::int64_t>(1, row_bytes), 1, out_rows);
   const std::int64_t count =
-      std::clamp<std::int64_t>((out_rows + most_rows - 1) / most_rows, least_count, out_rows);
+      std::min(std::max((out_rows + most_rows - 1) / most_rows, least_count), out_rows);
   return {(out_rows + count - 1) / count, count};
 }
 Bands bands_of(const ConvShape& s, DType dtype) {
@@ -83,7 +84,8 @@ Bands bands_of(const DirectConv<T>& conv, std::int64_t least_count = 1) {
                    least_count);
 }
 // The batch in groups of images for the calls of a direct convolution (see DirectConv::run):
-// single images if it takes bands, else at most as many as fill kGroupPositions. The groups
+// single images if it takes bands, else at most as many as fill kGroupPositions and
+// kGroupBytes. The groups
 // differ by one image at most and, unless there are fewer images than threads, their count is
 // a multiple of the thread count, so that every thread gets the same work.
 struct Groups {
@@ -115,10 +117,12 @@ Groups groups_of(std::int64_t batch, std::int64_t most_images) {
 // layer (1.36) run faster, its second (5x5 without padding on 12x12 maps: 2.25) 1.3x slower.
 // The weight gradient's lowered product is Eigen's best shape (a long inner dimension) while
 // the direct one adds up its SIMD lanes per call: it pays up to kMostDirectWeightWork (resnet20's
-// 16x16 maps, 1.13; its 8x8 ones, 1.27, ran 5% slower). Beyond kLongProducts taps the lowered
-// products run near Eigen's peak and only kMostDirectWorkOnLongProducts pays: ImageNet
-// resnet18's 256-channel 14x14 maps ran even at 1.15, its 512-channel 7x7 ones (1.31) 1.35x
-// slower, its 128-channel 28x28 ones (1.07) 1.2x faster.
+// 16x16 maps, 1.13; its 8x8 ones, 1.27, ran 5% slower). Beyond kLongProducts taps (the forward
+// product's inner dimension; the gradients' are the output channels and the positions, which
+// the layers measured had as many or more of) the lowered products run near Eigen's peak and
+// only kMostDirectWorkOnLongProducts pays: ImageNet resnet18's 256-channel 14x14 maps ran even
+// at 1.15, its 512-channel 7x7 ones (1.31) 1.35x slower, its 128-channel 28x28 ones (1.07) 1.2x
+// faster.
 constexpr double kMostDirectWork = 1.4;
 constexpr double kMostDirectWeightWork = 1.2;
 constexpr std::int64_t kLongProducts = 1152;
@@ -281,7 +285,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
     std::int64_t buffer_size =
         !pointwise && (columns_for_weight || columns_for_x) ? K * rows * out_w : 0;
     // Groups of small images for the direct convolutions.
-    std::int64_t most = s.batch;
+    std::int64_t most = std::max<std::int64_t>(1, s.batch);
     if (weight_conv) most = std::min(most, most_images(*weight_conv, weight_bands));
     if (gradient_conv) most = std::min(most, most_images(*gradient_conv, gradient_bands));
     const Groups groups = groups_of(s.batch, most);

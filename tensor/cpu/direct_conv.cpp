@@ -150,7 +150,8 @@ void copy_run(const T* from, std::int64_t count, T* to) {
 
 // A block of output: Vectors registers of consecutive positions for each of up to
 // kBlockChannels output channels, the sums in registers (16 of AVX-512's 32, 8 of AVX2's 16)
-// while the loop runs over every input channel and tap. Two registers per channel, or one for a
+// while the loop runs over every tap of a chunk of input channels. Two registers per channel, or
+// one for a
 // band's last positions, so that small planes (8x8) compute few positions past their end.
 constexpr int kBlockChannels = kRegisters / 4;
 // A chunk of input channels' weights for one block of output channels (see run()).

@@ -103,8 +103,9 @@ Tensor relu(const Tensor& x) {
   backend_for(x.device()).clamp(x, 0.0, std::numeric_limits<double>::infinity(), out);
   return record("relu", out, {x}, [so = SavedTensor(out)](const Tensor& g, const Needs&) {
     const Tensor& y = so.get("relu");
-    // Recording (a double backward), the gradient is composed of differentiable ops.
-    if (GradMode::enabled() || g.dtype() != y.dtype())
+    // The back-end's single pass takes operands of one dtype and device; others meet the
+    // composed form's checks and conversions.
+    if (g.dtype() != y.dtype() || g.device() != y.device())
       return Grads{where(gt(y, scalar_like(0, y)), g, scalar_like(0, g))};
     Tensor grad = Tensor::empty(g.shape(), g.dtype(), g.device());
     backend_for(g.device()).relu_backward(y, g, grad);

@@ -44,6 +44,8 @@ const std::vector<Geometry> kGeometries{
     {"3x3 same on a 1-high image", {2, 1, 4}, 2, {3, 3, 1, 1, 1, 1, 1, 1}},
     // out_w == W with taps whose rows all read padding (out_h = 1)
     {"5x3 padding 1", {2, 3, 4}, 2, {5, 3, 1, 1, 1, 1, 1, 1}},
+    // Rows of output from padding alone: the input gradient has no rows.
+    {"padding around an empty image", {1, 0, 5}, 2, {3, 3, 1, 1, 2, 2, 1, 1}},
     {"no input channels", {0, 8, 8}, 3, {3, 3, 1, 1, 1, 1, 1, 1}},
     {"no output channels", {2, 8, 8}, 0, {3, 3, 1, 1, 1, 1, 1, 1}},
 };
