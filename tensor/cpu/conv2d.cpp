@@ -85,9 +85,9 @@ Bands bands_of(const DirectConv<T>& conv, std::int64_t least_count = 1) {
 }
 // The batch in groups of images for the calls of a direct convolution (see DirectConv::run):
 // single images if it takes bands, else at most as many as fill kGroupPositions and
-// kGroupBytes. The groups
-// differ by one image at most and, unless there are fewer images than threads, their count is
-// a multiple of the thread count, so that every thread gets the same work.
+// kGroupBytes. The groups differ by one image at most and, unless there are fewer images than
+// threads, their count is a multiple of the thread count, so that every thread gets the same
+// work.
 struct Groups {
   std::int64_t batch, count;
   std::int64_t first(std::int64_t g) const { return g * batch / count; }

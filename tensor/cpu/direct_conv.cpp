@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <type_traits>
 
 namespace ds::cpu {
 
@@ -148,11 +149,20 @@ void copy_run(const T* from, std::int64_t count, T* to) {
   if (i < count) L::copy_tail(from + i, count - i, to + i);
 }
 
+// fn(std::integral_constant<int, n>{}) for n in [1, Most]: the block kernels' register counts
+// are compile-time constants.
+template <int Most, typename Fn>
+void with_count(std::int64_t n, Fn fn) {
+  if constexpr (Most > 1)
+    if (n < Most) return with_count<Most - 1>(n, fn);
+  fn(std::integral_constant<int, Most>{});
+}
+
 // A block of output: Vectors registers of consecutive positions for each of up to
 // kBlockChannels output channels, the sums in registers (16 of AVX-512's 32, 8 of AVX2's 16)
 // while the loop runs over every tap of a chunk of input channels. Two registers per channel, or
-// one for a
-// band's last positions, so that small planes (8x8) compute few positions past their end.
+// one for a band's last positions, so that small planes (8x8) compute few positions past their
+// end.
 constexpr int kBlockChannels = kRegisters / 4;
 // A chunk of input channels' weights for one block of output channels (see run()).
 constexpr std::int64_t kChunkWeightsBytes = std::int64_t{32} << 10;
@@ -202,14 +212,6 @@ void convolve_block(const ConvolveBlock<T>& a) {
     for (int v = 0; v < Vectors; ++v) L::store(a.out + b * a.out_pitch + v * L::count, sums[b][v]);
 }
 
-// convolve_block for a block of `width` output channels, a compile-time count.
-template <typename T, int Vectors, int Width = kBlockChannels>
-void convolve_block_of(std::int64_t width, const ConvolveBlock<T>& a) {
-  if constexpr (Width > 1)
-    if (width < Width) return convolve_block_of<T, Vectors, Width - 1>(width, a);
-  convolve_block<T, Vectors, Width>(a);
-}
-
 // The weight gradient's block: sums over positions of Outs output gradient rows times Ins
 // input windows, Outs x Ins registers of partial sums (16 of AVX-512's 32, 8 of AVX2's 16).
 constexpr int kCorrelateOuts = kRegisters / 8;
@@ -243,22 +245,6 @@ void correlate_block(const T* grads, const T* in, const std::int64_t* offsets,
   for (int o = 0; o < Outs; ++o)
 #pragma GCC unroll 8
     for (int i = 0; i < Ins; ++i) partial[o * k_stride + i] += L::sum(sums[o][i]);
-}
-
-// correlate_block for outs x ins, compile-time counts.
-template <typename T, int Outs = kCorrelateOuts, int Ins = kCorrelateIns>
-void correlate_block_of(std::int64_t outs, std::int64_t ins, const T* grads, const T* in,
-                        const std::int64_t* offsets, std::int64_t positions, T* partial,
-                        std::int64_t k_stride) {
-  if constexpr (Outs > 1)
-    if (outs < Outs)
-      return correlate_block_of<T, Outs - 1, Ins>(outs, ins, grads, in, offsets, positions, partial,
-                                                  k_stride);
-  if constexpr (Ins > 1)
-    if (ins < Ins)
-      return correlate_block_of<T, Outs, Ins - 1>(outs, ins, grads, in, offsets, positions, partial,
-                                                  k_stride);
-  correlate_block<T, Outs, Ins>(grads, in, offsets, positions, partial, k_stride);
 }
 
 }  // namespace
@@ -420,10 +406,12 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
                             lay.positions,
                             c > 0};
       std::int64_t p = 0;
-      for (; p + 2 * lanes <= lay.positions;
-           p += 2 * lanes, call.in += 2 * lanes, call.out += 2 * lanes)
-        convolve_block_of<T, 2>(block.width, call);
-      if (p < lay.positions) convolve_block_of<T, 1>(block.width, call);
+      with_count<kBlockChannels>(block.width, [&](auto width) {
+        for (; p + 2 * lanes <= lay.positions;
+             p += 2 * lanes, call.in += 2 * lanes, call.out += 2 * lanes)
+          convolve_block<T, 2, width>(call);
+        if (p < lay.positions) convolve_block<T, 1, width>(call);
+      });
     }
   const std::int64_t out_plane = out_h_ * out_w_;
   for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
@@ -456,10 +444,12 @@ void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std
     k_offsets[k] = k / taps * lay.plane + tap_offsets_[k % taps];
   for (std::int64_t o = 0; o < out_channels_; o += kCorrelateOuts)
     for (std::int64_t k = 0; k < weights; k += kCorrelateIns)
-      correlate_block_of<T>(std::min<std::int64_t>(kCorrelateOuts, out_channels_ - o),
-                            std::min<std::int64_t>(kCorrelateIns, weights - k),
-                            grads + o * lay.positions, buffer, k_offsets.data() + k, lay.positions,
-                            partial + o * weights + k, weights);
+      with_count<kCorrelateOuts>(out_channels_ - o, [&](auto outs) {
+        with_count<kCorrelateIns>(weights - k, [&](auto ins) {
+          correlate_block<T, outs, ins>(grads + o * lay.positions, buffer, k_offsets.data() + k,
+                                        lay.positions, partial + o * weights + k, weights);
+        });
+      });
 }
 
 template class DirectConv<float>;
