@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <limits>
 #include <string>
 
 #include "shiftops/kernel/plan.hpp"
@@ -202,6 +203,11 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   // The table form's terms are int16 values too; it sums a whole row in one int32 lane.
   plan.lanes.table16 = narrow && plan.loops->table_rows && weights.max_k <= kMaxNibbleAmount &&
                        (weights.padded_cols() << term_bits) < (std::int64_t{1} << 31);
+  // One lo level of a segment, every input at the extreme, fits an int16 lane.
+  static_assert(kMaxSegmentWeights << kColumn16Bits <= std::numeric_limits<std::int16_t>::max());
+  if (form == LoopForm::columns && plan.accumulator == Accumulator::int32_blocks &&
+      split.groups == 1 && magnitude_bits(format) <= kColumn16Bits)
+    plan.lanes.column16_bits = magnitude_bits(format);
   return plan;
 }
 
@@ -209,7 +215,8 @@ bool cheaper(const Plan& a, const Plan& b) {
   if (a.accumulator != b.accumulator) return a.accumulator < b.accumulator;
   if (a.accumulator != Accumulator::int32_blocks) return false;
   if (a.lanes.groups != b.lanes.groups) return a.lanes.groups < b.lanes.groups;
-  return (a.lanes.dot16 && !b.lanes.dot16) || (a.lanes.table16 && !b.lanes.table16);
+  return (a.lanes.dot16 && !b.lanes.dot16) || (a.lanes.table16 && !b.lanes.table16) ||
+         (a.lanes.column16_bits && !b.lanes.column16_bits);
 }
 
 namespace {

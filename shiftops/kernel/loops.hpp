@@ -3,6 +3,7 @@
 // Deliberately free of framework headers: each path's file is compiled with its own target
 // flags, and an inline function shared with other files could be emitted with those flags.
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 namespace ds::shift::kernel {
@@ -34,6 +35,9 @@ inline constexpr int kMaxColumnGroups = 8;
 // the L1 cache, and an index fits in a byte.
 inline constexpr int kMaxKeys = 128;
 inline constexpr std::int64_t kMaxSegmentWeights = 112;
+// The most magnitude bits of activations the column form sums in int16 lanes
+// (Lanes::column16_bits).
+inline constexpr int kColumn16Bits = 8;
 struct ListShape {
   std::int64_t capacity;          // weights per segment (at most kMaxSegmentWeights); the
                                   // index of the tile's zero input
@@ -54,6 +58,10 @@ struct ListShape {
 // (uint32, in pairs).
 struct Schedule {
   std::uint8_t slots[kMaxKeys];
+  // Column form on int16 lanes (Lanes::column16_bits): per lo level (from the highest lo down),
+  // 0 where the level's int16 sums go on into the next level's, else the number of levels
+  // since the last widening, by which the int32 sums shift before they take the int16 ones.
+  std::uint8_t widen_after[kMaxKeys / 2];
   std::int64_t fixed_slots;   // sum of slots
   std::int64_t record_bytes;  // fixed_slots + 2 * groups + 4
   std::int64_t row_bytes;     // segments * record_bytes
@@ -74,6 +82,11 @@ struct Lanes {
   // Table form (PathLoops::table_rows): the dot16 bounds, and every shift amount a 4-bit code
   // holds, so that a code fits the 16 entries of a lookup table.
   bool table16 = false;
+  // Column form on int16 lanes: with one group and activations of at most 8 magnitude bits, a
+  // segment's inputs of one lo (at most kMaxSegmentWeights of 2^8) sum in int16 lanes, and so
+  // do several levels' Horner sums while the schedule's slots bound them (widen_after); the
+  // magnitude bits, or 0 where the int32 lanes run.
+  int column16_bits = 0;
 };
 
 // Dot form, one activation vector against rows [row_begin, row_end): sums[r - row_begin] =

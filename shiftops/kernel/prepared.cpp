@@ -17,6 +17,9 @@ namespace {
 // A spilled entry costs about two slots: it is shifted on its own, and its list ends in a
 // branch whose outcome varies from segment to segment.
 constexpr std::int64_t kSpillCost = 2;
+// In the int16 column form a slot costs an add on half the vectors, a spill a widening and a
+// shift on all of them.
+constexpr std::int64_t kSpillCost16 = 6;
 // Rows whose counts choose the slots: enough segments for the histogram's tail, few enough that
 // weights prepared for a single call (training through the kernel) are not read twice over.
 constexpr std::int64_t kSampleRows = 256;
@@ -33,10 +36,47 @@ void count_keys(const ListShape& shape, const std::uint8_t* codes, int in_segmen
   for (int j = 0; j < in_segment; ++j) ++per_key[shape.key_of_code[codes[j]]];
 }
 
+// The most a run of lo levels' Horner sum reaches in units of the largest input, 2^bits, from
+// the entries of the keys `signs` picks (1 positive, 2 negative, 3 both): a level l levels above
+// the run's last weighs 2^l and holds at most its keys' slots, the segment at most `capacity`
+// entries; the heaviest levels take them first.
+std::int64_t run_bound(const ListShape& shape, const Schedule& schedule, int first, int last,
+                       int signs) {
+  std::int64_t bound = 0, left = shape.capacity;
+  for (int level = first; level <= last; ++level) {
+    const std::int64_t entries =
+        std::min<std::int64_t>(left, (signs & 1 ? schedule.slots[2 * level] : 0) +
+                                         (signs & 2 ? schedule.slots[2 * level + 1] : 0));
+    bound += entries << (last - level);
+    left -= entries;
+  }
+  return bound;
+}
+
+// Where the int16 column form widens (Schedule::widen_after): each run of levels as long as its
+// sum fits an int16 lane. Unsigned inputs make the positive entries' sum and the negative ones'
+// each at least zero, so the run's value is bounded by the larger; signed ones by both together.
+// A single level always fits (make_plan).
+void chain_levels(const ListShape& shape, bool is_unsigned, int column16_bits, Schedule& schedule) {
+  const auto bound = [&](int first, int last) {
+    if (!is_unsigned) return run_bound(shape, schedule, first, last, 3);
+    return std::max(run_bound(shape, schedule, first, last, 1),
+                    run_bound(shape, schedule, first, last, 2));
+  };
+  constexpr std::int64_t kMost = std::numeric_limits<std::int16_t>::max();
+  int first = 0;
+  for (int level = 0; level < shape.lo_values; ++level) {
+    const bool last =
+        level + 1 == shape.lo_values || bound(first, level + 1) << column16_bits > kMost;
+    schedule.widen_after[level] = last ? static_cast<std::uint8_t>(level + 1 - first) : 0;
+    if (last) first = level + 1;
+  }
+}
+
 // Per key, the slots that minimise slots + kSpillCost * spills over the segments of up to
 // kSampleRows rows spread over the layer: one more slot pays while more than 1 / kSpillCost of
 // the segments have more entries than slots.
-Schedule make_schedule(const ListShape& shape, int groups, const PackedWeights& weights) {
+Schedule make_schedule(const ListShape& shape, const Lanes& lanes, const PackedWeights& weights) {
   const std::int64_t bins = shape.capacity + 1;
   std::vector<std::int64_t> histogram(static_cast<std::size_t>(shape.keys * bins), 0);
   std::vector<std::uint8_t> codes(static_cast<std::size_t>(weights.padded_cols()));
@@ -57,11 +97,13 @@ Schedule make_schedule(const ListShape& shape, int groups, const PackedWeights& 
     const std::int64_t* of_key = histogram.data() + key * bins;
     std::int64_t more = segments - of_key[0];  // segments with more entries than `slots`
     int slots = 0;
-    while (kSpillCost * more > segments) more -= of_key[++slots];
+    const std::int64_t spill_cost = lanes.column16_bits ? kSpillCost16 : kSpillCost;
+    while (spill_cost * more > segments) more -= of_key[++slots];
     schedule.slots[key] = static_cast<std::uint8_t>(slots);
     schedule.fixed_slots += slots;
   }
-  schedule.record_bytes = schedule.fixed_slots + 2 * groups + 4;
+  if (lanes.column16_bits) chain_levels(shape, lanes.is_unsigned, lanes.column16_bits, schedule);
+  schedule.record_bytes = schedule.fixed_slots + 2 * lanes.groups + 4;
   schedule.row_bytes = shape.segments * schedule.record_bytes;
   // About 256 KiB of records per chunk: they stay in the L2 cache while the tiles reread them.
   schedule.chunk_rows = std::max<std::int64_t>(
@@ -164,7 +206,7 @@ const EntryLists* Preparation::lists(const PackedWeights& weights) const {
   std::call_once(built_, [&] {
     const ListShape& shape = plan.lanes.lists;
     const int groups = plan.lanes.groups;
-    lists_.schedule = make_schedule(shape, groups, weights);
+    lists_.schedule = make_schedule(shape, plan.lanes, weights);
     const Schedule& schedule = lists_.schedule;
     const KeyPlaces places(shape, schedule, groups);
     lists_.records.assign(static_cast<std::size_t>(weights.rows * schedule.row_bytes), 0);

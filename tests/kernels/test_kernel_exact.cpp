@@ -353,6 +353,47 @@ TEST_CASE("int16 dot lanes widen before they can overflow", "[kernels]") {
       }
 }
 
+TEST_CASE("int16 column sums widen before they can overflow", "[kernels]") {
+  // The column form sums 8-bit activations in int16 lanes on its 64-position tiles: a lo level,
+  // or a run of levels (Horner-style) while the slots bound the run's sum (Schedule::
+  // widen_after). Weights on amounts 0-3 in turn fill each level's slots alike, and the inputs
+  // make every term of a row one sign at the largest magnitude: unsigned 255 under rows all of
+  // one sign (each sign bounded on its own), signed 127 under positive and -128 under negative
+  // weights (both signs bounded together). One more level per run would overflow.
+  for (const bool is_signed : {true, false}) {
+    const ActivationFormat format{8, is_signed};
+    const int m = is_signed ? 7 : 8;
+    const std::int64_t rows = 8, cols = 336;
+    std::vector<float> weights(static_cast<std::size_t>(rows * cols));
+    std::vector<std::int32_t> x(static_cast<std::size_t>(cols));
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const bool negative_column = is_signed && c % 2 == 1;
+      x[static_cast<std::size_t>(c)] = is_signed ? (negative_column ? -128 : 127) : 255;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const bool negative = is_signed ? negative_column : r % 2 == 1;
+        weights[static_cast<std::size_t>(r * cols + c)] =
+            (negative ? -1.0f : 1.0f) * std::ldexp(1.0f, -static_cast<int>(c / 2 % 4));
+      }
+    }
+    const auto w = std::make_shared<const PackedWeights>(
+        pack_weights(Tensor::from_vector(weights, {rows, cols}), Tensor(), 0, false));
+    const PreparedWeights prepared(w, format);
+    const kernel::Preparation& columns = prepared.preparation(LoopForm::columns);
+    REQUIRE(columns.plan.lanes.column16_bits == m);
+    // 14 entries per level and sign in each 112-weight segment (signed), or 28 of one sign
+    // (unsigned): runs of 3 levels, whose sum reaches 28 * (4 + 2 + 1) terms of 127 or 128
+    // (24990), and of 2 levels, 28 * (2 + 1) of 255 (21420).
+    const kernel::Schedule& schedule = columns.lists(*w)->schedule;
+    const std::vector<int> runs(schedule.widen_after, schedule.widen_after + 4);
+    CHECK(runs == (is_signed ? std::vector<int>{0, 0, 3, 1} : std::vector<int>{0, 2, 0, 2}));
+    for (const std::int64_t batch : {64, 128, 80}) {
+      std::vector<std::int32_t> batch_x;
+      for (std::int64_t b = 0; b < batch; ++b) batch_x.insert(batch_x.end(), x.begin(), x.end());
+      require_exact_linear(*w, batch_x, batch, format, "batch " + std::to_string(batch));
+    }
+  }
+}
+
 namespace {
 
 // The table form runs calls of batch < 4 from the second call on a PreparedWeights on (the
