@@ -4,7 +4,9 @@
 // input, on its inputs read straight from the image (zero padding is exact: the float path pads
 // the fixed-point input with zeros too).
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <optional>
 #include <vector>
 
 #include "shiftops/kernel/plan.hpp"
@@ -107,6 +109,9 @@ struct ImageTables {
   std::vector<std::int64_t> tap_offsets, unit_offsets;
   std::vector<std::uint16_t> masks;
   kernel::ImageInputs inputs;
+  // The geometry and item shape the tables hold (all but the planes' address): a call's items
+  // mostly share one, and filling the masks lane by lane cost 2-3% of a resnet20 inference.
+  std::optional<std::array<std::int64_t, 15>> filled_for;
 };
 
 // Whether the item's inputs can be read from the image: the window reads runs of the plane, and
@@ -117,7 +122,19 @@ bool reads_image(const cpu::PlaneWindow& window, const Item& item, std::int64_t 
 
 void fill_image_tables(const std::int32_t* x, const ConvGeometry& g, const cpu::PlaneWindow& window,
                        const Item& item, std::int64_t width, ImageTables& tables) {
+  const std::int64_t group_channels = g.channels / g.params.groups;
   const std::int64_t out_w = g.out_w(), plane_size = g.height * g.width;
+  const std::int32_t* const planes =
+      x + (item.first_image * g.channels + item.group * group_channels) * plane_size;
+  const auto& p = g.params;
+  const std::array<std::int64_t, 15> shape{
+      g.channels,   g.height,    g.width,         g.kernel_h,    g.kernel_w,
+      p.stride_h,   p.stride_w,  p.pad_h,         p.pad_w,       p.dilation_h,
+      p.dilation_w, item.images, item.band.begin, item.band.end, width};
+  if (shape == tables.filled_for) {
+    tables.inputs.planes = planes;
+    return;
+  }
   const std::int64_t band_positions = item.band_positions(g);
   const std::int64_t taps = g.kernel_h * g.kernel_w;
   const int tap_shift = std::bit_width(static_cast<std::uint64_t>(taps - 1));
@@ -160,8 +177,8 @@ void fill_image_tables(const std::int32_t* x, const ConvGeometry& g, const cpu::
     for (std::int64_t r = 0; r < g.kernel_h; ++r)
       for (std::int64_t c = 0; c < g.kernel_w; ++c) *masks++ = row_masks[r] & col_masks[c];
   }
-  const std::int64_t group_channels = g.channels / g.params.groups;
-  tables.inputs = {x + (item.first_image * g.channels + item.group * group_channels) * plane_size,
+  tables.filled_for = shape;
+  tables.inputs = {planes,
                    plane_size,
                    taps,
                    tap_shift,

@@ -226,6 +226,42 @@ TEST_CASE("convolutions split into items of several images or bands of rows equa
   CHECK(accumulators.size() >= 3);
 }
 
+TEST_CASE("a convolution read from the image follows each call's geometry", "[kernels]") {
+  // A thread keeps the tables of the inputs it reads from the image for the next item of the
+  // same shape. Calls on one thread alternate between a geometry and variants of it in one
+  // thing each (kernel height, vertical padding, dilation, channels, batch, size), all read
+  // from the image; each must read its own inputs.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  std::mt19937_64 rng(29);
+  const test::LayerFormat format{4, ShiftType::PS, {8, false}};
+  // 8x8 maps and their variants have whole 16-lane units per image (read from the image).
+  const ConvGeometry base{3, 4, 8, 8, 3, 3, {1, 1, 1, 1, 1, 1, 1}};
+  std::vector<ConvGeometry> variants(7, base);
+  variants[0].kernel_h = 1;
+  variants[1].params.pad_h = 0;
+  variants[2].params.pad_h = 2;
+  variants[3].params.dilation_w = variants[3].params.pad_w = 2;
+  variants[4].channels = 8;
+  variants[5].batch = 5;
+  variants[6].height = 10;
+  for (const ConvGeometry& variant : variants)
+    for (const ConvGeometry& g : {base, variant}) {
+      const PackedWeights w =
+          test::random_packed(rng, format, {5, g.channels, g.kernel_h, g.kernel_w}, true);
+      const auto x = test::random_activations(rng, format.activation,
+                                              g.batch * g.channels * g.height * g.width);
+      std::vector<std::int64_t> expected(
+          static_cast<std::size_t>(g.batch * 5 * g.out_h() * g.out_w())),
+          actual(expected.size());
+      conv2d_reference(w, x.data(), g, format.activation, expected.data());
+      conv2d_int(w, x.data(), g, format.activation, actual.data(), kernel_path());
+      INFO((test::ConvCase{g, 5}.describe()));
+      REQUIRE(actual == expected);
+    }
+  omp_set_num_threads(threads);
+}
+
 TEST_CASE("prepared weights give the reference's result call after call", "[kernels]") {
   // One PreparedWeights per layer serves batches of either form (its entry lists are built by
   // the first batched call and reused), convolutions of several geometries, and two threads
