@@ -83,6 +83,15 @@ class Backend {
   virtual void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
                                const Window& window, const Tensor& grad_x,
                                const Tensor& grad_weight);
+  // Depthwise convolution (groups = input channels): x [N, C, H, W] and weight [C * M, kh * kw]
+  // contiguous, out [N, C * M, out_h * out_w], output channel o reading input channel o / M.
+  // The default (composed.hpp) unfolds a few images at a time and runs a product batched over
+  // the channels per image; the backward writes grad_x and grad_weight, each only when defined.
+  virtual void depthwise_conv2d(const Tensor& x, const Tensor& weight, const Window& window,
+                                const Tensor& out);
+  virtual void depthwise_conv2d_backward(const Tensor& x, const Tensor& weight,
+                                         const Tensor& grad_out, const Window& window,
+                                         const Tensor& grad_x, const Tensor& grad_weight);
 };
 
 Backend& backend_for(Device device);

@@ -93,6 +93,70 @@ void composed_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& w
       });
 }
 
+void composed_depthwise_conv2d(Backend& backend, const Tensor& x, const Tensor& weight,
+                               const Window& window, const Tensor& out,
+                               std::size_t workspace_bytes) {
+  const std::int64_t channels = x.shape()[1], taps = weight.shape()[1];
+  const std::int64_t multiplier = channels == 0 ? 0 : weight.shape()[0] / channels;
+  const std::int64_t positions = out.shape()[2];
+  // Per image, a product batched over the channels: [C, M, taps] @ [C, taps, L].
+  const Tensor kernels = weight.reshape({channels, multiplier, taps});
+  for_each_group(x.shape()[0], channels * taps * positions, x.dtype(), workspace_bytes,
+                 [&](std::int64_t first, std::int64_t count) {
+                   const Tensor columns = columns_of(backend, x.narrow(0, first, count), window);
+                   for (std::int64_t i = 0; i < count; ++i)
+                     backend.matmul(
+                         kernels, columns.select(0, i).reshape({channels, taps, positions}),
+                         out.select(0, first + i).view({channels, multiplier, positions}));
+                 });
+}
+
+void composed_depthwise_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& weight,
+                                        const Tensor& grad_out, const Window& window,
+                                        const Tensor& grad_x, const Tensor& grad_weight,
+                                        std::size_t workspace_bytes) {
+  const std::int64_t batch = x.shape()[0], channels = x.shape()[1], taps = weight.shape()[1];
+  const std::int64_t multiplier = channels == 0 ? 0 : weight.shape()[0] / channels;
+  const std::int64_t positions = grad_out.shape()[2];
+  const Tensor kernels = weight.reshape({channels, multiplier, taps});
+  const auto grad_of = [&](std::int64_t image) {
+    return grad_out.select(0, image).reshape({channels, multiplier, positions});
+  };
+  // Each image's weight gradient, [C, M, L] @ [C, L, taps], added up in grad_weight.
+  Tensor image_sum;
+  if (grad_weight.defined() && batch == 0) backend.fill(grad_weight, 0.0);
+  for_each_group(
+      batch, 2 * channels * taps * positions, x.dtype(), workspace_bytes,
+      [&](std::int64_t first, std::int64_t count) {
+        if (grad_weight.defined()) {
+          const Tensor columns = columns_of(backend, x.narrow(0, first, count), window);
+          const Tensor sum = grad_weight.view({channels, multiplier, taps});
+          for (std::int64_t i = 0; i < count; ++i) {
+            const Tensor image_columns = columns.select(0, i).reshape({channels, taps, positions});
+            if (first + i == 0) {
+              backend.matmul(grad_of(first + i), image_columns.transpose(1, 2), sum);
+              continue;
+            }
+            if (!image_sum.defined())
+              image_sum = Tensor::empty(sum.shape(), grad_out.dtype(), grad_out.device());
+            backend.matmul(grad_of(first + i), image_columns.transpose(1, 2), image_sum);
+            backend.binary(BinaryOp::add, sum, image_sum, sum);
+          }
+        }
+        if (grad_x.defined()) {
+          // [C, taps, M] @ [C, M, L] per image, folded back into the images.
+          const Tensor grad_columns = Tensor::empty({count, channels * taps, positions},
+                                                    grad_out.dtype(), grad_out.device());
+          for (std::int64_t i = 0; i < count; ++i)
+            backend.matmul(kernels.transpose(1, 2), grad_of(first + i),
+                           grad_columns.select(0, i).view({channels, taps, positions}));
+          const Tensor grad_image = grad_x.narrow(0, first, count);
+          backend.fill(grad_image, 0.0);
+          backend.col2im(grad_columns, window, grad_image);
+        }
+      });
+}
+
 void Backend::relu_backward(const Tensor& output, const Tensor& grad, const Tensor& out) {
   const Tensor zero = Tensor::empty({}, output.dtype(), output.device());
   fill(zero, 0.0);
@@ -111,6 +175,18 @@ void Backend::conv2d_backward(const Tensor& x, const Tensor& weight, const Tenso
                               const Tensor& grad_weight) {
   composed_conv2d_backward(*this, x, weight, grad_out, window, grad_x, grad_weight,
                            kConvWorkspaceBytes);
+}
+
+void Backend::depthwise_conv2d(const Tensor& x, const Tensor& weight, const Window& window,
+                               const Tensor& out) {
+  composed_depthwise_conv2d(*this, x, weight, window, out, kConvWorkspaceBytes);
+}
+
+void Backend::depthwise_conv2d_backward(const Tensor& x, const Tensor& weight,
+                                        const Tensor& grad_out, const Window& window,
+                                        const Tensor& grad_x, const Tensor& grad_weight) {
+  composed_depthwise_conv2d_backward(*this, x, weight, grad_out, window, grad_x, grad_weight,
+                                     kConvWorkspaceBytes);
 }
 
 }  // namespace ds

@@ -18,5 +18,13 @@ void composed_conv2d(Backend& backend, const Tensor& x, const Tensor& weight, co
 void composed_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& weight,
                               const Tensor& grad_out, const Window& window, const Tensor& grad_x,
                               const Tensor& grad_weight, std::size_t workspace_bytes);
+// The same for Backend::depthwise_conv2d / depthwise_conv2d_backward.
+void composed_depthwise_conv2d(Backend& backend, const Tensor& x, const Tensor& weight,
+                               const Window& window, const Tensor& out,
+                               std::size_t workspace_bytes);
+void composed_depthwise_conv2d_backward(Backend& backend, const Tensor& x, const Tensor& weight,
+                                        const Tensor& grad_out, const Window& window,
+                                        const Tensor& grad_x, const Tensor& grad_weight,
+                                        std::size_t workspace_bytes);
 
 }  // namespace ds

@@ -101,5 +101,12 @@ Tensor convolve(const Tensor& x, const Tensor& weight, const Window& window);
 // `needs` asks; its backward, and that of forwards computed another way (the shift kernel).
 std::vector<Tensor> convolve_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
                                        const Window& window, const std::vector<bool>& needs);
+// depthwise_convolve: x [N, C, H, W] with weight [C * M, kh * kw] -> [N, C * M, out_h * out_w],
+// output channel o the window of input channel o / M against weight row o (a convolution with
+// C groups), and its gradients as for convolve.
+Tensor depthwise_convolve(const Tensor& x, const Tensor& weight, const Window& window);
+std::vector<Tensor> depthwise_convolve_gradients(const Tensor& x, const Tensor& weight,
+                                                 const Tensor& g, const Window& window,
+                                                 const std::vector<bool>& needs);
 
 }  // namespace ds

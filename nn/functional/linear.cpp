@@ -1,5 +1,6 @@
 // Linear and convolution layers as matrix products: convolution multiplies the weight by its
-// input unfolded into columns (im2col); without groups that is one `convolve` node.
+// input unfolded into columns (im2col); without groups that is one `convolve` node, and with a
+// group per input channel (depthwise) one `depthwise_convolve` node.
 #include "autograd/function.hpp"
 #include "autograd/grad_mode.hpp"
 #include "nn/functional.hpp"
@@ -99,6 +100,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor out;
   if (groups == 1) {
     out = convolve(x, weight.reshape({out_channels, taps}), window);  // [N, O, L]
+  } else if (groups == channels) {
+    out = depthwise_convolve(x, weight.reshape({out_channels, taps}), window);
   } else {
     // One batched product over the groups: [G, O/G, K] @ [G, K, N * L].
     const Tensor columns = unfold(x, window);  // [N, C * kh * kw, L]
@@ -116,12 +119,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 std::vector<Tensor> conv2d_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
                                      const Conv2dParams& params, const std::vector<bool>& needs) {
   std::vector<Tensor> grads;
-  if (params.groups == 1) {
+  if (params.groups == 1 || params.groups == x.shape()[1]) {
     const auto& w = weight.shape();
     const auto& s = g.shape();
-    grads = convolve_gradients(x, weight.reshape({w[0], w[1] * w[2] * w[3]}),
-                               g.reshape({s[0], s[1], s[2] * s[3]}), window_of(weight, params),
-                               {needs[0], needs[1]});
+    const auto gradients = params.groups == 1 ? convolve_gradients : depthwise_convolve_gradients;
+    grads = gradients(x, weight.reshape({w[0], w[1] * w[2] * w[3]}),
+                      g.reshape({s[0], s[1], s[2] * s[3]}), window_of(weight, params),
+                      {needs[0], needs[1]});
     if (needs[1]) grads[1] = grads[1].reshape(w);
   } else if (needs[0] || needs[1]) {
     // A grouped convolution is a composition of ops with no backward of its own: its graph is

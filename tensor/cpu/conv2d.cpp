@@ -15,6 +15,7 @@
 #include "tensor/cpu/direct_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/cpu/im2col.hpp"
+#include "tensor/cpu/thread_buffers.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds::cpu {
@@ -189,18 +190,6 @@ void fold_band_consuming(T* columns, const ConvShape& s, PlaneWindow::Span band,
   for (std::int64_t c = 0; c < s.channels; ++c)
     s.plane.fold_consuming(columns + c * channel_rows, image + c * s.plane.plane_size(), band);
 }
-
-// One scratch buffer per thread, allocated before the parallel region (an allocation failure
-// inside it could not be reported), from the tensor allocator, whose cache of freed blocks
-// spares the page faults of fresh memory in every call.
-template <typename T>
-struct ThreadBuffers {
-  ThreadBuffers(int threads, std::int64_t size)
-      : size(size), memory(Tensor::empty({threads * size}, dtype_of<T>())) {}
-  T* of_thread() { return memory.data<T>() + omp_get_thread_num() * size; }
-  std::int64_t size;
-  Tensor memory;
-};
 
 }  // namespace
 

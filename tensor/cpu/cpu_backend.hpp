@@ -1,7 +1,7 @@
 #pragma once
 // The CPU implementation of the device interface; its kernels are split by family over
-// cpu_backend.cpp (memory, copies), elementwise.cpp, reduce.cpp, matmul.cpp, im2col.cpp and
-// conv2d.cpp.
+// cpu_backend.cpp (memory, copies), elementwise.cpp, reduce.cpp, matmul.cpp, im2col.cpp,
+// conv2d.cpp and depthwise_conv.cpp.
 #include "tensor/backend.hpp"
 
 namespace ds::cpu {
@@ -28,6 +28,11 @@ class CpuBackend final : public Backend {
   void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
                        const Window& window, const Tensor& grad_x,
                        const Tensor& grad_weight) override;
+  void depthwise_conv2d(const Tensor& x, const Tensor& weight, const Window& window,
+                        const Tensor& out) override;
+  void depthwise_conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
+                                 const Window& window, const Tensor& grad_x,
+                                 const Tensor& grad_weight) override;
 };
 
 }  // namespace ds::cpu

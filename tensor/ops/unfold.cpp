@@ -1,6 +1,6 @@
 // unfold (im2col) and fold (col2im) are each other's adjoint, so each is the other's
-// backward. Convolution is unfold followed by a matrix product (convolve fuses the two); pooling
-// reduces the columns.
+// backward. Convolution is unfold followed by a matrix product (convolve fuses the two, and
+// depthwise_convolve the product of each channel's own window); pooling reduces the columns.
 #include "tensor/ops.hpp"
 #include "tensor/ops/kernel_calls.hpp"
 
@@ -23,6 +23,20 @@ std::int64_t positions(const Window& w, std::int64_t height, std::int64_t width,
          w.dilation_w, ", padding ", w.pad_h, "x", w.pad_w, ") does not fit a ", height, "x", width,
          " input");
   return out_h * out_w;
+}
+
+// The gradients of convolve or depthwise_convolve, by the back-end's `backward` member.
+template <typename Backward>
+std::vector<Tensor> gradients_by(Backward backward, const Tensor& x, const Tensor& weight,
+                                 const Tensor& g, const Window& window,
+                                 const std::vector<bool>& needs) {
+  const Tensor input = x.detach().contiguous();
+  const Tensor kernel = weight.detach().contiguous();
+  const Tensor grad_x = needs[0] ? Tensor::empty(input.shape(), g.dtype(), g.device()) : Tensor();
+  const Tensor grad_weight =
+      needs[1] ? Tensor::empty(kernel.shape(), g.dtype(), g.device()) : Tensor();
+  (backend_for(g.device()).*backward)(input, kernel, g.contiguous(), window, grad_x, grad_weight);
+  return {grad_x, grad_weight};
 }
 
 }  // namespace
@@ -82,14 +96,39 @@ Tensor convolve(const Tensor& x, const Tensor& weight, const Window& window) {
 
 std::vector<Tensor> convolve_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
                                        const Window& window, const std::vector<bool>& needs) {
-  const Tensor input = x.detach().contiguous();
-  const Tensor kernel = weight.detach().contiguous();
-  const Tensor grad_x = needs[0] ? Tensor::empty(input.shape(), g.dtype(), g.device()) : Tensor();
-  const Tensor grad_weight =
-      needs[1] ? Tensor::empty(kernel.shape(), g.dtype(), g.device()) : Tensor();
-  backend_for(g.device())
-      .conv2d_backward(input, kernel, g.contiguous(), window, grad_x, grad_weight);
-  return {grad_x, grad_weight};
+  return gradients_by(&Backend::conv2d_backward, x, weight, g, window, needs);
+}
+
+Tensor depthwise_convolve(const Tensor& x, const Tensor& weight, const Window& window) {
+  check_window(window, "depthwise_convolve");
+  detail::check_same_dtype("depthwise_convolve", x, weight);
+  detail::check_same_device("depthwise_convolve", x, weight);
+  const std::int64_t taps = window.kernel_h * window.kernel_w;
+  if (x.dim() != 4 || weight.dim() != 2 || weight.shape()[1] != taps ||
+      (x.shape()[1] == 0 ? weight.shape()[0] != 0 : weight.shape()[0] % x.shape()[1] != 0))
+    fail("depthwise_convolve: input of shape ", x.shape(), " does not fit a weight of shape ",
+         weight.shape(), " with a ", window.kernel_h, "x", window.kernel_w,
+         " window (expects [N, C, H, W] and [C * M, ", taps, "])");
+  if (!is_floating(x.dtype()))
+    fail("depthwise_convolve: needs floating-point tensors, got ", describe(x));
+  const auto& s = x.shape();
+  const std::int64_t count = positions(window, s[2], s[3], "depthwise_convolve");
+  Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
+  backend_for(x.device())
+      .depthwise_conv2d(x.detach().contiguous(), weight.detach().contiguous(), window, out);
+  return autograd::record("depthwise_convolve", out, {x, weight},
+                          [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight),
+                           window](const Tensor& g, const std::vector<bool>& needs) {
+                            return depthwise_convolve_gradients(sx.get("depthwise_convolve"),
+                                                                sw.get("depthwise_convolve"), g,
+                                                                window, needs);
+                          });
+}
+
+std::vector<Tensor> depthwise_convolve_gradients(const Tensor& x, const Tensor& weight,
+                                                 const Tensor& g, const Window& window,
+                                                 const std::vector<bool>& needs) {
+  return gradients_by(&Backend::depthwise_conv2d_backward, x, weight, g, window, needs);
 }
 
 }  // namespace ds

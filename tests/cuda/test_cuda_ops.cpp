@@ -5,6 +5,7 @@
 // Every case skips with a message when the machine has no GPU.
 #include <catch2/catch.hpp>
 #include <limits>
+#include <utility>
 
 #include "cuda/cuda.hpp"
 #include "device_helpers.hpp"
@@ -23,6 +24,20 @@ Tensor on_gpu(const Tensor& t) { return t.to(gpu); }
 
 Tensor random_of(DType dtype, const Shape& shape, double low = -4, double high = 4) {
   return uniform(shape, low, high, DType::f64).to(dtype);
+}
+
+// op(input, weight) and both gradients on the GPU against the CPU (sums in another order).
+template <typename Op>
+void require_agreement(Op op, const Tensor& x, const Tensor& weight) {
+  const Tensor cx = x.clone().requires_grad_(), cw = weight.clone().requires_grad_();
+  const Tensor gx = on_gpu(x).requires_grad_(), gw = on_gpu(weight).requires_grad_();
+  const Tensor cpu_out = op(cx, cw), gpu_out = op(gx, gw);
+  require_close(cpu_out, gpu_out, 1e-5, 1e-4);
+  const Tensor g = random_of(DType::f32, cpu_out.shape());
+  cpu_out.backward(g);
+  gpu_out.backward(on_gpu(g));
+  require_close(cx.grad(), gx.grad(), 1e-5, 1e-4);
+  require_close(cw.grad(), gw.grad(), 1e-5, 1e-4);
 }
 
 }  // namespace
@@ -230,15 +245,22 @@ TEST_CASE("convolve and its gradients agree with the CPU", "[cuda][gpu]") {
                           Window{1, 1, 1, 1, 0, 0, 1, 1}}) {
     INFO("kernel " << w.kernel_h << "x" << w.kernel_w << " stride " << w.stride_h);
     const Tensor weight = random_of(DType::f32, {5, 3 * w.kernel_h * w.kernel_w});
-    const Tensor cx = x.clone().requires_grad_(), cw = weight.clone().requires_grad_();
-    const Tensor gx = on_gpu(x).requires_grad_(), gw = on_gpu(weight).requires_grad_();
-    const Tensor cpu_out = convolve(cx, cw, w), gpu_out = convolve(gx, gw, w);
-    require_close(cpu_out, gpu_out, 1e-5, 1e-4);
-    const Tensor g = random_of(DType::f32, cpu_out.shape());
-    cpu_out.backward(g);
-    gpu_out.backward(on_gpu(g));
-    require_close(cx.grad(), gx.grad(), 1e-5, 1e-4);
-    require_close(cw.grad(), gw.grad(), 1e-5, 1e-4);
+    require_agreement([&](const Tensor& in, const Tensor& k) { return convolve(in, k, w); }, x,
+                      weight);
+  }
+}
+
+TEST_CASE("depthwise_convolve and its gradients agree with the CPU", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  // The CPU's plane-by-plane kernels against the GPU's composed default (unfolded images and a
+  // product batched over the channels), with multipliers 1 and 2.
+  const Tensor x = random_of(DType::f32, {4, 3, 10, 9});
+  for (const auto& [w, multiplier] : {std::pair{Window{3, 3, 1, 1, 1, 1, 1, 1}, 1},
+                                      std::pair{Window{3, 2, 2, 1, 1, 0, 2, 1}, 2}}) {
+    INFO("kernel " << w.kernel_h << "x" << w.kernel_w << " multiplier " << multiplier);
+    const Tensor weight = random_of(DType::f32, {3 * multiplier, w.kernel_h * w.kernel_w});
+    require_agreement(
+        [&](const Tensor& in, const Tensor& k) { return depthwise_convolve(in, k, w); }, x, weight);
   }
 }
 

@@ -45,6 +45,12 @@ TEST_CASE("conv2d gradients match finite differences", "[nn][gradcheck]") {
       {"dilation 2, non-square kernel", {1, 2, 6, 6}, {2, 2, 2, 3}, {1, 2, 1, 0, 2, 2, 1}, false},
       {"groups 2", {1, 4, 4, 4}, {4, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},
       {"depthwise", {2, 3, 4, 4}, {3, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 3}, false},
+      {"depthwise same", {2, 2, 5, 4}, {2, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},
+      {"depthwise, multiplier 2, dilation 2",
+       {1, 2, 6, 5},
+       {4, 1, 2, 3},
+       {1, 2, 2, 1, 2, 2, 2},
+       true},
   };
   for (const auto& c : configs) {
     Inputs inputs{leaf(c.input, gen), leaf(c.weight, gen)};

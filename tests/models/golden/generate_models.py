@@ -13,7 +13,6 @@ import struct
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -245,6 +244,10 @@ IMAGENET = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
 
 
 def imagenet_model(arch):
+    # Imported here, so that tools/compare_with_pytorch.py can take the CIFAR models from this
+    # file on a machine without torchvision.
+    import torchvision
+
     kwargs = {'aux_logits': False, 'init_weights': False} if arch == 'googlenet' else {}
     return getattr(torchvision.models, arch)(weights=None, **kwargs)
 
