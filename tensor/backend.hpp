@@ -20,10 +20,16 @@ struct Window {
   std::int64_t dilation_h = 1, dilation_w = 1;
 
   std::int64_t out_h(std::int64_t in_h) const {
-    return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+    return positions_along(in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1, stride_h);
   }
   std::int64_t out_w(std::int64_t in_w) const {
-    return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+    return positions_along(in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1, stride_w);
+  }
+  // Window positions along a dimension whose last tap can start `reach` elements in: none when
+  // the window is wider than the padded input (the division truncates toward zero, which would
+  // count one position for a window up to a stride too wide, as PyTorch's floor does not).
+  static std::int64_t positions_along(std::int64_t reach, std::int64_t stride) {
+    return reach < 0 ? 0 : reach / stride + 1;
   }
 };
 

@@ -25,13 +25,13 @@ struct CodeRows {
 inline constexpr int kMaxDotGroups = 2;
 inline constexpr int kMaxColumnGroups = 8;
 
-// The int32 column form's entry lists (built once per PreparedWeights, prepared.cpp): per row
-// and segment of `capacity` weights, the index within the segment of each nonzero weight,
-// grouped by key = (group, lo from the highest down, sign), so that the lane tiles add or
-// subtract the inputs of one key and shift once per lo. At most 2 * 25 keys with one group
-// (m + K <= 24) and 2 * groups * 2^split with more: 2 * 8 * 8 (lo < 8 for m >= 10), 2 * 4 * 16
-// (lo < 16 for m <= 9 leaves K < 64, 4 groups). A segment holds at most 112 weights: a
-// 64-lane tile of its inputs and the zero input (113 inputs of 256 bytes, 28 KiB) then stays in
+// The column form's entry lists, for int32 and int16 lanes (built once per PreparedWeights,
+// prepared.cpp): per row and segment of `capacity` weights, the index within the segment of
+// each nonzero weight, grouped by key = (group, lo from the highest down, sign), so that the lane
+// tiles add or subtract the inputs of one key and shift once per lo. At most 2 * 25 keys with one
+// group (m + K <= 24) and 2 * groups * 2^split with more: 2 * 8 * 8 (lo < 8 for m >= 10),
+// 2 * 4 * 16 (lo < 16 for m <= 9 leaves K < 64, 4 groups). A segment holds at most 112 weights:
+// a 64-lane tile of its inputs and the zero input (113 inputs of 256 bytes, 28 KiB) then stays in
 // the L1 cache, and an index fits in a byte.
 inline constexpr int kMaxKeys = 128;
 inline constexpr std::int64_t kMaxSegmentWeights = 112;

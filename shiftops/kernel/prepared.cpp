@@ -73,9 +73,9 @@ void chain_levels(const ListShape& shape, bool is_unsigned, int column16_bits, S
   }
 }
 
-// Per key, the slots that minimise slots + kSpillCost * spills over the segments of up to
-// kSampleRows rows spread over the layer: one more slot pays while more than 1 / kSpillCost of
-// the segments have more entries than slots.
+// Per key, the slots that minimise slots + cost * spills over the segments of up to kSampleRows
+// rows spread over the layer (cost kSpillCost, or kSpillCost16 for the int16 column form): one
+// more slot pays while more than 1 / cost of the segments have more entries than slots.
 Schedule make_schedule(const ListShape& shape, const Lanes& lanes, const PackedWeights& weights) {
   const std::int64_t bins = shape.capacity + 1;
   std::vector<std::int64_t> histogram(static_cast<std::size_t>(shape.keys * bins), 0);

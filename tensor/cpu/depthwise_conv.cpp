@@ -38,8 +38,8 @@ struct Depthwise {
   std::int64_t plane() const { return height * width; }
   std::int64_t positions() const { return out_h * out_w; }
   std::int64_t taps() const { return window.kernel_h * window.kernel_w; }
-  // The window's reach never passes the padding: (out_h - 1) * stride + (kh - 1) * dilation
-  // < height + 2 * pad.
+  // The window's reach never passes the padding, (out_h - 1) * stride + (kh - 1) * dilation
+  // < height + 2 * pad: Window::out_h counts only positions whose taps all lie in it.
   std::int64_t padded_size() const { return (height + 2 * window.pad_h) * padded_w; }
   // Where output position (0, 0) reads through kernel tap (ky, kx) in the padded plane.
   std::int64_t tap_offset(std::int64_t ky, std::int64_t kx) const {
@@ -50,10 +50,8 @@ struct Depthwise {
   // tap, a long vector loop even on 4x4 maps.
   bool unit_stride() const { return window.stride_h == 1 && window.stride_w == 1; }
   std::int64_t wide_size() const { return (out_h - 1) * padded_w + out_w; }
-  // A thread's scratch: the padded plane, then the wide rows.
-  std::int64_t scratch_size() const {
-    return padded_size() + std::max<std::int64_t>(wide_size(), 0);
-  }
+  // A thread's scratch: the padded plane, then for stride 1 the wide rows.
+  std::int64_t scratch_size() const { return padded_size() + (unit_stride() ? wide_size() : 0); }
   // The products of a tap a weight gradient keeps (add_products).
   std::int64_t product_span() const { return unit_stride() ? wide_size() : out_w; }
 };
@@ -149,9 +147,9 @@ void scatter_plane(const Depthwise& s, const T* grad, const T* kernel, T* wide, 
 
 // products[t][i] += grad * padded plane at tap t, for the weight gradient: position i of the
 // wide rows, or for a strided window column i (the rows added up). Summed over a channel's
-// whole batch before the positions are added up, once per channel: a reduction per plane and
-// tap left its vector's tail and lanes to scalar adds that cost more than the products on
-// small maps.
+// whole batch before the positions are added up, once per channel (product_sum): a reduction
+// per plane and tap left its vector's tail and lanes to scalar adds that cost more than the
+// products on small maps.
 template <typename T>
 void add_products(const Depthwise& s, const T* padded, const T* grad, T* wide, T* products) {
   if (s.unit_stride()) widen(s, grad, wide);
@@ -170,6 +168,18 @@ void add_products(const Depthwise& s, const T* padded, const T* grad, T* wide, T
       for (std::int64_t ox = 0; ox < s.out_w; ++ox) sums[ox] += row[ox] * in[ox * stride];
     }
   });
+}
+
+// The sum of a tap's products (add_products) in double. The wide rows' gaps are left out: their
+// products are 0 times whatever the plane holds there, NaN for an infinite input the tap never
+// reaches.
+template <typename T>
+double product_sum(const Depthwise& s, const T* products) {
+  if (!s.unit_stride()) return std::accumulate(products, products + s.out_w, 0.0);
+  double sum = 0;
+  for (std::int64_t oy = 0; oy < s.out_h; ++oy)
+    sum = std::accumulate(products + oy * s.padded_w, products + oy * s.padded_w + s.out_w, sum);
+  return sum;
 }
 
 }  // namespace
@@ -242,8 +252,7 @@ void CpuBackend::depthwise_conv2d_backward(const Tensor& x, const Tensor& weight
                          padded + s.padded_size(), sums + m * s.taps() * span);
         }
         for (std::int64_t k = 0; k < weights; ++k)
-          pgw[c * weights + k] =
-              static_cast<T>(std::accumulate(sums + k * span, sums + (k + 1) * span, 0.0));
+          pgw[c * weights + k] = static_cast<T>(product_sum(s, sums + k * span));
       }
     }
   });

@@ -73,6 +73,15 @@ PackedWeights crowded_layer(std::mt19937_64& rng, const test::LayerFormat& forma
                       format.weight_bits <= 4);
 }
 
+// The OpenMP thread count for a scope, restored however the scope ends.
+struct ThreadCount {
+  int saved = omp_get_max_threads();
+  explicit ThreadCount(int threads) { omp_set_num_threads(threads); }
+  ~ThreadCount() { omp_set_num_threads(saved); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+};
+
 // linear_int on prepared weights gives the reference's result for a random batch.
 void require_exact_prepared(std::mt19937_64& rng, const PreparedWeights& prepared,
                             std::int64_t batch, const std::string& what) {
@@ -231,8 +240,7 @@ TEST_CASE("a convolution read from the image follows each call's geometry", "[ke
   // same shape. Calls on one thread alternate between a geometry and variants of it in one
   // thing each (kernel height, vertical padding, dilation, channels, batch, size), all read
   // from the image; each must read its own inputs.
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const ThreadCount one_thread(1);
   std::mt19937_64 rng(29);
   const test::LayerFormat format{4, ShiftType::PS, {8, false}};
   // 8x8 maps and their variants have whole 16-lane units per image (read from the image).
@@ -259,7 +267,6 @@ TEST_CASE("a convolution read from the image follows each call's geometry", "[ke
       INFO((test::ConvCase{g, 5}.describe()));
       REQUIRE(actual == expected);
     }
-  omp_set_num_threads(threads);
 }
 
 TEST_CASE("prepared weights give the reference's result call after call", "[kernels]") {
@@ -616,6 +623,13 @@ TEST_CASE("bad kernel inputs are refused with a clear message", "[kernels]") {
   g.channels = 2, g.height = 2, g.width = 2, g.kernel_h = 3, g.kernel_w = 3;
   CHECK_THROWS_MATCHES(conv2d_int(w, &x, g, {8, true}, &y, KernelPath::portable), Error,
                        MessageContains({"columns"}));
+  // A 3x3 window on a 2x2 input, wider than it by less than the stride: no output (the count
+  // is floored, not truncated toward zero into one position).
+  ConvGeometry wide{1, 1, 2, 2, 3, 3, {2, 2, 0, 0, 1, 1, 1}};
+  const PackedWeights nine =
+      pack_weights(Tensor::from_vector(std::vector<float>(9, 1.0f), {1, 9}), Tensor(), 0, false);
+  CHECK_THROWS_MATCHES(conv2d_int(nine, &x, wide, {8, true}, &y, KernelPath::portable), Error,
+                       MessageContains({"gives no output"}));
 }
 
 TEST_CASE("hand-made packed weights are checked before a kernel trusts them", "[kernels]") {

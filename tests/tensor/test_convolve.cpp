@@ -400,4 +400,8 @@ TEST_CASE("convolve refuses operands that do not fit", "[tensor][convolve][error
   CHECK_THROWS_WITH(
       convolve(Tensor::zeros({1, 2, 1, 1}), Tensor::zeros({3, 18}), Window{3, 3, 1, 1, 0, 0, 1, 1}),
       Catch::Contains("does not fit a 1x1 input"));
+  // Wider than the input by less than the stride: no position, as in PyTorch.
+  CHECK_THROWS_WITH(
+      convolve(Tensor::zeros({1, 2, 2, 2}), Tensor::zeros({3, 18}), Window{3, 3, 2, 2, 0, 0, 1, 1}),
+      Catch::Contains("does not fit a 2x2 input"));
 }

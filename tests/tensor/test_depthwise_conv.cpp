@@ -8,6 +8,8 @@
 #include <omp.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -118,6 +120,10 @@ TEST_CASE("the CPU depthwise convolution agrees with the back-end's composed def
           "[tensor][convolve]") {
   const int threads = omp_get_max_threads();
   omp_set_num_threads(2);
+  struct Restore {
+    int threads;
+    ~Restore() { omp_set_num_threads(threads); }
+  } restore{threads};
   Generator gen(8);
   Backend& cpu = backend_for(Device::cpu());
   for (const Geometry& geometry : kGeometries) {
@@ -151,7 +157,20 @@ TEST_CASE("the CPU depthwise convolution agrees with the back-end's composed def
     CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
     CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
   }
-  omp_set_num_threads(threads);
+}
+
+TEST_CASE("an infinite input reaches only the weight gradients of the taps that read it",
+          "[tensor][convolve]") {
+  // A 1x2 window on 2x3 planes: the first tap reads columns 0 and 1, the second 1 and 2, so an
+  // infinite value in column 2 leaves the first tap's gradient finite (the stride-1 kernel's
+  // rows laid out with gaps multiply that value by the gaps' zeros, which must not be summed).
+  std::vector<double> values{1, 2, std::numeric_limits<double>::infinity(), 3, 4, 5};
+  const Tensor x = Tensor::from_vector(values, {1, 1, 2, 3}).requires_grad_();
+  const Tensor weight = Tensor::from_vector(std::vector<double>{1, 1}, {1, 2}).requires_grad_();
+  depthwise_convolve(x, weight, Window{1, 2, 1, 1, 0, 0, 1, 1}).sum().backward();
+  const auto grad = weight.grad().to_vector<double>();
+  CHECK(grad[0] == 1 + 2 + 3 + 4);
+  CHECK(std::isinf(grad[1]));
 }
 
 TEST_CASE("conv2d with a group per input channel is one depthwise_convolve node",
@@ -184,4 +203,9 @@ TEST_CASE("depthwise_convolve refuses operands that do not fit", "[tensor][convo
   CHECK_THROWS_WITH(depthwise_convolve(Tensor::zeros({1, 2, 1, 1}), Tensor::zeros({2, 9}),
                                        Window{3, 3, 1, 1, 0, 0, 1, 1}),
                     Catch::Contains("does not fit a 1x1 input"));
+  // Wider than the input by less than the stride: no position (the kernel's taps would read past
+  // its padded plane).
+  CHECK_THROWS_WITH(depthwise_convolve(Tensor::zeros({1, 2, 2, 2}), Tensor::zeros({2, 9}),
+                                       Window{3, 3, 2, 2, 0, 0, 1, 1}),
+                    Catch::Contains("does not fit a 2x2 input"));
 }
