@@ -2,8 +2,6 @@
 // weight bits 2-8 (PS and Q, 4- and 8-bit codes), activations of 8, 16 and 32 bits signed and
 // unsigned, sizes that are not multiples of any vector width, zero weights, the largest shifts,
 // saturated inputs, every convolution geometry, and each accumulator choice.
-#include <omp.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <initializer_list>
@@ -17,6 +15,7 @@
 #include "random_layers.hpp"
 #include "shiftops/kernel.hpp"
 #include "shiftops/kernel/plan.hpp"
+#include "support/thread_count.hpp"
 #include "tensor/error_matcher.hpp"
 
 using namespace ds;
@@ -73,15 +72,6 @@ PackedWeights crowded_layer(std::mt19937_64& rng, const test::LayerFormat& forma
                       format.weight_bits <= 4);
 }
 
-// The OpenMP thread count for a scope, restored however the scope ends.
-struct ThreadCount {
-  int saved = omp_get_max_threads();
-  explicit ThreadCount(int threads) { omp_set_num_threads(threads); }
-  ~ThreadCount() { omp_set_num_threads(saved); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-};
-
 // linear_int on prepared weights gives the reference's result for a random batch.
 void require_exact_prepared(std::mt19937_64& rng, const PreparedWeights& prepared,
                             std::int64_t batch, const std::string& what) {
@@ -136,8 +126,7 @@ TEST_CASE("the dot form on int32 and int64 lanes splits its rows over the thread
           "[kernels]") {
   // Batch 1, 1100 rows by 1000 inputs: past kParallelBatch1Terms, so the rows go to both
   // threads in chunks; 16-bit activations (two shift groups) and 32-bit ones (int64 lanes).
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(2);
+  const test::ThreadCount two_threads(2);
   std::mt19937_64 rng(31);
   for (const ActivationFormat format : {ActivationFormat{16, false}, ActivationFormat{32, true}}) {
     const test::LayerFormat layer{5, ShiftType::PS, format};
@@ -148,7 +137,6 @@ TEST_CASE("the dot form on int32 and int64 lanes splits its rows over the thread
     require_exact_linear(w, test::random_activations(rng, format, w.cols), 1, format,
                          test::describe(layer));
   }
-  omp_set_num_threads(threads);
 }
 
 TEST_CASE("conv2d kernel equals the reference for every geometry", "[kernels]") {
@@ -240,7 +228,7 @@ TEST_CASE("a convolution read from the image follows each call's geometry", "[ke
   // same shape. Calls on one thread alternate between a geometry and variants of it in one
   // thing each (kernel height, vertical padding, dilation, channels, batch, size), all read
   // from the image; each must read its own inputs.
-  const ThreadCount one_thread(1);
+  const test::ThreadCount one_thread(1);
   std::mt19937_64 rng(29);
   const test::LayerFormat format{4, ShiftType::PS, {8, false}};
   // 8x8 maps and their variants have whole 16-lane units per image (read from the image).
@@ -343,14 +331,12 @@ TEST_CASE("entries beyond a key's slots spill and still sum exactly", "[kernels]
 TEST_CASE("lists built by several threads point into the joined spill list", "[kernels]") {
   // 2^20 weights: enough for the lists to be built on all threads, each appending its rows'
   // spills to its own list, which are then joined and the records' offsets moved.
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(2);
+  const test::ThreadCount two_threads(2);
   std::mt19937_64 rng(19);
   const test::LayerFormat format{4, ShiftType::PS, {8, true}};
   const PackedWeights w = crowded_layer(rng, format, 1024, 1024);
   const PreparedWeights prepared(std::make_shared<const PackedWeights>(w), format.activation);
   require_exact_prepared(rng, prepared, 4, test::describe(format));
-  omp_set_num_threads(threads);
 }
 
 TEST_CASE("int32 partial sums flush before they can overflow", "[kernels]") {
@@ -508,13 +494,11 @@ TEST_CASE("the table form's int16 sums widen before they can overflow", "[kernel
       const bool used = require_exact_table_form(rng, w, format, "extreme terms", &x);
       if (kernel_path() != KernelPath::portable) CHECK(used);
     }
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(2);
+  const test::ThreadCount two_threads(2);
   std::mt19937_64 rng(31);
   const test::LayerFormat format{4, ShiftType::PS, {8, true}};
   const PackedWeights w = test::random_packed(rng, format, {4160, 2048}, true);
   require_exact_table_form(rng, w, format.activation, "threads");
-  omp_set_num_threads(threads);
 }
 
 TEST_CASE("int32 shift groups and halves flush before they can overflow", "[kernels]") {

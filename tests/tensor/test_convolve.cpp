@@ -7,8 +7,6 @@
 // taps that read only padding, and products with an empty dimension. The per-image weight
 // gradient on columns is summed transposed where the taps outnumber the out channels four times
 // ("3x3 same", "3x3 stride 2") and as is elsewhere ("1x1").
-#include <omp.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
@@ -16,7 +14,9 @@
 
 #include "autograd/gradcheck.hpp"
 #include "deepshift.hpp"
+#include "default_agreement.hpp"
 #include "support/golden.hpp"
+#include "support/thread_count.hpp"
 #include "tensor/composed.hpp"
 #include "tensor/cpu/im2col.hpp"
 
@@ -90,8 +90,7 @@ TEST_CASE("convolve equals the product with the unfolded input, and so do its gr
 TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[tensor][convolve]") {
   // Two threads, so that the batch of 7 takes the per-image paths (direct and columns) on any
   // machine, in groups of images shared out to both.
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(2);
+  const test::ThreadCount two_threads(2);
   Generator gen(4);
   Backend& cpu = backend_for(Device::cpu());
   for (const Geometry& geometry : kGeometries) {
@@ -101,32 +100,18 @@ TEST_CASE("the CPU convolution agrees with the back-end's composed default", "[t
     const Tensor weight = randn({geometry.out_channels, taps}, DType::f32, gen);
     const Shape out_shape{7, geometry.out_channels,
                           w.out_h(geometry.input[1]) * w.out_w(geometry.input[2])};
-    const Tensor out = Tensor::empty(out_shape), out_default = Tensor::empty(out_shape);
-    cpu.conv2d(x, weight, w, out);
-    cpu.Backend::conv2d(x, weight, w, out_default);
     INFO(geometry.name);
-    CHECK(test::allclose(out, out_default, 1e-5, 1e-5).ok);
-
-    const Tensor g = randn(out_shape, DType::f32, gen);
-    const Tensor grad_x = Tensor::empty(x.shape()), grad_x_default = Tensor::empty(x.shape());
-    const Tensor grad_w = Tensor::empty(weight.shape());
-    const Tensor grad_w_default = Tensor::empty(weight.shape());
-    // A weight's gradient sums up to 7 x 256 products (of random normals): summed in another
-    // order it moves by up to about 3e-5.
-    cpu.conv2d_backward(x, weight, g, w, grad_x, grad_w);
-    cpu.Backend::conv2d_backward(x, weight, g, w, grad_x_default, grad_w_default);
-    CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
-    CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
-    // Each gradient alone, into buffers holding other values.
-    grad_x.fill_(7.0);
-    grad_w.fill_(7.0);
-    cpu.conv2d_backward(x, weight, g, w, grad_x, Tensor());
-    CHECK(grad_w.to_vector<float>() == std::vector<float>(grad_w.numel(), 7.0f));
-    cpu.conv2d_backward(x, weight, g, w, Tensor(), grad_w);
-    CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
-    CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
+    test::require_default_agreement(
+        {[&](const Tensor& out) { cpu.conv2d(x, weight, w, out); },
+         [&](const Tensor& out) { cpu.Backend::conv2d(x, weight, w, out); },
+         [&](const Tensor& g, const Tensor& gx, const Tensor& gw) {
+           cpu.conv2d_backward(x, weight, g, w, gx, gw);
+         },
+         [&](const Tensor& g, const Tensor& gx, const Tensor& gw) {
+           cpu.Backend::conv2d_backward(x, weight, g, w, gx, gw);
+         }},
+        x, weight, out_shape, gen);
   }
-  omp_set_num_threads(threads);
 }
 
 TEST_CASE("a large image's convolution runs in bands of output rows and agrees with the default",

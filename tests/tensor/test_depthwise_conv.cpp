@@ -5,8 +5,6 @@
 // padding, strides on odd and even maps, dilation, non-square windows, padding wider than the
 // image, multipliers above 1, and empty batches and channels. nn's gradcheck covers the
 // gradients by finite differences through conv2d with groups.
-#include <omp.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -15,7 +13,9 @@
 #include <vector>
 
 #include "deepshift.hpp"
+#include "default_agreement.hpp"
 #include "support/golden.hpp"
+#include "support/thread_count.hpp"
 
 using namespace ds;
 
@@ -118,12 +118,7 @@ TEST_CASE("depthwise_convolve and its gradients equal the convolution by definit
 
 TEST_CASE("the CPU depthwise convolution agrees with the back-end's composed default",
           "[tensor][convolve]") {
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(2);
-  struct Restore {
-    int threads;
-    ~Restore() { omp_set_num_threads(threads); }
-  } restore{threads};
+  const test::ThreadCount two_threads(2);
   Generator gen(8);
   Backend& cpu = backend_for(Device::cpu());
   for (const Geometry& geometry : kGeometries) {
@@ -132,30 +127,17 @@ TEST_CASE("the CPU depthwise convolution agrees with the back-end's composed def
         randn({7, geometry.input[0], geometry.input[1], geometry.input[2]}, DType::f32, gen);
     const Tensor weight =
         randn({geometry.input[0] * geometry.multiplier, w.kernel_h * w.kernel_w}, DType::f32, gen);
-    const Shape shape = out_shape(7, geometry);
-    const Tensor out = Tensor::empty(shape), out_default = Tensor::empty(shape);
-    cpu.depthwise_conv2d(x, weight, w, out);
-    cpu.Backend::depthwise_conv2d(x, weight, w, out_default);
     INFO(geometry.name);
-    CHECK(test::allclose(out, out_default, 1e-5, 1e-5).ok);
-
-    const Tensor g = randn(shape, DType::f32, gen);
-    const Tensor grad_x = Tensor::empty(x.shape()), grad_x_default = Tensor::empty(x.shape());
-    const Tensor grad_w = Tensor::empty(weight.shape());
-    const Tensor grad_w_default = Tensor::empty(weight.shape());
-    cpu.depthwise_conv2d_backward(x, weight, g, w, grad_x, grad_w);
-    cpu.Backend::depthwise_conv2d_backward(x, weight, g, w, grad_x_default, grad_w_default);
-    CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
-    // A weight's gradient sums 7 x 1024 products of random normals (32x32 map) in another order.
-    CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
-    // Each gradient alone, into buffers holding other values.
-    grad_x.fill_(7.0);
-    grad_w.fill_(7.0);
-    cpu.depthwise_conv2d_backward(x, weight, g, w, grad_x, Tensor());
-    CHECK(grad_w.to_vector<float>() == std::vector<float>(grad_w.numel(), 7.0f));
-    cpu.depthwise_conv2d_backward(x, weight, g, w, Tensor(), grad_w);
-    CHECK(test::allclose(grad_x, grad_x_default, 1e-5, 1e-5).ok);
-    CHECK(test::allclose(grad_w, grad_w_default, 1e-4, 1e-4).ok);
+    test::require_default_agreement(
+        {[&](const Tensor& out) { cpu.depthwise_conv2d(x, weight, w, out); },
+         [&](const Tensor& out) { cpu.Backend::depthwise_conv2d(x, weight, w, out); },
+         [&](const Tensor& g, const Tensor& gx, const Tensor& gw) {
+           cpu.depthwise_conv2d_backward(x, weight, g, w, gx, gw);
+         },
+         [&](const Tensor& g, const Tensor& gx, const Tensor& gw) {
+           cpu.Backend::depthwise_conv2d_backward(x, weight, g, w, gx, gw);
+         }},
+        x, weight, out_shape(7, geometry), gen);
   }
 }
 
