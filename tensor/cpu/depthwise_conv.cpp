@@ -52,6 +52,14 @@ struct Depthwise {
   std::int64_t wide_size() const { return (out_h - 1) * padded_w + out_w; }
   // A thread's scratch: the padded plane, then for stride 1 the wide rows.
   std::int64_t scratch_size() const { return padded_size() + (unit_stride() ? wide_size() : 0); }
+  // Output plane m of input plane `plane` (image * channels + channel): where its weights start
+  // and where it starts.
+  std::int64_t kernel_of(std::int64_t plane, std::int64_t m) const {
+    return (plane % channels * multiplier + m) * taps();
+  }
+  std::int64_t output_of(std::int64_t plane, std::int64_t m) const {
+    return (plane * multiplier + m) * positions();
+  }
   // The products of a tap a weight gradient keeps (add_products).
   std::int64_t product_span() const { return unit_stride() ? wide_size() : out_w; }
 };
@@ -194,15 +202,13 @@ void CpuBackend::depthwise_conv2d(const Tensor& x, const Tensor& weight, const W
     const T* pw = weight.data<T>();
     T* po = out.data<T>();
     ThreadBuffers<T> buffers(threads, s.scratch_size());
-    // plane = image * channels + channel; its outputs are planes plane * M to plane * M + M - 1.
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t plane = 0; plane < s.batch * s.channels; ++plane) {
       T* padded = buffers.of_thread();
       pad_plane(s, px + plane * s.plane(), padded);
-      const std::int64_t first = plane % s.channels * s.multiplier;
       for (std::int64_t m = 0; m < s.multiplier; ++m)
-        convolve_plane(s, padded, pw + (first + m) * s.taps(), padded + s.padded_size(),
-                       po + (plane * s.multiplier + m) * s.positions());
+        convolve_plane(s, padded, pw + s.kernel_of(plane, m), padded + s.padded_size(),
+                       po + s.output_of(plane, m));
     }
   });
 }
@@ -224,10 +230,9 @@ void CpuBackend::depthwise_conv2d_backward(const Tensor& x, const Tensor& weight
       for (std::int64_t plane = 0; plane < s.batch * s.channels; ++plane) {
         T* padded = buffers.of_thread();
         std::fill(padded, padded + s.padded_size(), T(0));
-        const std::int64_t first = plane % s.channels * s.multiplier;
         for (std::int64_t m = 0; m < s.multiplier; ++m)
-          scatter_plane(s, pg + (plane * s.multiplier + m) * s.positions(),
-                        pw + (first + m) * s.taps(), padded + s.padded_size(), padded);
+          scatter_plane(s, pg + s.output_of(plane, m), pw + s.kernel_of(plane, m),
+                        padded + s.padded_size(), padded);
         const T* row = padded + window.pad_h * s.padded_w + window.pad_w;
         T* to = pgx + plane * s.plane();
         for (std::int64_t y = 0; y < s.height; ++y, row += s.padded_w, to += s.width)
@@ -248,8 +253,8 @@ void CpuBackend::depthwise_conv2d_backward(const Tensor& x, const Tensor& weight
           const std::int64_t plane = n * s.channels + c;
           pad_plane(s, px + plane * s.plane(), padded);
           for (std::int64_t m = 0; m < s.multiplier; ++m)
-            add_products(s, padded, pg + (plane * s.multiplier + m) * s.positions(),
-                         padded + s.padded_size(), sums + m * s.taps() * span);
+            add_products(s, padded, pg + s.output_of(plane, m), padded + s.padded_size(),
+                         sums + m * s.taps() * span);
         }
         for (std::int64_t k = 0; k < weights; ++k)
           pgw[c * weights + k] = static_cast<T>(product_sum(s, sums + k * span));
