@@ -167,13 +167,15 @@ constexpr int kBlockChannels = kRegisters / 4;
 // A chunk of input channels' weights for one block of output channels (see run()).
 constexpr std::int64_t kChunkWeightsBytes = std::int64_t{32} << 10;
 
-// One call of convolve_block: out[b * out_pitch + p] (+)= sum over input channels c and taps
-// t of weights[(c * taps + t) * width + b] * in[c * plane + offsets[t] + p], for the block's
-// positions; += when accumulate (a later chunk of the input channels).
+// One call of convolve_block: out[b * out_pitch + v * lanes + p] (+)= sum over input channels
+// c and taps t of weights[(c * taps + t) * width + b] * in[c * plane + offsets[t] + v * in_step
+// + p], for the block's Vectors registers v of positions p; += when accumulate (a later chunk of
+// the input channels). in_step is a register's width where the input runs on, a padded row's
+// where the second register starts the next output row (DirectConv::Stretches).
 template <typename T>
 struct ConvolveBlock {
   const T* in;
-  std::int64_t plane, channels;
+  std::int64_t in_step, plane, channels;
   const std::int64_t* offsets;
   std::int64_t taps;
   const T* weights;
@@ -199,7 +201,7 @@ void convolve_block(const ConvolveBlock<T>& a) {
     for (std::int64_t t = 0; t < a.taps; ++t, weights += Width) {
       typename L::Vector x[Vectors];
 #pragma GCC unroll 2
-      for (int v = 0; v < Vectors; ++v) x[v] = L::load(in + a.offsets[t] + v * L::count);
+      for (int v = 0; v < Vectors; ++v) x[v] = L::load(in + a.offsets[t] + v * a.in_step);
 #pragma GCC unroll 16
       for (int b = 0; b < Width; ++b)
 #pragma GCC unroll 2
@@ -217,28 +219,74 @@ void convolve_block(const ConvolveBlock<T>& a) {
 constexpr int kCorrelateOuts = kRegisters / 8;
 constexpr int kCorrelateIns = 4;
 
-// partial[o * k_stride + i] += sum over p of grads[o * positions + p] * in[offsets[i] + p].
-template <typename T, int Outs, int Ins>
-void correlate_block(const T* grads, const T* in, const std::int64_t* offsets,
-                     std::int64_t positions, T* partial, std::int64_t k_stride) {
+}  // namespace
+
+// The positions run() computes and add_weight_gradient() sums over, in stretches of `rows`
+// rows of row_vectors registers each: a stretch's outputs lie one after the other from `out`
+// (channel 0; channels out_pitch apart), its rows' inputs in_row apart from `in` in each padded
+// plane. Where out_w_ is a whole number of registers, each image's output rows are a stretch
+// and the blocks write the output (and read the output gradient) in place. Otherwise the whole
+// stack is one row, the positions in the padding between rows included, in a products buffer.
+template <typename T>
+struct DirectConv<T>::Walk {
+  struct Stretch {
+    std::int64_t in, out, rows;
+  };
+  std::vector<Stretch> stretches;
+  std::int64_t row_vectors, in_row, out_pitch;
+
+  // Where the input of register k of a stretch starts, from the stretch's.
+  std::int64_t input_of(std::int64_t k) const {
+    return k / row_vectors * in_row + k % row_vectors * Lanes<T>::count;
+  }
+};
+
+template <typename T>
+typename DirectConv<T>::Walk DirectConv<T>::walk(std::int64_t count, PlaneWindow::Span band,
+                                                 const Layout& lay) const {
+  constexpr std::int64_t lanes = Lanes<T>::count;
+  if (!in_place_rows_) return {{{0, 0, 1}}, lay.positions / lanes, 0, lay.positions};
+  const std::int64_t out_plane = out_h_ * out_w_;
+  Walk w{{}, out_w_ / lanes, padded_w_, out_plane};
+  for (std::int64_t image = 0; image < count; ++image)
+    w.stretches.push_back({image * slot_rows_ * padded_w_,
+                           image * out_channels_ * out_plane + band.begin * out_w_,
+                           band.end - band.begin});
+  return w;
+}
+
+namespace {
+
+// partial[o * k_stride + i] += sum over the walk's positions of grads[o * out_pitch + the
+// position's output] * in[offsets[i] + its input].
+template <typename T, int Outs, int Ins, typename Walk>
+void correlate_block(const T* grads, const T* in, const std::int64_t* offsets, const Walk& walk,
+                     T* partial, std::int64_t k_stride) {
   using L = Lanes<T>;
   typename L::Vector sums[Outs][Ins];
 #pragma GCC unroll 8
   for (int o = 0; o < Outs; ++o)
 #pragma GCC unroll 8
     for (int i = 0; i < Ins; ++i) sums[o][i] = L::zero();
-  const T* windows[Ins];
+  const std::int64_t row_length = walk.row_vectors * L::count;
+  for (const auto& stretch : walk.stretches) {
+    const T* g_row = grads + stretch.out;
+    const T* in_row = in + stretch.in;
+    for (std::int64_t r = 0; r < stretch.rows; ++r, g_row += row_length, in_row += walk.in_row) {
+      const T* windows[Ins];
 #pragma GCC unroll 8
-  for (int i = 0; i < Ins; ++i) windows[i] = in + offsets[i];
-  for (std::int64_t p = 0; p < positions; p += L::count) {
-    typename L::Vector x[Ins];
+      for (int i = 0; i < Ins; ++i) windows[i] = in_row + offsets[i];
+      for (std::int64_t p = 0; p < row_length; p += L::count) {
+        typename L::Vector x[Ins];
 #pragma GCC unroll 8
-    for (int i = 0; i < Ins; ++i) x[i] = L::load(windows[i] + p);
+        for (int i = 0; i < Ins; ++i) x[i] = L::load(windows[i] + p);
 #pragma GCC unroll 8
-    for (int o = 0; o < Outs; ++o) {
-      const typename L::Vector g = L::load(grads + o * positions + p);
+        for (int o = 0; o < Outs; ++o) {
+          const typename L::Vector g = L::load(g_row + o * walk.out_pitch + p);
 #pragma GCC unroll 8
-      for (int i = 0; i < Ins; ++i) sums[o][i] = L::multiply_add(g, x[i], sums[o][i]);
+          for (int i = 0; i < Ins; ++i) sums[o][i] = L::multiply_add(g, x[i], sums[o][i]);
+        }
+      }
     }
   }
 #pragma GCC unroll 8
@@ -267,7 +315,8 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
       out_w_(window.out_w(width)),
       window_(window),
       padded_w_(width + std::max({window.pad_w, out_w_ - width, std::int64_t{0}})),
-      slot_rows_(height + std::max({window.pad_h, out_h_ - height, std::int64_t{0}})) {
+      slot_rows_(height + std::max({window.pad_h, out_h_ - height, std::int64_t{0}})),
+      in_place_rows_(out_w_ > 0 && out_w_ % Lanes<T>::count == 0) {
   for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
     for (std::int64_t kj = 0; kj < window.kernel_w; ++kj)
       tap_offsets_.push_back(ki * window.dilation_h * padded_w_ + kj * window.dilation_w);
@@ -385,7 +434,8 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
                         T* buffer) const {
   const Layout lay = layout(count, band);
   pad_images(images, count, band, lay, buffer);
-  T* products = buffer + channels_ * lay.plane;  // [out_channels][positions]
+  const Walk walk = this->walk(count, band, lay);
+  T* const products = in_place_rows_ ? out : buffer + channels_ * lay.plane;
   const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
   constexpr std::int64_t lanes = Lanes<T>::count;
   // The input channels in chunks whose weights stay in L1 (with many channels the blocks
@@ -395,24 +445,38 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
   // (At least one chunk: without input channels the products are zeros.)
   const std::int64_t chunks = std::max<std::int64_t>(1, (channels_ + chunk - 1) / chunk);
   for (std::int64_t c = 0; c < chunks * chunk; c += chunk)
-    for (const ChannelBlock& block : blocks_) {
-      ConvolveBlock<T> call{buffer + c * lay.plane,
-                            lay.plane,
-                            std::min(chunk, channels_ - c),
-                            tap_offsets_.data(),
-                            taps,
-                            weights_.data() + block.weights + c * taps * block.width,
-                            products + block.first * lay.positions,
-                            lay.positions,
-                            c > 0};
-      std::int64_t p = 0;
-      with_count<kBlockChannels>(block.width, [&](auto width) {
-        for (; p + 2 * lanes <= lay.positions;
-             p += 2 * lanes, call.in += 2 * lanes, call.out += 2 * lanes)
-          convolve_block<T, 2, width>(call);
-        if (p < lay.positions) convolve_block<T, 1, width>(call);
-      });
-    }
+    for (const ChannelBlock& block : blocks_)
+      for (const auto& stretch : walk.stretches) {
+        ConvolveBlock<T> call{nullptr,
+                              lanes,
+                              lay.plane,
+                              std::min(chunk, channels_ - c),
+                              tap_offsets_.data(),
+                              taps,
+                              weights_.data() + block.weights + c * taps * block.width,
+                              nullptr,
+                              walk.out_pitch,
+                              c > 0};
+        const T* const in = buffer + c * lay.plane + stretch.in;
+        T* const stretch_out = products + block.first * walk.out_pitch + stretch.out;
+        const std::int64_t vectors = stretch.rows * walk.row_vectors;
+        std::int64_t k = 0;
+        with_count<kBlockChannels>(block.width, [&](auto width) {
+          for (; k + 2 <= vectors; k += 2) {
+            const std::int64_t at = walk.input_of(k);
+            call.in = in + at;
+            call.in_step = walk.input_of(k + 1) - at;
+            call.out = stretch_out + k * lanes;
+            convolve_block<T, 2, width>(call);
+          }
+          if (k < vectors) {
+            call.in = in + walk.input_of(k);
+            call.out = stretch_out + k * lanes;
+            convolve_block<T, 1, width>(call);
+          }
+        });
+      }
+  if (in_place_rows_) return;
   const std::int64_t out_plane = out_h_ * out_w_;
   for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
     for (std::int64_t o = 0; o < out_channels_; ++o)
@@ -424,18 +488,23 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
 template <typename T>
 void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std::int64_t count,
                                         PlaneWindow::Span band, T* partial, T* buffer) const {
-  // The output gradients in the products' layout, [out_channels][positions], zero wherever no
-  // output is kept: one sum over the positions then takes every kept position of every image.
   const Layout lay = layout(count, band);
   pad_images(images, count, band, lay, buffer);
-  T* grads = buffer + channels_ * lay.plane;
-  std::fill(grads, grads + out_channels_ * lay.positions, T(0));
-  const std::int64_t out_plane = out_h_ * out_w_;
-  for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
-    for (std::int64_t o = 0; o < out_channels_; ++o)
-      copy_run(grad_outs + (image * out_channels_ + o) * out_plane + y * out_w_, out_w_,
-               grads + o * lay.positions + r * padded_w_);
-  });
+  const Walk walk = this->walk(count, band, lay);
+  const T* grads = grad_outs;
+  if (!in_place_rows_) {
+    // The output gradients in the products' layout, [out_channels][positions], zero wherever no
+    // output is kept: one sum over the positions then takes every kept position of every image.
+    T* const laid_out = buffer + channels_ * lay.plane;
+    std::fill(laid_out, laid_out + out_channels_ * lay.positions, T(0));
+    const std::int64_t out_plane = out_h_ * out_w_;
+    for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
+      for (std::int64_t o = 0; o < out_channels_; ++o)
+        copy_run(grad_outs + (image * out_channels_ + o) * out_plane + y * out_w_, out_w_,
+                 laid_out + o * lay.positions + r * padded_w_);
+    });
+    grads = laid_out;
+  }
   // Weight k = c * taps + t reads the input at k_offsets[k] from the output position.
   const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
   const std::int64_t weights = channels_ * taps;
@@ -446,8 +515,8 @@ void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std
     for (std::int64_t k = 0; k < weights; k += kCorrelateIns)
       with_count<kCorrelateOuts>(out_channels_ - o, [&](auto outs) {
         with_count<kCorrelateIns>(weights - k, [&](auto ins) {
-          correlate_block<T, outs, ins>(grads + o * lay.positions, buffer, k_offsets.data() + k,
-                                        lay.positions, partial + o * weights + k, weights);
+          correlate_block<T, outs, ins>(grads + o * walk.out_pitch, buffer, k_offsets.data() + k,
+                                        walk, partial + o * weights + k, weights);
         });
       });
 }

@@ -2,8 +2,10 @@
 // Stride-1 convolution straight from a zero-padded copy of the image. With the padded rows laid
 // end to end, the input a kernel tap reads for a run of output positions is one contiguous run
 // of the copy, at a fixed offset per tap; so the products read the image itself, with neither
-// unfolded columns nor GEMM packing (two copies of nine times the image for a 3x3 window). The
-// price: the positions that fall in the padding between rows are computed too and dropped.
+// unfolded columns nor GEMM packing (two copies of nine times the image for a 3x3 window). Where
+// an output row is a whole number of registers, each register's positions lie in one row and
+// the products go straight to the output; elsewhere the positions that fall in the padding
+// between rows are computed too, in a buffer, and dropped as the kept ones are copied out.
 // The same routine computes the input gradient, a stride-1 convolution of the output gradient
 // with the transposed, flipped weights; the weight gradient sums the output gradient times the
 // same runs of the copy.
@@ -78,6 +80,9 @@ class DirectConv {
   // Lays out the input rows the taps read, each channel's plane lay.plane apart.
   void pad_images(const T* images, std::int64_t count, PlaneWindow::Span band, const Layout& lay,
                   T* padded) const;
+  // The positions run() and add_weight_gradient() take (defined in direct_conv.cpp).
+  struct Walk;
+  Walk walk(std::int64_t count, PlaneWindow::Span band, const Layout& lay) const;
   // row(r, image, y) for each stacked output row r that is an output row y of an image.
   template <typename Row>
   void for_each_output_row(PlaneWindow::Span band, const Layout& lay, Row row) const;
@@ -90,6 +95,9 @@ class DirectConv {
   // The rows an image takes in the stack: its own and at least pad_h zero rows, which serve as
   // the bottom padding of one image and the top padding of the next.
   std::int64_t slot_rows_;
+  // Whether each output row is a whole number of registers: the blocks then compute the
+  // output's positions alone, in place (Walk), not the padding between rows too, in a buffer.
+  bool in_place_rows_;
   std::vector<std::int64_t> tap_offsets_;  // where each tap reads, from the output position
   // Per block of output channels: its first channel, width and weights, [channels][taps][width]
   // (none for weight_gradient()).

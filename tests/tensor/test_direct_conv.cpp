@@ -26,7 +26,7 @@ struct Case {
 };
 
 // Channel counts that leave partial blocks of output channels and of weights, widths and
-// heights that are not multiples of any register width.
+// heights that are not multiples of any register width, and widths that are.
 const std::vector<Case> kCases{
     {"3x3 same", 3, 13, 6, 5, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"5x5 without padding", 2, 9, 9, 7, {5, 5, 1, 1, 0, 0, 1, 1}, true},
@@ -41,6 +41,15 @@ const std::vector<Case> kCases{
     // More input channels than one chunk of the forward's weights takes (113 for 3x3 in f32
     // on AVX-512, 56 in f64; 227 and 113 on AVX2).
     {"3x3 same, 300 input channels", 300, 13, 4, 5, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    // Output rows of whole registers (every path's float and double registers divide 16): the
+    // blocks write the output and read the output gradient in place, two registers of a row or
+    // of two rows at a time, and a last one alone.
+    {"3x3 same, 32 wide", 3, 13, 5, 32, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"3x3 same, 16 wide", 2, 9, 5, 16, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"3x3 dilation 2 same, 16 wide", 2, 3, 3, 16, {3, 3, 1, 1, 2, 2, 2, 2}, true},
+    // In place forward, through the buffer backward (whose output is the 20-wide input).
+    {"5x5 without padding, 16 outputs wide", 2, 5, 6, 20, {5, 5, 1, 1, 0, 0, 1, 1}, true},
+    {"3x3 same, 16 wide, 300 input channels", 300, 5, 3, 16, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"no input channels", 0, 3, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"no output channels", 2, 0, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
 };
