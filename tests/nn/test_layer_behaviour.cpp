@@ -359,6 +359,38 @@ TEST_CASE("batch_norm of inputs without values gives empty outputs or a clear er
             .shape() == ds::Shape{0, 4, 2, 2});
 }
 
+TEST_CASE("batch statistics of values far from zero keep their variance", "[nn]") {
+  // Values a million from zero, spread by a fraction of one: a single pass of sums of x and x^2,
+  // even in double, would lose the variance's low digits (a relative error near 1e-4 here).
+  const std::int64_t batch = 4, channels = 2, plane = 9;
+  std::vector<double> values;
+  for (std::int64_t n = 0; n < batch; ++n)
+    for (std::int64_t c = 0; c < channels; ++c)
+      for (std::int64_t i = 0; i < plane; ++i)
+        values.push_back((c == 0 ? 1e6 : -3e5) + 0.25 * static_cast<double>((n * plane + i) % 7));
+  for (const DType dtype : {DType::f32, DType::f64}) {
+    const Tensor x = Tensor::from_vector(values, {batch, channels, 3, 3}).to(dtype);
+    Tensor running_mean = Tensor::zeros({channels}, DType::f64);
+    Tensor running_var = Tensor::zeros({channels}, DType::f64);
+    // Momentum 1: the running statistics become the batch's (the variance unbiased).
+    F::batch_norm(x, running_mean, running_var, Tensor(), Tensor(), true, 1.0, 1e-5);
+    const std::vector<double> means = values_of(running_mean), vars = values_of(running_var);
+    for (std::int64_t c = 0; c < channels; ++c) {
+      std::vector<double> of_channel;
+      for (std::int64_t n = 0; n < batch; ++n)
+        for (std::int64_t i = 0; i < plane; ++i)
+          of_channel.push_back(values[static_cast<std::size_t>((n * channels + c) * plane + i)]);
+      double mean = 0, squares = 0;
+      for (const double v : of_channel) mean += v;
+      mean /= static_cast<double>(of_channel.size());
+      for (const double v : of_channel) squares += (v - mean) * (v - mean);
+      const double variance = squares / static_cast<double>(of_channel.size() - 1);
+      CHECK(means[c] == Approx(mean).epsilon(1e-12));
+      CHECK(vars[c] == Approx(variance).epsilon(1e-9));
+    }
+  }
+}
+
 TEST_CASE("an inference output of batch_norm keeps its gradient after a training step",
           "[nn][batchnorm]") {
   // The training step updates the running statistics in place after the inference output was
