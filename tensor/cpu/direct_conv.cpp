@@ -268,24 +268,29 @@ void correlate_block(const T* grads, const T* in, const std::int64_t* offsets, c
   for (int o = 0; o < Outs; ++o)
 #pragma GCC unroll 8
     for (int i = 0; i < Ins; ++i) sums[o][i] = L::zero();
-  const std::int64_t row_length = walk.row_vectors * L::count;
+  // From the end of one row's input to the start of the next.
+  const std::int64_t row_gap = walk.in_row - walk.row_vectors * L::count;
   for (const auto& stretch : walk.stretches) {
-    const T* g_row = grads + stretch.out;
-    const T* in_row = in + stretch.in;
-    for (std::int64_t r = 0; r < stretch.rows; ++r, g_row += row_length, in_row += walk.in_row) {
-      const T* windows[Ins];
+    const T* windows[Ins];
 #pragma GCC unroll 8
-      for (int i = 0; i < Ins; ++i) windows[i] = in_row + offsets[i];
-      for (std::int64_t p = 0; p < row_length; p += L::count) {
-        typename L::Vector x[Ins];
+    for (int i = 0; i < Ins; ++i) windows[i] = in + stretch.in + offsets[i];
+    const T* g = grads + stretch.out;
+    const std::int64_t vectors = stretch.rows * walk.row_vectors;
+    std::int64_t at = 0, column = 0;
+    for (std::int64_t k = 0; k < vectors; ++k, g += L::count) {
+      typename L::Vector x[Ins];
 #pragma GCC unroll 8
-        for (int i = 0; i < Ins; ++i) x[i] = L::load(windows[i] + p);
+      for (int i = 0; i < Ins; ++i) x[i] = L::load(windows[i] + at);
 #pragma GCC unroll 8
-        for (int o = 0; o < Outs; ++o) {
-          const typename L::Vector g = L::load(g_row + o * walk.out_pitch + p);
+      for (int o = 0; o < Outs; ++o) {
+        const typename L::Vector gv = L::load(g + o * walk.out_pitch);
 #pragma GCC unroll 8
-          for (int i = 0; i < Ins; ++i) sums[o][i] = L::multiply_add(g, x[i], sums[o][i]);
-        }
+        for (int i = 0; i < Ins; ++i) sums[o][i] = L::multiply_add(gv, x[i], sums[o][i]);
+      }
+      at += L::count;
+      if (++column == walk.row_vectors) {
+        column = 0;
+        at += row_gap;
       }
     }
   }
