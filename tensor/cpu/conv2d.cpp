@@ -1,6 +1,7 @@
 // Convolution image by image (a large image a band of output rows at a time), each thread
-// working on its own images with its scratch in cache, in one of two forms. Stride-1 windows run
-// as direct convolutions (direct_conv.hpp), where that pays. Other windows unfold each image
+// working on its own images with its scratch in cache, in one of two forms. Windows run as
+// direct convolutions (direct_conv.hpp; the input gradient at stride 1 only), where that pays.
+// Other windows unfold each image
 // into a column buffer, which is still in cache when the product reads it, instead of
 // unfolding the whole batch to memory (75 MB per resnet20 layer at batch 128) and reading it
 // back; backward unfolds each image again for the weight gradient and folds each image's column
@@ -99,7 +100,7 @@ template <typename T>
 std::int64_t most_images(const DirectConv<T>& conv, const Bands& bands) {
   if (bands.count > 1) return 1;
   const std::int64_t copy_bytes = std::max<std::int64_t>(
-      1, conv.channels() * conv.stacked_positions() * static_cast<std::int64_t>(sizeof(T)));
+      1, conv.planes() * conv.stacked_positions() * static_cast<std::int64_t>(sizeof(T)));
   return std::max<std::int64_t>(
       1, std::min(kGroupPositions / conv.stacked_positions(), kGroupBytes / copy_bytes));
 }

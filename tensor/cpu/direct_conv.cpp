@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 
 namespace ds::cpu {
 
@@ -15,6 +16,18 @@ namespace {
 // multiply-adds explicitly: at -std=c++20 GCC does not contract a * b + c on its own.
 template <typename T>
 struct Lanes;
+// The first n < count values of a register from memory (the others zero), and to memory, where
+// the instruction set has no masked loads and stores.
+template <typename V, typename T>
+V load_values(const T* p, std::int64_t n) {
+  V v{};
+  for (std::int64_t i = 0; i < n; ++i) v[i] = p[i];
+  return v;
+}
+template <typename V, typename T>
+void store_values(T* p, V v, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) p[i] = v[i];
+}
 // Without AVX: GCC's generic 16-byte vectors.
 template <typename T, typename V>
 struct GenericLanes {
@@ -34,9 +47,8 @@ struct GenericLanes {
     for (int i = 0; i < count; ++i) total += v[i];
     return total;
   }
-  static void copy_tail(const T* from, std::int64_t count, T* to) {
-    for (std::int64_t i = 0; i < count; ++i) to[i] = from[i];
-  }
+  static Vector load_first(const T* p, std::int64_t n) { return load_values<Vector>(p, n); }
+  static void store_first(T* p, Vector v, std::int64_t n) { store_values(p, v, n); }
 };
 #if defined(__AVX2__)
 float horizontal_sum(__m256 v) {
@@ -69,9 +81,11 @@ struct Lanes<float> {
     _mm512_store_ps(halves, v);
     return horizontal_sum(_mm256_add_ps(_mm256_load_ps(halves), _mm256_load_ps(halves + 8)));
   }
-  static void copy_tail(const float* from, std::int64_t count, float* to) {
-    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
-    _mm512_mask_storeu_ps(to, mask, _mm512_maskz_loadu_ps(mask, from));
+  static Vector load_first(const float* p, std::int64_t n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  static void store_first(float* p, Vector v, std::int64_t n) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
   }
 };
 template <>
@@ -90,9 +104,11 @@ struct Lanes<double> {
     _mm512_store_pd(halves, v);
     return horizontal_sum(_mm256_add_pd(_mm256_load_pd(halves), _mm256_load_pd(halves + 4)));
   }
-  static void copy_tail(const double* from, std::int64_t count, double* to) {
-    const __mmask8 mask = static_cast<__mmask8>((1u << count) - 1);
-    _mm512_mask_storeu_pd(to, mask, _mm512_maskz_loadu_pd(mask, from));
+  static Vector load_first(const double* p, std::int64_t n) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+  }
+  static void store_first(double* p, Vector v, std::int64_t n) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
   }
 };
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -109,9 +125,8 @@ struct Lanes<float> {
   }
   static Vector multiply_add(Vector a, Vector b, Vector c) { return _mm256_fmadd_ps(a, b, c); }
   static float sum(Vector v) { return horizontal_sum(v); }
-  static void copy_tail(const float* from, std::int64_t count, float* to) {
-    for (std::int64_t i = 0; i < count; ++i) to[i] = from[i];
-  }
+  static Vector load_first(const float* p, std::int64_t n) { return load_values<Vector>(p, n); }
+  static void store_first(float* p, Vector v, std::int64_t n) { store_values(p, v, n); }
 };
 template <>
 struct Lanes<double> {
@@ -125,9 +140,8 @@ struct Lanes<double> {
   }
   static Vector multiply_add(Vector a, Vector b, Vector c) { return _mm256_fmadd_pd(a, b, c); }
   static double sum(Vector v) { return horizontal_sum(v); }
-  static void copy_tail(const double* from, std::int64_t count, double* to) {
-    for (std::int64_t i = 0; i < count; ++i) to[i] = from[i];
-  }
+  static Vector load_first(const double* p, std::int64_t n) { return load_values<Vector>(p, n); }
+  static void store_first(double* p, Vector v, std::int64_t n) { store_values(p, v, n); }
 };
 #else
 constexpr int kRegisters = 16;
@@ -146,7 +160,42 @@ void copy_run(const T* from, std::int64_t count, T* to) {
   using L = Lanes<T>;
   std::int64_t i = 0;
   for (; i + L::count <= count; i += L::count) L::store(to + i, L::load(from + i));
-  if (i < count) L::copy_tail(from + i, count - i, to + i);
+  if (i < count) L::store_first(to + i, L::load_first(from + i, count - i), count - i);
+}
+
+// Lanes First, First + 2, ... of the registers a and b end to end.
+template <int First, typename V, std::size_t... I>
+V every_other_lane(V a, V b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, (First + 2 * I)...);
+}
+
+// to[k] = from[2 * k] for k in [0, count), the values of a stride-2 phase, a register of them from
+// two of the input, reading within from[-before, readable) only: the last register, unless it is
+// whole, from the value before its first on (its odd lanes then hold the values), or where that
+// is not there either, as many values as it spans.
+template <typename T>
+void copy_every_other(const T* from, std::int64_t count, std::int64_t before, std::int64_t readable,
+                      T* to) {
+  using L = Lanes<T>;
+  constexpr auto lanes = std::make_index_sequence<L::count>{};
+  std::int64_t k = 0;
+  for (; k + L::count <= count && 2 * (k + L::count) <= readable; k += L::count)
+    L::store(to + k,
+             every_other_lane<0>(L::load(from + 2 * k), L::load(from + 2 * k + L::count), lanes));
+  if (k == count) return;
+  const std::int64_t last = count - L::count;
+  if (last >= 0 && 2 * last - 1 >= -before) {
+    const T* at = from + 2 * last - 1;
+    L::store(to + last, every_other_lane<1>(L::load(at), L::load(at + L::count), lanes));
+    return;
+  }
+  // Fewer than a register's values left: the input they span, 2 * (count - k) - 1 values.
+  const std::int64_t span = 2 * (count - k) - 1;
+  const typename L::Vector low =
+      L::load_first(from + 2 * k, std::min<std::int64_t>(span, L::count));
+  const typename L::Vector high =
+      span > L::count ? L::load_first(from + 2 * k + L::count, span - L::count) : L::zero();
+  L::store_first(to + k, every_other_lane<0>(low, high, lanes), count - k);
 }
 
 // fn(std::integral_constant<int, n>{}) for n in [1, Most]: the block kernels' register counts
@@ -302,12 +351,51 @@ void correlate_block(const T* grads, const T* in, const std::int64_t* offsets, c
 
 }  // namespace
 
-bool direct_conv_applies(const Window& w) { return w.stride_h == 1 && w.stride_w == 1; }
+bool direct_conv_applies(const Window& w) { return w.stride_h >= 1 && w.stride_w >= 1; }
 
 bool direct_conv_applies_to_input_gradient(const Window& w) {
-  return direct_conv_applies(w) && w.pad_h <= w.dilation_h * (w.kernel_h - 1) &&
+  return w.stride_h == 1 && w.stride_w == 1 && w.pad_h <= w.dilation_h * (w.kernel_h - 1) &&
          w.pad_w <= w.dilation_w * (w.kernel_w - 1);
 }
+
+namespace {
+
+// One axis of the window. Output i's tap reads padded input i * stride + tap * dilation: in
+// phase (tap * dilation) % stride of the padded input (its elements p, p + stride, ...), the
+// element (tap * dilation) / stride past i. With stride 1 there is one phase, the input itself.
+struct Axis {
+  std::int64_t size, pad, stride, dilation, kernel, out;
+
+  std::int64_t phase_of(std::int64_t tap) const { return tap * dilation % stride; }
+  std::int64_t step_of(std::int64_t tap) const { return tap * dilation / stride; }
+  // The first and one past the last element of phase p that lie in the input, not the padding.
+  std::int64_t first_inside(std::int64_t p) const {
+    return p >= pad ? 0 : (pad - p + stride - 1) / stride;
+  }
+  std::int64_t end_inside(std::int64_t p) const {
+    return size + pad - p <= 0 ? 0 : (size + pad - p - 1) / stride + 1;
+  }
+  // The elements an output line takes in a phase's copy, the same for every phase: room for the
+  // output line; for the reads past it, which must land in the leading zeros of the next line
+  // (the padding before the input); and for the elements inside the input.
+  std::int64_t line() const {
+    std::int64_t length = out;
+    for (std::int64_t tap = 0; tap < kernel; ++tap) {
+      const std::int64_t p = phase_of(tap);
+      length = std::max({length, out + step_of(tap) - first_inside(p), end_inside(p)});
+    }
+    return length;
+  }
+};
+
+Axis rows_of(std::int64_t height, const Window& w) {
+  return {height, w.pad_h, w.stride_h, w.dilation_h, w.kernel_h, w.out_h(height)};
+}
+Axis columns_of(std::int64_t width, const Window& w) {
+  return {width, w.pad_w, w.stride_w, w.dilation_w, w.kernel_w, w.out_w(width)};
+}
+
+}  // namespace
 
 template <typename T>
 DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64_t width,
@@ -319,12 +407,20 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
       out_h_(window.out_h(height)),
       out_w_(window.out_w(width)),
       window_(window),
-      padded_w_(width + std::max({window.pad_w, out_w_ - width, std::int64_t{0}})),
-      slot_rows_(height + std::max({window.pad_h, out_h_ - height, std::int64_t{0}})),
+      padded_w_(columns_of(width, window).line()),
+      slot_rows_(rows_of(height, window).line()),
       in_place_rows_(out_w_ > 0 && out_w_ % Lanes<T>::count == 0) {
+  const Axis rows = rows_of(height, window), columns = columns_of(width, window);
   for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
-    for (std::int64_t kj = 0; kj < window.kernel_w; ++kj)
-      tap_offsets_.push_back(ki * window.dilation_h * padded_w_ + kj * window.dilation_w);
+    for (std::int64_t kj = 0; kj < window.kernel_w; ++kj) {
+      const Phase phase{rows.phase_of(ki), columns.phase_of(kj)};
+      const auto used = std::find(phases_.begin(), phases_.end(), phase);
+      tap_phases_.push_back(used - phases_.begin());
+      if (used == phases_.end()) phases_.push_back(phase);
+      tap_offsets_.push_back(rows.step_of(ki) * padded_w_ + columns.step_of(kj));
+      row_reach_ = std::max(row_reach_, rows.step_of(ki));
+      reach_ = std::max(reach_, tap_offsets_.back());
+    }
 }
 
 template <typename T>
@@ -385,16 +481,23 @@ typename DirectConv<T>::Layout DirectConv<T>::layout(std::int64_t images,
   const auto whole_registers = [](std::int64_t n) { return (n + lanes - 1) / lanes * lanes; };
   const std::int64_t rows = (images - 1) * slot_rows_ + band.end - band.begin;
   const std::int64_t positions = whole_registers(rows * padded_w_);
-  const std::int64_t in_rows = rows + window_.dilation_h * (window_.kernel_h - 1);
-  const std::int64_t reach = tap_offsets_.empty() ? 0 : tap_offsets_.back();
+  const std::int64_t in_rows = rows + row_reach_;
   return {rows, in_rows, positions,
-          whole_registers(std::max(positions + reach, window_.pad_w + in_rows * padded_w_))};
+          whole_registers(std::max(positions + reach_, in_rows * padded_w_))};
 }
 
 template <typename T>
 std::int64_t DirectConv<T>::buffer_size(std::int64_t rows, std::int64_t images) const {
   const Layout lay = layout(images, {0, rows});
-  return channels_ * lay.plane + out_channels_ * lay.positions;
+  return planes() * lay.plane + out_channels_ * lay.positions;
+}
+
+template <typename T>
+std::vector<std::int64_t> DirectConv<T>::tap_reads(const Layout& lay) const {
+  std::vector<std::int64_t> reads(tap_offsets_.size());
+  for (std::size_t t = 0; t < reads.size(); ++t)
+    reads[t] = tap_phases_[t] * lay.plane + tap_offsets_[t];
+  return reads;
 }
 
 template <typename T>
@@ -409,29 +512,43 @@ void DirectConv<T>::for_each_output_row(PlaneWindow::Span band, const Layout& la
 template <typename T>
 void DirectConv<T>::pad_images(const T* images, std::int64_t count, PlaneWindow::Span band,
                                const Layout& lay, T* padded) const {
-  // Each channel's plane: pad_w zeros, then the input rows the band's output rows read, each
-  // followed by zeros up to padded_w_, the images one under the other with zero rows between,
-  // then zeros up to the last tap's reach. Output (r, x) sits at r * padded_w_ + x and tap
-  // (ki, kj) reads pad_w + (r + ki * dilation) * padded_w_ + x + kj * dilation - pad_w: a
-  // column left or right of an image lands in the zeros between two rows, a row above or below
-  // it in the zero rows between two images.
-  for (std::int64_t c = 0; c < channels_; ++c) {
-    T* const begin = padded + c * lay.plane;
-    std::fill(begin, begin + window_.pad_w, T(0));
-    T* row = begin + window_.pad_w;
-    for (std::int64_t i = 0; i < lay.in_rows; ++i, row += padded_w_) {
-      const std::int64_t tall_y = band.begin - window_.pad_h + i;
-      const std::int64_t image = tall_y < 0 ? -1 : tall_y / slot_rows_;
-      const std::int64_t y = tall_y - image * slot_rows_;
-      if (image < 0 || image >= count || y >= height_) {
-        std::fill(row, row + padded_w_, T(0));
-      } else {
-        copy_run(images + ((image * channels_ + c) * height_ + y) * width_, width_, row);
-        std::fill(row + width_, row + padded_w_, T(0));
+  // Each channel's copy of each phase the taps read: line i of the stack, padded_w_ elements
+  // from i * padded_w_, holds the phase's row band.begin + i of the stacked images (an image
+  // every slot_rows_ rows), its elements inside the input after as many zeros as the phase has
+  // before the input, zeros after them; then zeros up to the last tap's reach. Output (r, x)
+  // sits at r * padded_w_ + x and a tap reads its phase's copy a row and column step further:
+  // a column left or right of an image lands in the zeros between two lines, a row above or
+  // below it in the zero lines between two images.
+  const Axis columns = columns_of(width_, window_);
+  for (std::int64_t c = 0; c < channels_; ++c)
+    for (std::size_t p = 0; p < phases_.size(); ++p) {
+      const auto [row_phase, column_phase] = phases_[p];
+      const std::int64_t first = columns.first_inside(column_phase);
+      const std::int64_t end = std::max(first, columns.end_inside(column_phase));
+      const std::int64_t first_x = first * window_.stride_w + column_phase - window_.pad_w;
+      T* const begin = padded + (c * std::int64_t(phases_.size()) + p) * lay.plane;
+      // Zeros first, in one pass: per line, two short fills around the values cost more (on 8x8
+      // maps, more than the values).
+      std::fill(begin, begin + lay.plane, T(0));
+      if (first == end) continue;
+      // Line i is the phase's row `row` of the stack's image `image`.
+      std::int64_t image = band.begin / slot_rows_, row = band.begin % slot_rows_;
+      T* line = begin + first;
+      for (std::int64_t i = 0; i < lay.in_rows; ++i, line += padded_w_) {
+        const std::int64_t y = row * window_.stride_h + row_phase - window_.pad_h;
+        if (image < count && y >= 0 && y < height_) {
+          const T* from = images + ((image * channels_ + c) * height_ + y) * width_ + first_x;
+          const std::int64_t values = end - first;
+          if (window_.stride_w == 1)
+            copy_run(from, values, line);
+          else if (window_.stride_w == 2)
+            copy_every_other(from, values, first_x, width_ - first_x, line);
+          else
+            for (std::int64_t n = 0; n < values; ++n) line[n] = from[n * window_.stride_w];
+        }
+        if (++row == slot_rows_) row = 0, ++image;
       }
     }
-    std::fill(row, begin + lay.plane, T(0));
-  }
 }
 
 template <typename T>
@@ -440,8 +557,10 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
   const Layout lay = layout(count, band);
   pad_images(images, count, band, lay, buffer);
   const Walk walk = this->walk(count, band, lay);
-  T* const products = in_place_rows_ ? out : buffer + channels_ * lay.plane;
+  T* const products = in_place_rows_ ? out : buffer + planes() * lay.plane;
   const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
+  const std::vector<std::int64_t> reads = tap_reads(lay);
+  const std::int64_t channel_planes = static_cast<std::int64_t>(phases_.size()) * lay.plane;
   constexpr std::int64_t lanes = Lanes<T>::count;
   // The input channels in chunks whose weights stay in L1 (with many channels the blocks
   // would otherwise read them from L2 at every position).
@@ -454,15 +573,15 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
       for (const auto& stretch : walk.stretches) {
         ConvolveBlock<T> call{nullptr,
                               lanes,
-                              lay.plane,
+                              channel_planes,
                               std::min(chunk, channels_ - c),
-                              tap_offsets_.data(),
+                              reads.data(),
                               taps,
                               weights_.data() + block.weights + c * taps * block.width,
                               nullptr,
                               walk.out_pitch,
                               c > 0};
-        const T* const in = buffer + c * lay.plane + stretch.in;
+        const T* const in = buffer + c * channel_planes + stretch.in;
         T* const stretch_out = products + block.first * walk.out_pitch + stretch.out;
         const std::int64_t vectors = stretch.rows * walk.row_vectors;
         std::int64_t k = 0;
@@ -500,7 +619,7 @@ void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std
   if (!in_place_rows_) {
     // The output gradients in the products' layout, [out_channels][positions], zero wherever no
     // output is kept: one sum over the positions then takes every kept position of every image.
-    T* const laid_out = buffer + channels_ * lay.plane;
+    T* const laid_out = buffer + planes() * lay.plane;
     std::fill(laid_out, laid_out + out_channels_ * lay.positions, T(0));
     const std::int64_t out_plane = out_h_ * out_w_;
     for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
@@ -513,9 +632,11 @@ void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std
   // Weight k = c * taps + t reads the input at k_offsets[k] from the output position.
   const std::int64_t taps = static_cast<std::int64_t>(tap_offsets_.size());
   const std::int64_t weights = channels_ * taps;
+  const std::vector<std::int64_t> reads = tap_reads(lay);
+  const std::int64_t channel_planes = static_cast<std::int64_t>(phases_.size()) * lay.plane;
   std::vector<std::int64_t> k_offsets(weights);
   for (std::int64_t k = 0; k < weights; ++k)
-    k_offsets[k] = k / taps * lay.plane + tap_offsets_[k % taps];
+    k_offsets[k] = k / taps * channel_planes + reads[k % taps];
   for (std::int64_t o = 0; o < out_channels_; o += kCorrelateOuts)
     for (std::int64_t k = 0; k < weights; k += kCorrelateIns)
       with_count<kCorrelateOuts>(out_channels_ - o, [&](auto outs) {

@@ -10,6 +10,7 @@
 // with the transposed, flipped weights; the weight gradient sums the output gradient times the
 // same runs of the copy.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "tensor/backend.hpp"
@@ -17,9 +18,9 @@
 
 namespace ds::cpu {
 
-// Whether a convolution, or also its input gradient, can run this way: stride 1, and for the
-// gradient no more padding than the window reaches (its padding is that reach minus the
-// forward's).
+// Whether a convolution, or also its input gradient, can run this way: the convolution and its
+// weight gradient at any stride, the input gradient at stride 1 with no more padding than the
+// window reaches (its padding is that reach minus the forward's).
 bool direct_conv_applies(const Window& w);
 bool direct_conv_applies_to_input_gradient(const Window& w);
 
@@ -41,6 +42,9 @@ class DirectConv {
                                    const T* weight);
 
   std::int64_t channels() const { return channels_; }
+  // The planes the copy of an image holds: per channel, one per phase the taps read (one at
+  // stride 1).
+  std::int64_t planes() const { return channels_ * static_cast<std::int64_t>(phases_.size()); }
   std::int64_t out_h() const { return out_h_; }
   std::int64_t out_w() const { return out_w_; }
   // run() and add_weight_gradient() take a band of output rows of one image, or several whole
@@ -77,28 +81,42 @@ class DirectConv {
     std::int64_t rows, in_rows, positions, plane;
   };
   Layout layout(std::int64_t images, PlaneWindow::Span band) const;
-  // Lays out the input rows the taps read, each channel's plane lay.plane apart.
+  // Lays out the input rows the taps read, each channel's phases' planes lay.plane apart.
   void pad_images(const T* images, std::int64_t count, PlaneWindow::Span band, const Layout& lay,
                   T* padded) const;
   // The positions run() and add_weight_gradient() take (defined in direct_conv.cpp).
   struct Walk;
   Walk walk(std::int64_t count, PlaneWindow::Span band, const Layout& lay) const;
+  // Where each tap reads, from the output position, in a copy laid out as `lay`.
+  std::vector<std::int64_t> tap_reads(const Layout& lay) const;
   // row(r, image, y) for each stacked output row r that is an output row y of an image.
   template <typename Row>
   void for_each_output_row(PlaneWindow::Span band, const Layout& lay, Row row) const;
 
   std::int64_t channels_, height_, width_, out_channels_, out_h_, out_w_;
   Window window_;
-  // A row of the padded copy: the image's row and at least pad_w zeros, which serve as the
-  // right padding of one row and the left padding of the next.
+  // With a stride, the padded input in phases: phase (py, px) holds the padded input's rows
+  // py, py + stride_h, ... and in them the columns px, px + stride_w, ...; output (i, j) reads
+  // tap (ki, kj) in phase (ki * dilation_h % stride_h, kj * dilation_w % stride_w) at
+  // (i + ki * dilation_h / stride_h, j + kj * dilation_w / stride_w). The copy holds the phases
+  // some tap reads, in order of first use.
+  using Phase = std::pair<std::int64_t, std::int64_t>;
+  std::vector<Phase> phases_;
+  // A line of a phase's copy: its elements of one input row (at stride 1 the row itself) and
+  // zeros, at least as many as the padding on the left, which serve as the right padding of one
+  // line and the left padding of the next.
   std::int64_t padded_w_;
-  // The rows an image takes in the stack: its own and at least pad_h zero rows, which serve as
-  // the bottom padding of one image and the top padding of the next.
+  // The lines an image takes in the stack: its own and zero lines, at least as many as the
+  // padding on top, which serve as the bottom padding of one image and the top padding of the
+  // next.
   std::int64_t slot_rows_;
   // Whether each output row is a whole number of registers: the blocks then compute the
   // output's positions alone, in place (Walk), not the padding between rows too, in a buffer.
   bool in_place_rows_;
-  std::vector<std::int64_t> tap_offsets_;  // where each tap reads, from the output position
+  // Where each tap reads, from the output position, in its phase's copy; which phase; and the
+  // most lines and elements a tap reads past the output position.
+  std::vector<std::int64_t> tap_offsets_, tap_phases_;
+  std::int64_t row_reach_ = 0, reach_ = 0;
   // Per block of output channels: its first channel, width and weights, [channels][taps][width]
   // (none for weight_gradient()).
   struct ChannelBlock {

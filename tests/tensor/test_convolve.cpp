@@ -1,6 +1,7 @@
 // convolve is matmul(weight, unfold(x)) without the unfolded batch: the CPU back-end works image
 // by image (when every thread gets an image) and otherwise takes the composed default; per
-// image, stride-1 windows run as direct convolutions where those pay, others on columns. All are
+// image, windows run as direct convolutions where those pay (the input gradient at stride 1
+// only), others on columns. All are
 // checked against the two-op form and against each other, over the geometries whose index
 // arithmetic differs: "same" padding (unfolded in runs; on a 16x16 map every step of it direct),
 // strides, dilation, a 1x1 window (the image is its own columns), padding wider than the image,

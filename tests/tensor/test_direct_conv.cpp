@@ -1,7 +1,7 @@
-// The direct stride-1 convolution (tensor/cpu/direct_conv.hpp) against convolution by
-// definition, for its three uses (forward, weight gradient, input gradient), one image in bands
-// of output rows and several images stacked per call. Values are small integers, so every sum is
-// exact in float and double alike and the results must be equal, not close. The scratch buffer
+// The direct convolution (tensor/cpu/direct_conv.hpp) against convolution by definition, for its
+// three uses (forward and weight gradient at any stride, input gradient at stride 1), one image in
+// bands of output rows and several images stacked per call. Values are small integers, so every sum
+// is exact in float and double alike and the results must be equal, not close. The scratch buffer
 // starts as NaNs: a value the routine reads without having written it would show up, and so
 // would a write past the size it asked for (a guard band after it must stay NaN).
 #include <catch2/catch.hpp>
@@ -50,6 +50,16 @@ const std::vector<Case> kCases{
     // In place forward, through the buffer backward (whose output is the 20-wide input).
     {"5x5 without padding, 16 outputs wide", 2, 5, 6, 20, {5, 5, 1, 1, 0, 0, 1, 1}, true},
     {"3x3 same, 16 wide, 300 input channels", 300, 5, 3, 16, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    // Strides: the taps read phases of the padded input, here every phase of each axis or some.
+    {"3x3 stride 2 same, even sizes", 3, 13, 8, 10, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+    {"3x3 stride 2 same, odd sizes", 2, 5, 7, 9, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+    {"3x3 stride 2 same, 16 outputs wide", 3, 9, 5, 32, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+    {"7x7 stride 2 padding 3", 3, 4, 9, 11, {7, 7, 2, 2, 3, 3, 1, 1}, false},
+    {"5x5 stride 3, padding 2, dilation 2", 2, 3, 11, 13, {5, 5, 3, 3, 2, 2, 2, 2}, false},
+    {"2x3 stride (2, 1), padding (0, 1)", 2, 4, 6, 7, {2, 3, 2, 1, 0, 1, 1, 1}, false},
+    {"2x2 stride 3 (phase 2 unread)", 2, 3, 7, 8, {2, 2, 3, 3, 0, 0, 1, 1}, false},
+    {"1x1 stride 2", 4, 3, 5, 6, {1, 1, 2, 2, 0, 0, 1, 1}, false},
+    {"3x3 stride 2 same on a 1x1 image", 2, 3, 1, 1, {3, 3, 2, 2, 1, 1, 1, 1}, false},
     {"no input channels", 0, 3, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"no output channels", 2, 0, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
 };
@@ -78,8 +88,8 @@ void for_each_product(const Case& k, std::int64_t images, Fn fn) {
           for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
             for (std::int64_t y = 0; y < w.out_h(k.height); ++y)
               for (std::int64_t x = 0; x < w.out_w(k.width); ++x) {
-                const std::int64_t iy = y + ki * w.dilation_h - w.pad_h;
-                const std::int64_t ix = x + kj * w.dilation_w - w.pad_w;
+                const std::int64_t iy = y * w.stride_h + ki * w.dilation_h - w.pad_h;
+                const std::int64_t ix = x * w.stride_w + kj * w.dilation_w - w.pad_w;
                 if (iy >= 0 && iy < k.height && ix >= 0 && ix < k.width)
                   fn(n, o, c, ki, kj, y, x, iy, ix);
               }
@@ -194,10 +204,8 @@ TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[te
       CHECK(partial == as<T>(expected_partial));
     }
 
-    const bool gradient =
-        w.pad_h <= w.dilation_h * (w.kernel_h - 1) && w.pad_w <= w.dilation_w * (w.kernel_w - 1);
-    REQUIRE(ds::cpu::direct_conv_applies_to_input_gradient(w) == gradient);
-    if (!gradient) continue;
+    REQUIRE(ds::cpu::direct_conv_applies_to_input_gradient(w) == k.input_gradient);
+    if (!k.input_gradient) continue;
     const auto backward = DirectConv<T>::input_gradient(k.channels, k.height, k.width, w,
                                                         k.out_channels, weights.data());
     REQUIRE(backward.stacked_positions() == conv.stacked_positions());
@@ -219,8 +227,9 @@ TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[te
   }
 }
 
-TEST_CASE("a direct convolution applies to stride 1 only", "[tensor][convolve]") {
-  CHECK_FALSE(ds::cpu::direct_conv_applies(Window{3, 3, 2, 2, 1, 1, 1, 1}));
-  CHECK_FALSE(ds::cpu::direct_conv_applies(Window{3, 3, 1, 2, 1, 1, 1, 1}));
+TEST_CASE("a direct input gradient applies to stride 1 only", "[tensor][convolve]") {
+  CHECK(ds::cpu::direct_conv_applies(Window{3, 3, 2, 2, 1, 1, 1, 1}));
+  CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 2, 2, 1, 1, 1, 1}));
+  CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 1, 2, 1, 1, 1, 1}));
   CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 2, 1, 1, 1, 1, 1}));
 }
