@@ -56,11 +56,14 @@ class Conv2d : public Module {
   Tensor weight_, bias_;
 };
 
-// BatchNorm1d ([N, C]) and BatchNorm2d ([N, C, H, W]) share one implementation.
+// BatchNorm1d ([N, C]) and BatchNorm2d ([N, C, H, W]) share one implementation. With then_relu
+// the layer's output is relu of the normalised values (functional::batch_norm_relu): a model
+// whose forward applies relu right after the layer folds it in, with the same parameters and
+// state-dict names.
 class BatchNorm : public Module {
  public:
   BatchNorm(std::int64_t features, int spatial_dims, double eps = 1e-5, double momentum = 0.1,
-            bool affine = true);
+            bool affine = true, bool then_relu = false);
   Tensor forward(const Tensor& input) override;
   std::string describe() const override;
 
@@ -68,11 +71,14 @@ class BatchNorm : public Module {
   std::int64_t features_;
   int spatial_dims_;
   double eps_, momentum_;
+  bool then_relu_;
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
 };
 
 std::shared_ptr<BatchNorm> batch_norm1d(std::int64_t features);
 std::shared_ptr<BatchNorm> batch_norm2d(std::int64_t features);
+// BatchNorm2d followed by relu, in one layer.
+std::shared_ptr<BatchNorm> batch_norm2d_relu(std::int64_t features);
 
 class ReLU : public Module {
  public:

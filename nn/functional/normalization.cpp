@@ -60,31 +60,42 @@ void run_sum_and_squares(const T* p, std::int64_t length, double reference, doub
   squares += sum_lanes(square_sums);
 }
 
-// sum(g * (x - mu)) and sum(g) over one run, with run_sum_and_squares' eight partial sums. (An `omp
-// simd` reduction indexing the captured pointers compiled to gathers, at a quarter of the speed;
-// the loops below index local pointers for the same reason.)
-template <typename T>
-void run_dot_and_sum(const T* g, const T* x, std::int64_t length, double mu, double& dot,
-                     double& total) {
+// The output gradient that reaches the normalisation: g, or with a ReLU after it (AfterRelu),
+// g where the output y is positive and 0 elsewhere, as relu's backward.
+template <bool AfterRelu, typename T>
+T gradient_in(const T* g, const T* y, std::int64_t i) {
+  if constexpr (AfterRelu) return y[i] > T(0) ? g[i] : T(0);
+  return g[i];
+}
+
+// sum(g * (x - mu)) and sum(g) over one run, g as gradient_in gives it, with run_sum_and_squares'
+// eight partial sums. (An `omp simd` reduction indexing the captured pointers compiled to
+// gathers, at a quarter of the speed; the loops below index local pointers for the same reason.)
+template <bool AfterRelu, typename T>
+void run_dot_and_sum(const T* g, const T* y, const T* x, std::int64_t length, double mu,
+                     double& dot, double& total) {
   double dots[8] = {}, sums[8] = {};
   std::int64_t i = 0;
   for (; i + 8 <= length; i += 8)
     for (int k = 0; k < 8; ++k) {
-      const double gv = static_cast<double>(g[i + k]);
+      const double gv = static_cast<double>(gradient_in<AfterRelu>(g, y, i + k));
       dots[k] += gv * (static_cast<double>(x[i + k]) - mu);
       sums[k] += gv;
     }
   for (; i < length; ++i) {
-    dots[0] += static_cast<double>(g[i]) * (static_cast<double>(x[i]) - mu);
-    sums[0] += static_cast<double>(g[i]);
+    const double gv = static_cast<double>(gradient_in<AfterRelu>(g, y, i));
+    dots[0] += gv * (static_cast<double>(x[i]) - mu);
+    sums[0] += gv;
   }
   dot += sum_lanes(dots);
   total += sum_lanes(sums);
 }
 
+// With then_relu, relu(batch_norm(x)) in the same passes: the output clamped as it is written,
+// and backward masking the gradient by the saved output as it reads it.
 Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                         double eps) {
+                         double eps, bool then_relu) {
   const Tensor x = x_in.detach().contiguous();
   const Layout l{x.shape()[0], x.shape()[1], x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1};
   const std::int64_t count = l.batch * l.inner;
@@ -123,8 +134,16 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
       for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
         const T* in = px + at;
         T* out = py + at;
+        if (then_relu) {
 #pragma omp simd
-        for (std::int64_t i = 0; i < len; ++i) out[i] = in[i] * scale + shift;
+          for (std::int64_t i = 0; i < len; ++i) {
+            const T z = in[i] * scale + shift;
+            out[i] = z < T(0) ? T(0) : z;
+          }
+        } else {
+#pragma omp simd
+          for (std::int64_t i = 0; i < len; ++i) out[i] = in[i] * scale + shift;
+        }
       });
       variance[c] = var;
     });
@@ -137,13 +156,16 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
       running_var.mul_(1 - momentum).add_(batch_var, momentum * unbias);
     }
   });
+  const char* name = then_relu ? "batch_norm_relu" : "batch_norm";
   y = y.reshape(x_in.shape());
   return autograd::record(
-      "batch_norm", y, {x_in, weight, bias},
-      [x, stats, l, sw = autograd::SavedTensor(weight)](const Tensor& g_in,
-                                                        const std::vector<bool>& needs) {
+      name, y, {x_in, weight, bias},
+      [x, stats, l, name, sw = autograd::SavedTensor(weight),
+       sy = then_relu ? autograd::SavedTensor(y) : autograd::SavedTensor()](
+          const Tensor& g_in, const std::vector<bool>& needs) {
         const Tensor g = g_in.contiguous();
-        const Tensor& weight = sw.get("batch_norm");
+        const Tensor& weight = sw.get(name);
+        const Tensor& output = sy.get(name);
         Tensor gx = needs[0] ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
         Tensor gw = Tensor::empty({l.channels}, DType::f64);
         Tensor gb = Tensor::empty({l.channels}, DType::f64);
@@ -152,6 +174,7 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
           using T = typename decltype(tag)::type;
           const T* px = x.data<T>();
           const T* pg = g.data<T>();
+          const T* py = output.defined() ? output.data<T>() : nullptr;
           T* pgx = gx.defined() ? gx.data<T>() : nullptr;
           const double* mean = stats.data<double>();
           const double* invstd = mean + l.channels;
@@ -163,7 +186,10 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             const double mu = mean[c], is = invstd[c];
             double dot = 0, total = 0;  // sum(g * (x - mu)) and sum(g)
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-              run_dot_and_sum(pg + at, px + at, len, mu, dot, total);
+              if (py)
+                run_dot_and_sum<true>(pg + at, py + at, px + at, len, mu, dot, total);
+              else
+                run_dot_and_sum<false>(pg + at, py, px + at, len, mu, dot, total);
             });
             sum_gxhat[c] = dot * is;
             sum_g[c] = total;
@@ -177,8 +203,15 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
               const T *g_run = pg + at, *x_run = px + at;
               T* out = pgx + at;
+              if (py) {
+                const T* y_run = py + at;
 #pragma omp simd
-              for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i] + b * x_run[i] + k;
+                for (std::int64_t i = 0; i < len; ++i)
+                  out[i] = a * gradient_in<true>(g_run, y_run, i) + b * x_run[i] + k;
+              } else {
+#pragma omp simd
+                for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i] + b * x_run[i] + k;
+              }
             });
           });
         });
@@ -190,9 +223,11 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                  double eps) {
+namespace {
+
+Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                 const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                 double eps, bool then_relu) {
   if (x.dim() != 2 && x.dim() != 4)
     fail("batch_norm: expects [N, C] or [N, C, H, W], got shape ", x.shape());
   const std::int64_t channels = x.shape()[1];
@@ -212,14 +247,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // step updates the running statistics in place.
     Tensor shift = -(running_mean.clone() * scale);
     if (bias.defined()) shift = shift + bias;
-    return x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
+    const Tensor y = x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
+    return then_relu ? relu(y) : y;
   }
   // Batch statistics (an input without channels has none to compute).
   const std::int64_t count = channels > 0 ? x.numel() / channels : 0;
   if (count < 2 && training)
     fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
   if (x.device().is_cpu() && is_floating(x.dtype()))
-    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps);
+    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                             then_relu);
   // Off the CPU or in other dtypes, composed of differentiable ops.
   const std::vector<std::int64_t> dims =
       x.dim() == 2 ? std::vector<std::int64_t>{0} : std::vector<std::int64_t>{0, 2, 3};
@@ -234,7 +271,21 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor y = (x - mu) / sqrt(sigma2 + eps);
   if (weight.defined()) y = y * weight.reshape(channel_shape);
   if (bias.defined()) y = y + bias.reshape(channel_shape);
-  return y;
+  return then_relu ? relu(y) : y;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                       double eps) {
+  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps, true);
 }
 
 }  // namespace ds::nn::functional

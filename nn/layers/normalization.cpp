@@ -4,12 +4,13 @@
 namespace ds::nn {
 
 BatchNorm::BatchNorm(std::int64_t features, int spatial_dims, double eps, double momentum,
-                     bool affine)
+                     bool affine, bool then_relu)
     : Module(spatial_dims == 0 ? "BatchNorm1d" : "BatchNorm2d"),
       features_(features),
       spatial_dims_(spatial_dims),
       eps_(eps),
-      momentum_(momentum) {
+      momentum_(momentum),
+      then_relu_(then_relu) {
   if (features < 1) fail(type_name(), ": features must be positive, got ", features);
   if (affine) {
     weight_ = register_parameter("weight", Tensor::ones({features}));
@@ -29,13 +30,13 @@ Tensor BatchNorm::forward(const Tensor& input) {
     NoGradGuard no_grad;
     num_batches_tracked_.add_(1.0);
   }
-  return functional::batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(),
-                                momentum_, eps_);
+  return (then_relu_ ? functional::batch_norm_relu : functional::batch_norm)(
+      input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_, eps_);
 }
 
 std::string BatchNorm::describe() const {
   return concat(features_, ", eps=", eps_, ", momentum=", momentum_,
-                ", affine=", weight_.defined() ? "True" : "False");
+                ", affine=", weight_.defined() ? "True" : "False", then_relu_ ? ", then ReLU" : "");
 }
 
 std::shared_ptr<BatchNorm> batch_norm1d(std::int64_t features) {
@@ -44,6 +45,10 @@ std::shared_ptr<BatchNorm> batch_norm1d(std::int64_t features) {
 
 std::shared_ptr<BatchNorm> batch_norm2d(std::int64_t features) {
   return std::make_shared<BatchNorm>(features, 2);
+}
+
+std::shared_ptr<BatchNorm> batch_norm2d_relu(std::int64_t features) {
+  return std::make_shared<BatchNorm>(features, 2, 1e-5, 0.1, true, true);
 }
 
 }  // namespace ds::nn

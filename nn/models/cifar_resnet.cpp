@@ -26,14 +26,14 @@ class BasicBlock : public detail::Composite {
   BasicBlock(std::int64_t in, std::int64_t planes, std::int64_t stride, Shortcut kind)
       : Composite("BasicBlock") {
     add("conv1", conv(in, planes, 3, stride, 1));
-    add("bn1", batch_norm2d(planes));
+    add("bn1", batch_norm2d_relu(planes));
     add("conv2", conv(planes, planes, 3, 1, 1));
     add("bn2", batch_norm2d(planes));
     add("shortcut", shortcut(kind, in, planes, stride));
   }
 
   Tensor forward(const Tensor& x) override {
-    const Tensor out = relu(call("bn1", call("conv1", x)));
+    const Tensor out = call("bn1", call("conv1", x));
     return relu(call("bn2", call("conv2", out)) + call("shortcut", x));
   }
 };
@@ -45,17 +45,17 @@ class Bottleneck : public detail::Composite {
   Bottleneck(std::int64_t in, std::int64_t planes, std::int64_t stride, Shortcut)
       : Composite("Bottleneck") {
     add("conv1", conv(in, planes, 1));
-    add("bn1", batch_norm2d(planes));
+    add("bn1", batch_norm2d_relu(planes));
     add("conv2", conv(planes, planes, 3, stride, 1));
-    add("bn2", batch_norm2d(planes));
+    add("bn2", batch_norm2d_relu(planes));
     add("conv3", conv(planes, expansion * planes, 1));
     add("bn3", batch_norm2d(expansion * planes));
     add("shortcut", shortcut(Shortcut::projection, in, expansion * planes, stride));
   }
 
   Tensor forward(const Tensor& x) override {
-    Tensor out = relu(call("bn1", call("conv1", x)));
-    out = relu(call("bn2", call("conv2", out)));
+    Tensor out = call("bn1", call("conv1", x));
+    out = call("bn2", call("conv2", out));
     return relu(call("bn3", call("conv3", out)) + call("shortcut", x));
   }
 };
@@ -75,7 +75,7 @@ class CifarResNet : public detail::Composite {
     const std::int64_t expansion = spec.bottleneck ? Bottleneck::expansion : BasicBlock::expansion;
     std::int64_t in = spec.widths[0];
     add("conv1", conv(3, in, 3, 1, 1));
-    add("bn1", batch_norm2d(in));
+    add("bn1", batch_norm2d_relu(in));
     for (std::size_t stage = 0; stage < stages_; ++stage) {
       auto layer = make<Sequential>();
       for (std::int64_t b = 0; b < spec.blocks[stage]; ++b) {
@@ -98,7 +98,7 @@ class CifarResNet : public detail::Composite {
   }
 
   Tensor forward(const Tensor& input) override {
-    Tensor x = relu(call("bn1", call("conv1", input)));
+    Tensor x = call("bn1", call("conv1", input));
     for (std::size_t stage = 0; stage < stages_; ++stage) x = call(concat("layer", stage + 1), x);
     // Option A pools the whole final map (8x8 for 32x32 inputs); the 4-stage nets pool 4x4.
     const std::int64_t k = stages_ == 3 ? x.shape()[3] : 4;

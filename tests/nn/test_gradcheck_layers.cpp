@@ -98,18 +98,21 @@ TEST_CASE("pooling gradients match finite differences", "[nn][gradcheck]") {
 
 TEST_CASE("batch norm gradients match finite differences", "[nn][gradcheck]") {
   ds::Generator gen(14);
-  for (const bool training : {true, false}) {
-    for (const ds::Shape& shape : {ds::Shape{5, 3}, ds::Shape{2, 3, 2, 3}}) {
-      // Fresh running statistics per evaluation: training updates them in place.
-      const auto fn = [training](const Inputs& in) {
-        const Tensor mean = Tensor::full({3}, 0.2, DType::f64);
-        const Tensor var = Tensor::full({3}, 1.5, DType::f64);
-        return F::batch_norm(in[0], mean, var, in[1], in[2], training, 0.1, 1e-5);
-      };
-      check_gradients(ds::concat(training ? "training " : "eval ", ds::shape_str(shape)), fn,
-                      {leaf(shape, gen), leaf({3}, gen), leaf({3}, gen)});
+  for (const bool then_relu : {false, true})
+    for (const bool training : {true, false}) {
+      for (const ds::Shape& shape : {ds::Shape{5, 3}, ds::Shape{2, 3, 2, 3}}) {
+        // Fresh running statistics per evaluation: training updates them in place.
+        const auto fn = [training, then_relu](const Inputs& in) {
+          const Tensor mean = Tensor::full({3}, 0.2, DType::f64);
+          const Tensor var = Tensor::full({3}, 1.5, DType::f64);
+          return (then_relu ? F::batch_norm_relu : F::batch_norm)(in[0], mean, var, in[1], in[2],
+                                                                  training, 0.1, 1e-5);
+        };
+        check_gradients(ds::concat(then_relu ? "with relu, " : "", training ? "training " : "eval ",
+                                   ds::shape_str(shape)),
+                        fn, {leaf(shape, gen), leaf({3}, gen), leaf({3}, gen)});
+      }
     }
-  }
 }
 
 TEST_CASE("loss gradients match finite differences", "[nn][gradcheck]") {

@@ -391,6 +391,35 @@ TEST_CASE("batch statistics of values far from zero keep their variance", "[nn]"
   }
 }
 
+TEST_CASE("batch_norm_relu is relu of batch_norm, values and gradients", "[nn]") {
+  // The fused loops compute the same float operations in the same order as the two ops: equal,
+  // not close. Some of the 300 normalised values are clamped, some not.
+  for (const DType dtype : {DType::f32, DType::f64})
+    for (const bool training : {true, false}) {
+      INFO((dtype == DType::f32 ? "f32" : "f64") << (training ? ", training" : ", eval"));
+      ds::manual_seed(21);
+      const Tensor x0 = ds::randn({4, 3, 5, 5}).to(dtype);
+      const Tensor w0 = ds::randn({3}).to(dtype), b0 = ds::randn({3}).to(dtype);
+      const Tensor g = ds::randn({4, 3, 5, 5}).to(dtype);
+      std::vector<std::vector<double>> results[2];
+      for (const bool fused : {false, true}) {
+        const Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+                     b = b0.clone().requires_grad_();
+        const Tensor mean = Tensor::full({3}, 0.1, dtype), var = Tensor::full({3}, 2.0, dtype);
+        const Tensor y = fused ? F::batch_norm_relu(x, mean, var, w, b, training, 0.1, 1e-5)
+                               : ds::relu(F::batch_norm(x, mean, var, w, b, training, 0.1, 1e-5));
+        y.backward(g);
+        results[fused] = {values_of(y),        values_of(x.grad()), values_of(w.grad()),
+                          values_of(b.grad()), values_of(mean),     values_of(var)};
+      }
+      CHECK(results[1] == results[0]);
+      const auto& y = results[1][0];
+      const auto clamped = std::count(y.begin(), y.end(), 0.0);
+      CHECK(clamped > 10);
+      CHECK(clamped < 290);
+    }
+}
+
 TEST_CASE("an inference output of batch_norm keeps its gradient after a training step",
           "[nn][batchnorm]") {
   // The training step updates the running statistics in place after the inference output was
