@@ -125,8 +125,9 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
       });
       const double shift_mean = total / static_cast<double>(count);
       const double mu = reference + shift_mean;
+      // (Rounding can leave a tiny negative; an infinite input leaves NaN, which stays.)
       const double var =
-          std::max(0.0, squares / static_cast<double>(count) - shift_mean * shift_mean);
+          std::max(squares / static_cast<double>(count) - shift_mean * shift_mean, 0.0);
       mean[c] = mu;
       invstd[c] = 1.0 / std::sqrt(var + eps);
       const T scale = static_cast<T>(invstd[c] * (pw ? pw[c] : 1.0));

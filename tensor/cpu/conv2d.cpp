@@ -1,11 +1,10 @@
 // Convolution image by image (a large image a band of output rows at a time), each thread
 // working on its own images with its scratch in cache, in one of two forms. Windows run as
 // direct convolutions (direct_conv.hpp; the input gradient at stride 1 only), where that pays.
-// Other windows unfold each image
-// into a column buffer, which is still in cache when the product reads it, instead of
-// unfolding the whole batch to memory (75 MB per resnet20 layer at batch 128) and reading it
-// back; backward unfolds each image again for the weight gradient and folds each image's column
-// gradient while it is in cache.
+// Other windows unfold each image into a column buffer, which is still in cache when the
+// product reads it, instead of unfolding the whole batch to memory (75 MB per resnet20 layer at
+// batch 128) and reading it back; backward unfolds each image again for the weight gradient and
+// folds each image's column gradient while it is in cache.
 #include <omp.h>
 
 #include <algorithm>
@@ -112,9 +111,10 @@ Groups groups_of(std::int64_t batch, std::int64_t most_images) {
 }
 
 // A direct convolution where the window allows one and it pays: it computes
-// stacked_positions() values per image where the lowered product computes one per output
-// position (an image's input gradient takes as many products as its forward), but faster per
-// value, with neither unfolding nor packing. Up to kMostDirectWork times as many values pay
+// computed_positions() values per image (the padding between rows included unless its rows are
+// whole registers) where the lowered product computes one per output position (an image's input
+// gradient takes about as many products as its forward), but faster per value, with neither
+// unfolding nor packing. Up to kMostDirectWork times as many values pay
 // (AVX-512 Xeon): resnet20's 3x3 layers (1.06-1.27 with the padding) and MNIST's first 5x5
 // layer (1.36) run faster, its second (5x5 without padding on 12x12 maps: 2.25) 1.3x slower.
 // The weight gradient's lowered product is Eigen's best shape (a long inner dimension) while
@@ -144,7 +144,7 @@ std::optional<DirectConv<T>> direct_conv_for(DirectUse use, const ConvShape& s, 
   const double most_work = s.taps > kLongProducts              ? kMostDirectWorkOnLongProducts
                            : use == DirectUse::weight_gradient ? kMostDirectWeightWork
                                                                : kMostDirectWork;
-  if (static_cast<double>(sizes.stacked_positions()) >
+  if (static_cast<double>(sizes.computed_positions()) >
       most_work * static_cast<double>(s.plane.positions()))
     return std::nullopt;
   switch (use) {

@@ -220,7 +220,7 @@ constexpr std::int64_t kChunkWeightsBytes = std::int64_t{32} << 10;
 // c and taps t of weights[(c * taps + t) * width + b] * in[c * plane + offsets[t] + v * in_step
 // + p], for the block's Vectors registers v of positions p; += when accumulate (a later chunk of
 // the input channels). in_step is a register's width where the input runs on, a padded row's
-// where the second register starts the next output row (DirectConv::Stretches).
+// where the second register starts the next output row (DirectConv::Walk).
 template <typename T>
 struct ConvolveBlock {
   const T* in;
@@ -407,10 +407,10 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
       out_h_(window.out_h(height)),
       out_w_(window.out_w(width)),
       window_(window),
-      padded_w_(columns_of(width, window).line()),
-      slot_rows_(rows_of(height, window).line()),
       in_place_rows_(out_w_ > 0 && out_w_ % Lanes<T>::count == 0) {
   const Axis rows = rows_of(height, window), columns = columns_of(width, window);
+  padded_w_ = columns.line();
+  slot_rows_ = rows.line();
   for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
     for (std::int64_t kj = 0; kj < window.kernel_w; ++kj) {
       const Phase phase{rows.phase_of(ki), columns.phase_of(kj)};
@@ -489,7 +489,8 @@ typename DirectConv<T>::Layout DirectConv<T>::layout(std::int64_t images,
 template <typename T>
 std::int64_t DirectConv<T>::buffer_size(std::int64_t rows, std::int64_t images) const {
   const Layout lay = layout(images, {0, rows});
-  return planes() * lay.plane + out_channels_ * lay.positions;
+  // (Products in a buffer only where the rows are not written in place.)
+  return planes() * lay.plane + (in_place_rows_ ? 0 : out_channels_ * lay.positions);
 }
 
 template <typename T>

@@ -1,8 +1,10 @@
 #pragma once
-// Stride-1 convolution straight from a zero-padded copy of the image. With the padded rows laid
-// end to end, the input a kernel tap reads for a run of output positions is one contiguous run
-// of the copy, at a fixed offset per tap; so the products read the image itself, with neither
-// unfolded columns nor GEMM packing (two copies of nine times the image for a 3x3 window). Where
+// Convolution straight from a zero-padded copy of the image. With the padded rows laid end to
+// end, the input a kernel tap reads for a run of output positions is one contiguous run of the
+// copy, at a fixed offset per tap; so the products read the image itself, with neither unfolded
+// columns nor GEMM packing (two copies of nine times the image for a 3x3 window). With a stride
+// the copy is split into phases (every stride-th row and column from each offset), in which a
+// tap's run is contiguous again. Where
 // an output row is a whole number of registers, each register's positions lie in one row and
 // the products go straight to the output; elsewhere the positions that fall in the padding
 // between rows are computed too, in a buffer, and dropped as the kept ones are copied out.
@@ -51,9 +53,13 @@ class DirectConv {
   // images: these are stacked into one tall image with zero rows between them, so that the
   // per-call costs and the positions computed past each plane's end are shared.
 
-  // The positions an image takes in the stack: the values computed per image, dropped ones
-  // included.
+  // The positions an image takes in the stack, those in the padding between rows included.
   std::int64_t stacked_positions() const { return slot_rows_ * padded_w_; }
+  // The values run() computes per image: its output positions alone where the rows are written
+  // in place, else its stacked positions.
+  std::int64_t computed_positions() const {
+    return in_place_rows_ ? out_h_ * out_w_ : stacked_positions();
+  }
   // Scratch values they need for `images` images of `rows` output rows.
   std::int64_t buffer_size(std::int64_t rows, std::int64_t images) const;
   // Writes the output rows in `band` of `count` consecutive images to out [count, out_channels,
@@ -102,13 +108,13 @@ class DirectConv {
   // some tap reads, in order of first use.
   using Phase = std::pair<std::int64_t, std::int64_t>;
   std::vector<Phase> phases_;
-  // A line of a phase's copy: its elements of one input row (at stride 1 the row itself) and
-  // zeros, at least as many as the padding on the left, which serve as the right padding of one
-  // line and the left padding of the next.
+  // A line of a phase's copy: the phase's elements of one input row (at stride 1 the row
+  // itself) after as many zeros as the phase has padding elements before the input, and zeros
+  // after them, at least enough that the reads past an output row land in the next line's
+  // leading zeros (Axis::line in direct_conv.cpp).
   std::int64_t padded_w_;
-  // The lines an image takes in the stack: its own and zero lines, at least as many as the
-  // padding on top, which serve as the bottom padding of one image and the top padding of the
-  // next.
+  // The lines an image takes in the stack, the same way: its phase rows and zero lines that
+  // serve as the bottom padding of one image and the top padding of the next.
   std::int64_t slot_rows_;
   // Whether each output row is a whole number of registers: the blocks then compute the
   // output's positions alone, in place (Walk), not the padding between rows too, in a buffer.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -389,6 +390,23 @@ TEST_CASE("batch statistics of values far from zero keep their variance", "[nn]"
       CHECK(vars[c] == Approx(variance).epsilon(1e-9));
     }
   }
+}
+
+TEST_CASE("batch statistics of a channel holding an infinity are not finite", "[nn]") {
+  // As PyTorch: the mean is infinite, the variance (inf - inf) NaN, every output of the channel
+  // NaN; the other channel is untouched.
+  std::vector<double> values(2 * 2 * 4);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i % 5);
+  values[6] = std::numeric_limits<double>::infinity();  // image 0, channel 1, not its first value
+  const Tensor x = Tensor::from_vector(values, {2, 2, 2, 2}).to(DType::f32);
+  const Tensor mean = Tensor::zeros({2}), var = Tensor::ones({2});
+  const auto y = values_of(F::batch_norm(x, mean, var, Tensor(), Tensor(), true, 1.0, 1e-5));
+  const auto means = values_of(mean), vars = values_of(var);
+  CHECK(std::isinf(means[1]));
+  CHECK(std::isnan(vars[1]));
+  CHECK(std::isfinite(means[0]));
+  CHECK(std::isfinite(vars[0]));
+  for (std::size_t i = 0; i < y.size(); ++i) CHECK(std::isnan(y[i]) == (i / 4 % 2 == 1));
 }
 
 TEST_CASE("batch_norm_relu is relu of batch_norm, values and gradients", "[nn]") {
