@@ -1,5 +1,5 @@
-// Batch normalisation, composed of differentiable reductions so that its gradient (including
-// the terms through the batch mean and variance) comes from autograd.
+// Batch normalisation: on the CPU in direct loops with a closed-form backward (the terms through
+// the batch mean and variance included), elsewhere composed of differentiable ops.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -91,17 +91,24 @@ void run_dot_and_sum(const T* g, const T* y, const T* x, std::int64_t length, do
   total += sum_lanes(sums);
 }
 
-// With then_relu, relu(batch_norm(x)) in the same passes: the output clamped as it is written,
-// and backward masking the gradient by the saved output as it reads it.
+// With the batch's statistics, or at inference the running ones (given_statistics: then the
+// output is x * scale + shift per channel, and its gradient has no terms through the
+// statistics). With then_relu, relu(batch_norm(x)) in the same passes: the output clamped as it
+// is written, and backward masking the gradient by the saved output as it reads it.
 Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight, const Tensor& bias, bool training, double momentum,
                          double eps, bool then_relu) {
   const Tensor x = x_in.detach().contiguous();
   const Layout l{x.shape()[0], x.shape()[1], x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1};
   const std::int64_t count = l.batch * l.inner;
+  const bool given_statistics = !training && running_mean.defined();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   // Per channel: mean, 1/sqrt(var + eps) (both kept for backward) and the biased variance.
   Tensor stats = Tensor::empty({3, l.channels}, DType::f64);
+  const Tensor given_mean =
+      given_statistics ? running_mean.detach().to(DType::f64).contiguous() : Tensor();
+  const Tensor given_var =
+      given_statistics ? running_var.detach().to(DType::f64).contiguous() : Tensor();
   dispatch_floating(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
@@ -114,20 +121,25 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
     const double* pw = w.defined() ? w.data<double>() : nullptr;
     const double* pb = b.defined() ? b.data<double>() : nullptr;
     for_channels(l, [&](std::int64_t c) {
-      // One pass for both sums, of the values less the channel's first one, d = x - x0: x is
-      // read once less than with the mean first. In double, the cancellation in E[d^2] - E[d]^2
-      // costs a relative error of about 1e-16 * E[d^2] / var, far below float's resolution
-      // unless x0 lies some 10^4 standard deviations from the mean.
-      const double reference = count > 0 ? static_cast<double>(px[c * l.inner]) : 0.0;
-      double total = 0, squares = 0;
-      for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-        run_sum_and_squares(px + at, len, reference, total, squares);
-      });
-      const double shift_mean = total / static_cast<double>(count);
-      const double mu = reference + shift_mean;
-      // (Rounding can leave a tiny negative; an infinite input leaves NaN, which stays.)
-      const double var =
-          std::max(squares / static_cast<double>(count) - shift_mean * shift_mean, 0.0);
+      double mu, var;
+      if (given_statistics) {
+        mu = given_mean.data<double>()[c];
+        var = given_var.data<double>()[c];
+      } else {
+        // One pass for both sums, of the values less the channel's first one, d = x - x0: x is
+        // read once less than with the mean first. In double, the cancellation in E[d^2] -
+        // E[d]^2 costs a relative error of about 1e-16 * E[d^2] / var, far below float's
+        // resolution unless x0 lies some 10^4 standard deviations from the mean.
+        const double reference = count > 0 ? static_cast<double>(px[c * l.inner]) : 0.0;
+        double total = 0, squares = 0;
+        for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+          run_sum_and_squares(px + at, len, reference, total, squares);
+        });
+        const double shift_mean = total / static_cast<double>(count);
+        mu = reference + shift_mean;
+        // (Rounding can leave a tiny negative; an infinite input leaves NaN, which stays.)
+        var = std::max(squares / static_cast<double>(count) - shift_mean * shift_mean, 0.0);
+      }
       mean[c] = mu;
       invstd[c] = 1.0 / std::sqrt(var + eps);
       const T scale = static_cast<T>(invstd[c] * (pw ? pw[c] : 1.0));
@@ -161,7 +173,7 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
   y = y.reshape(x_in.shape());
   return autograd::record(
       name, y, {x_in, weight, bias},
-      [x, stats, l, name, sw = autograd::SavedTensor(weight),
+      [x, stats, l, name, given_statistics, sw = autograd::SavedTensor(weight),
        sy = then_relu ? autograd::SavedTensor(y) : autograd::SavedTensor()](
           const Tensor& g_in, const std::vector<bool>& needs) {
         const Tensor g = g_in.contiguous();
@@ -183,22 +195,27 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
           const double* pw = w.defined() ? w.data<double>() : nullptr;
           double* sum_gxhat = gw.data<double>();
           double* sum_g = gb.data<double>();
+          // The sums for the weight and bias gradients, which the input gradient needs too
+          // unless the statistics were given.
+          const bool sums = needs[1] || needs[2] || (pgx && !given_statistics);
           for_channels(l, [&](std::int64_t c) {
             const double mu = mean[c], is = invstd[c];
             double dot = 0, total = 0;  // sum(g * (x - mu)) and sum(g)
-            for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-              if (py)
-                run_dot_and_sum<true>(pg + at, py + at, px + at, len, mu, dot, total);
-              else
-                run_dot_and_sum<false>(pg + at, py, px + at, len, mu, dot, total);
-            });
+            if (sums)
+              for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
+                if (py)
+                  run_dot_and_sum<true>(pg + at, py + at, px + at, len, mu, dot, total);
+                else
+                  run_dot_and_sum<false>(pg + at, py, px + at, len, mu, dot, total);
+              });
             sum_gxhat[c] = dot * is;
             sum_g[c] = total;
             if (!pgx) return;
-            // dx = w * is / M * (M g - sum(g) - xhat * sum(g * xhat))
+            // dx = w * is / M * (M g - sum(g) - xhat * sum(g * xhat)) with the batch's
+            // statistics, w * is * g with given ones.
             const double scale = (pw ? pw[c] : 1.0) * is;
-            const double mean_g = total / static_cast<double>(count);
-            const double proj = dot * is * is / static_cast<double>(count);
+            const double mean_g = given_statistics ? 0.0 : total / static_cast<double>(count);
+            const double proj = given_statistics ? 0.0 : dot * is * is / static_cast<double>(count);
             const T a = static_cast<T>(scale), b = static_cast<T>(-scale * proj);
             const T k = static_cast<T>(-scale * mean_g + scale * proj * mu);
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
@@ -209,6 +226,9 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
 #pragma omp simd
                 for (std::int64_t i = 0; i < len; ++i)
                   out[i] = a * gradient_in<true>(g_run, y_run, i) + b * x_run[i] + k;
+              } else if (given_statistics) {
+#pragma omp simd
+                for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i];
               } else {
 #pragma omp simd
                 for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i] + b * x_run[i] + k;
@@ -239,9 +259,16 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
   Shape channel_shape(x.dim(), 1);
   channel_shape[1] = channels;
 
+  const std::int64_t count = channels > 0 ? x.numel() / channels : 0;
+  if (count < 2 && training)
+    fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
+  if (x.device().is_cpu() && is_floating(x.dtype()))
+    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                             then_relu);
+  // Off the CPU or in other dtypes, composed of differentiable ops.
   if (!training && running_mean.defined()) {
     // Inference folds the statistics into a per-channel scale and shift, as PyTorch does:
-    // y = x * (weight / sqrt(var + eps)) + (bias - mean * scale), two passes over x, not four.
+    // y = x * (weight / sqrt(var + eps)) + (bias - mean * scale).
     Tensor scale = 1.0 / sqrt(running_var + eps);
     if (weight.defined()) scale = scale * weight;
     // A copy of the mean: the product keeps its operands for the gradient, and a later training
@@ -251,14 +278,7 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
     const Tensor y = x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
     return then_relu ? relu(y) : y;
   }
-  // Batch statistics (an input without channels has none to compute).
-  const std::int64_t count = channels > 0 ? x.numel() / channels : 0;
-  if (count < 2 && training)
-    fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
-  if (x.device().is_cpu() && is_floating(x.dtype()))
-    return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps,
-                             then_relu);
-  // Off the CPU or in other dtypes, composed of differentiable ops.
+  // Batch statistics.
   const std::vector<std::int64_t> dims =
       x.dim() == 2 ? std::vector<std::int64_t>{0} : std::vector<std::int64_t>{0, 2, 3};
   const Tensor mu = mean(x, dims, /*keepdim=*/true);
