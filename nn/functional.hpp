@@ -47,9 +47,9 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps);
-// relu(batch_norm(...)), fused where batch_norm has a direct loop (the CPU, batch statistics):
-// the output is clamped as it is written and the gradient masked as it is read, two passes over
-// memory fewer than the two ops.
+// relu(batch_norm(...)), fused where batch_norm has a direct loop (the CPU): the output is
+// clamped as it is written and the gradient masked as it is read, two passes over memory fewer
+// than the two ops.
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, bool training, double momentum,
                        double eps);

@@ -14,9 +14,10 @@ namespace ds::nn::functional {
 
 namespace {
 
-// Batch statistics on the CPU in direct loops: one pass for the per-channel sums, one for the
-// output, and a backward that is the closed form of what autograd derives from the composed
-// version (two passes instead of a dozen temporaries).
+// Batch norm on the CPU in direct loops: with batch statistics one pass for the per-channel sums
+// and one for the output, with given (running) ones the output's pass alone, and a backward that
+// is the closed form of what autograd derives from the composed version (two passes instead of
+// a dozen temporaries).
 struct Layout {
   std::int64_t batch, channels, inner;  // x viewed as [batch, channels, inner]
 };
@@ -103,7 +104,8 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
   const std::int64_t count = l.batch * l.inner;
   const bool given_statistics = !training && running_mean.defined();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  // Per channel: mean, 1/sqrt(var + eps) (both kept for backward) and the biased variance.
+  // Per channel: mean, 1/sqrt(var + eps) (both kept for backward) and the variance (the batch's,
+  // biased, for the running statistics' update).
   Tensor stats = Tensor::empty({3, l.channels}, DType::f64);
   const Tensor given_mean =
       given_statistics ? running_mean.detach().to(DType::f64).contiguous() : Tensor();
@@ -120,11 +122,14 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
     const Tensor b = bias.defined() ? bias.detach().to(DType::f64).contiguous() : Tensor();
     const double* pw = w.defined() ? w.data<double>() : nullptr;
     const double* pb = b.defined() ? b.data<double>() : nullptr;
+    // (Taken here, not in the parallel loop, where a failing check could not throw.)
+    const double* given_mu = given_statistics ? given_mean.data<double>() : nullptr;
+    const double* given_sigma2 = given_statistics ? given_var.data<double>() : nullptr;
     for_channels(l, [&](std::int64_t c) {
       double mu, var;
       if (given_statistics) {
-        mu = given_mean.data<double>()[c];
-        var = given_var.data<double>()[c];
+        mu = given_mu[c];
+        var = given_sigma2[c];
       } else {
         // One pass for both sums, of the values less the channel's first one, d = x - x0: x is
         // read once less than with the mean first. In double, the cancellation in E[d^2] -
@@ -221,14 +226,21 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
               const T *g_run = pg + at, *x_run = px + at;
               T* out = pgx + at;
-              if (py) {
+              // (With given statistics x does not enter: an infinite x must not make the
+              // gradient NaN through 0 * x.)
+              if (given_statistics && py) {
+                const T* y_run = py + at;
+#pragma omp simd
+                for (std::int64_t i = 0; i < len; ++i)
+                  out[i] = a * gradient_in<true>(g_run, y_run, i);
+              } else if (given_statistics) {
+#pragma omp simd
+                for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i];
+              } else if (py) {
                 const T* y_run = py + at;
 #pragma omp simd
                 for (std::int64_t i = 0; i < len; ++i)
                   out[i] = a * gradient_in<true>(g_run, y_run, i) + b * x_run[i] + k;
-              } else if (given_statistics) {
-#pragma omp simd
-                for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i];
               } else {
 #pragma omp simd
                 for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i] + b * x_run[i] + k;
@@ -256,6 +268,10 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
     if (t->defined() && t->shape() != Shape{channels})
       fail("batch_norm: per-channel tensor of shape ", t->shape(), " for ", channels,
            " channels (input ", x.shape(), ")");
+  // As PyTorch: the running statistics are buffers, which take no gradient.
+  if ((running_mean.defined() && running_mean.requires_grad()) ||
+      (running_var.defined() && running_var.requires_grad()))
+    fail("batch_norm: the running statistics require grad; they are buffers, detach them");
   Shape channel_shape(x.dim(), 1);
   channel_shape[1] = channels;
 

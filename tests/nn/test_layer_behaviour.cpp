@@ -409,6 +409,24 @@ TEST_CASE("batch statistics of a channel holding an infinity are not finite", "[
   for (std::size_t i = 0; i < y.size(); ++i) CHECK(std::isnan(y[i]) == (i / 4 % 2 == 1));
 }
 
+TEST_CASE("batch_norm at inference: no gradient through 0 * an infinite input, buffers only",
+          "[nn][errors]") {
+  // With running statistics the input gradient is scale * g (masked by the output with relu):
+  // an infinite input, clamped to 0 by the relu, gets 0, not NaN from a vanishing term times it.
+  std::vector<double> values{1, -2, 3, -4, 0.5, -0.25, 2, -1};
+  values[1] = -std::numeric_limits<double>::infinity();
+  const Tensor x = Tensor::from_vector(values, {2, 2, 2}).reshape({2, 2, 2, 1}).requires_grad_();
+  const Tensor mean = Tensor::zeros({2}), var = Tensor::ones({2});
+  const Tensor y = F::batch_norm_relu(x, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5);
+  ds::sum(y).backward();
+  for (const double g : values_of(x.grad())) CHECK(std::isfinite(g));
+  CHECK(values_of(x.grad())[1] == 0.0);
+  // As PyTorch: running statistics are buffers, not differentiable.
+  CHECK_THROWS_MATCHES(F::batch_norm(x, Tensor::zeros({2}).requires_grad_(), var, Tensor(),
+                                     Tensor(), false, 0.1, 1e-5),
+                       ds::Error, MessageContains({"batch_norm", "running statistics"}));
+}
+
 TEST_CASE("batch_norm_relu is relu of batch_norm, values and gradients", "[nn]") {
   // The fused loops compute the same float operations in the same order as the two ops: equal,
   // not close. Some of the 300 normalised values are clamped, some not.
