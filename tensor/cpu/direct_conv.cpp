@@ -16,7 +16,7 @@ namespace {
 // multiply-adds explicitly: at -std=c++20 GCC does not contract a * b + c on its own.
 template <typename T>
 struct Lanes;
-// The first n < count values of a register from memory (the others zero), and to memory, where
+// The first n <= count values of a register from memory (the others zero), and to memory, where
 // the instruction set has no masked loads and stores.
 template <typename V, typename T>
 V load_values(const T* p, std::int64_t n) {
@@ -527,7 +527,7 @@ void DirectConv<T>::pad_images(const T* images, std::int64_t count, PlaneWindow:
       const std::int64_t first = columns.first_inside(column_phase);
       const std::int64_t end = std::max(first, columns.end_inside(column_phase));
       const std::int64_t first_x = first * window_.stride_w + column_phase - window_.pad_w;
-      T* const begin = padded + (c * std::int64_t(phases_.size()) + p) * lay.plane;
+      T* const begin = padded + (c * static_cast<std::int64_t>(phases_.size()) + p) * lay.plane;
       // Zeros first, in one pass: per line, two short fills around the values cost more (on 8x8
       // maps, more than the values).
       std::fill(begin, begin + lay.plane, T(0));
