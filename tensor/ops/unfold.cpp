@@ -39,6 +39,37 @@ std::vector<Tensor> gradients_by(Backward backward, const Tensor& x, const Tenso
   return {grad_x, grad_weight};
 }
 
+using Gradients = std::vector<Tensor> (*)(const Tensor& x, const Tensor& weight, const Tensor& g,
+                                          const Window& window, const std::vector<bool>& needs);
+
+// What convolve and depthwise_convolve share: the checks (fits(x, weight, taps) says whether the
+// weight's shape fits the input's; the error names the weight shape `expected` gives), the
+// output, the back-end's `forward` and the graph node whose backward is `gradients`.
+template <typename Forward, typename Fits, typename Expected>
+Tensor convolution(const char* name, const Tensor& x, const Tensor& weight, const Window& window,
+                   Fits fits, Expected expected, Forward forward, Gradients gradients) {
+  check_window(window, name);
+  detail::check_same_dtype(name, x, weight);
+  detail::check_same_device(name, x, weight);
+  const std::int64_t taps = window.kernel_h * window.kernel_w;
+  if (x.dim() != 4 || weight.dim() != 2 || !fits(x.shape(), weight.shape(), taps))
+    fail(name, ": input of shape ", x.shape(), " does not fit a weight of shape ", weight.shape(),
+         " with a ", window.kernel_h, "x", window.kernel_w, " window (expects [N, C, H, W] and ",
+         expected(taps), ")");
+  if (!is_floating(x.dtype())) fail(name, ": needs floating-point tensors, got ", describe(x));
+  const auto& s = x.shape();
+  const std::int64_t count = positions(window, s[2], s[3], name);
+  Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
+  (backend_for(x.device()).*forward)(x.detach().contiguous(), weight.detach().contiguous(), window,
+                                     out);
+  return autograd::record(
+      name, out, {x, weight},
+      [name, gradients, sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight), window](
+          const Tensor& g, const std::vector<bool>& needs) {
+        return gradients(sx.get(name), sw.get(name), g, window, needs);
+      });
+}
+
 }  // namespace
 
 Tensor unfold(const Tensor& x, const Window& window, double pad_value) {
@@ -72,26 +103,11 @@ Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, st
 }
 
 Tensor convolve(const Tensor& x, const Tensor& weight, const Window& window) {
-  check_window(window, "convolve");
-  detail::check_same_dtype("convolve", x, weight);
-  detail::check_same_device("convolve", x, weight);
-  const std::int64_t taps = window.kernel_h * window.kernel_w;
-  if (x.dim() != 4 || weight.dim() != 2 || weight.shape()[1] != x.shape()[1] * taps)
-    fail("convolve: input of shape ", x.shape(), " does not fit a weight of shape ", weight.shape(),
-         " with a ", window.kernel_h, "x", window.kernel_w,
-         " window (expects [N, C, H, W] and [O, C * ", taps, "])");
-  if (!is_floating(x.dtype())) fail("convolve: needs floating-point tensors, got ", describe(x));
-  const auto& s = x.shape();
-  const std::int64_t count = positions(window, s[2], s[3], "convolve");
-  Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
-  backend_for(x.device())
-      .conv2d(x.detach().contiguous(), weight.detach().contiguous(), window, out);
-  return autograd::record("convolve", out, {x, weight},
-                          [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight),
-                           window](const Tensor& g, const std::vector<bool>& needs) {
-                            return convolve_gradients(sx.get("convolve"), sw.get("convolve"), g,
-                                                      window, needs);
-                          });
+  return convolution(
+      "convolve", x, weight, window,
+      [](const Shape& in, const Shape& w, std::int64_t taps) { return w[1] == in[1] * taps; },
+      [](std::int64_t taps) { return concat("[O, C * ", taps, "]"); }, &Backend::conv2d,
+      &convolve_gradients);
 }
 
 std::vector<Tensor> convolve_gradients(const Tensor& x, const Tensor& weight, const Tensor& g,
@@ -100,29 +116,13 @@ std::vector<Tensor> convolve_gradients(const Tensor& x, const Tensor& weight, co
 }
 
 Tensor depthwise_convolve(const Tensor& x, const Tensor& weight, const Window& window) {
-  check_window(window, "depthwise_convolve");
-  detail::check_same_dtype("depthwise_convolve", x, weight);
-  detail::check_same_device("depthwise_convolve", x, weight);
-  const std::int64_t taps = window.kernel_h * window.kernel_w;
-  if (x.dim() != 4 || weight.dim() != 2 || weight.shape()[1] != taps ||
-      (x.shape()[1] == 0 ? weight.shape()[0] != 0 : weight.shape()[0] % x.shape()[1] != 0))
-    fail("depthwise_convolve: input of shape ", x.shape(), " does not fit a weight of shape ",
-         weight.shape(), " with a ", window.kernel_h, "x", window.kernel_w,
-         " window (expects [N, C, H, W] and [C * M, ", taps, "])");
-  if (!is_floating(x.dtype()))
-    fail("depthwise_convolve: needs floating-point tensors, got ", describe(x));
-  const auto& s = x.shape();
-  const std::int64_t count = positions(window, s[2], s[3], "depthwise_convolve");
-  Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
-  backend_for(x.device())
-      .depthwise_conv2d(x.detach().contiguous(), weight.detach().contiguous(), window, out);
-  return autograd::record("depthwise_convolve", out, {x, weight},
-                          [sx = autograd::SavedTensor(x), sw = autograd::SavedTensor(weight),
-                           window](const Tensor& g, const std::vector<bool>& needs) {
-                            return depthwise_convolve_gradients(sx.get("depthwise_convolve"),
-                                                                sw.get("depthwise_convolve"), g,
-                                                                window, needs);
-                          });
+  return convolution(
+      "depthwise_convolve", x, weight, window,
+      [](const Shape& in, const Shape& w, std::int64_t taps) {
+        return w[1] == taps && (in[1] == 0 ? w[0] == 0 : w[0] % in[1] == 0);
+      },
+      [](std::int64_t taps) { return concat("[C * M, ", taps, "]"); }, &Backend::depthwise_conv2d,
+      &depthwise_convolve_gradients);
 }
 
 std::vector<Tensor> depthwise_convolve_gradients(const Tensor& x, const Tensor& weight,
