@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/function.hpp"
@@ -90,6 +91,20 @@ void run_dot_and_sum(const T* g, const T* y, const T* x, std::int64_t length, do
   }
   dot += sum_lanes(dots);
   total += sum_lanes(sums);
+}
+
+// One run of the input gradient: a * g, g as gradient_in gives it, and with the batch's statistics
+// (ThroughStatistics) + b * x + k, the terms through the batch mean and variance. With given
+// statistics x does not enter: an infinite x must not make the gradient NaN through 0 * x.
+template <bool AfterRelu, bool ThroughStatistics, typename T>
+void input_gradient_run(const T* g, const T* y, const T* x, std::int64_t length, T a, T b, T k,
+                        T* out) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < length; ++i) {
+    T value = a * gradient_in<AfterRelu>(g, y, i);
+    if constexpr (ThroughStatistics) value = value + b * x[i] + k;
+    out[i] = value;
+  }
 }
 
 // With the batch's statistics, or at inference the running ones (given_statistics: then the
@@ -224,27 +239,19 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             const T a = static_cast<T>(scale), b = static_cast<T>(-scale * proj);
             const T k = static_cast<T>(-scale * mean_g + scale * proj * mu);
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-              const T *g_run = pg + at, *x_run = px + at;
-              T* out = pgx + at;
-              // (With given statistics x does not enter: an infinite x must not make the
-              // gradient NaN through 0 * x.)
-              if (given_statistics && py) {
-                const T* y_run = py + at;
-#pragma omp simd
-                for (std::int64_t i = 0; i < len; ++i)
-                  out[i] = a * gradient_in<true>(g_run, y_run, i);
-              } else if (given_statistics) {
-#pragma omp simd
-                for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i];
-              } else if (py) {
-                const T* y_run = py + at;
-#pragma omp simd
-                for (std::int64_t i = 0; i < len; ++i)
-                  out[i] = a * gradient_in<true>(g_run, y_run, i) + b * x_run[i] + k;
-              } else {
-#pragma omp simd
-                for (std::int64_t i = 0; i < len; ++i) out[i] = a * g_run[i] + b * x_run[i] + k;
-              }
+              const T* y_run = py ? py + at : nullptr;
+              const auto run = [&](auto after_relu, auto through_statistics) {
+                input_gradient_run<after_relu(), through_statistics()>(pg + at, y_run, px + at, len,
+                                                                       a, b, k, pgx + at);
+              };
+              if (py && given_statistics)
+                run(std::true_type{}, std::false_type{});
+              else if (py)
+                run(std::true_type{}, std::true_type{});
+              else if (given_statistics)
+                run(std::false_type{}, std::false_type{});
+              else
+                run(std::false_type{}, std::true_type{});
             });
           });
         });
@@ -253,10 +260,6 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
                                    needs[2] ? gb.to(x.dtype()) : Tensor()};
       });
 }
-
-}  // namespace
-
-namespace {
 
 Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
