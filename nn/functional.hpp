@@ -53,6 +53,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, bool training, double momentum,
                        double eps);
+// relu(batch_norm(x, ...) + residual), a residual block's ending, fused in the same way: the
+// residual (x's shape, dtype and device) is added as the output is written, and its gradient is
+// the masked one the normalisation reads.
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
+                           const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                           bool training, double momentum, double eps);
 
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) in training.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen = default_generator());

@@ -65,9 +65,14 @@ class BatchNorm : public Module {
   BatchNorm(std::int64_t features, int spatial_dims, double eps = 1e-5, double momentum = 0.1,
             bool affine = true, bool then_relu = false);
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input) + residual) in the same passes (functional::batch_norm_add_relu), for a
+  // residual block's ending. A layer made with then_relu refuses: its output is clamped already.
+  Tensor add_relu(const Tensor& input, const Tensor& residual);
   std::string describe() const override;
 
  private:
+  Tensor normalize(const Tensor& input, const Tensor& residual);
+
   std::int64_t features_;
   int spatial_dims_;
   double eps_, momentum_;

@@ -12,9 +12,10 @@ Tensor Module::forward(const Tensor&) {
   fail(type_name_, ": this module has no single-input forward()");
 }
 
-Tensor Module::operator()(const Tensor& input) {
-  Tensor output = forward(input);
-  if (detail::summary_recording()) detail::summary_record(*this, input.shape(), output.shape());
+Tensor Module::operator()(const Tensor& input) { return noted(input.shape(), forward(input)); }
+
+Tensor Module::noted(const Shape& input, Tensor output) const {
+  if (detail::summary_recording()) detail::summary_record(*this, input, output.shape());
   return output;
 }
 

@@ -75,6 +75,9 @@ class Module : public std::enable_shared_from_this<Module> {
   void to(Device device);
 
  protected:
+  // What operator() does with forward's output: notes the call in a summary being recorded.
+  // A layer's other entry points (BatchNorm::add_relu) pass their outputs through it too.
+  Tensor noted(const Shape& input, Tensor output) const;
   Tensor register_parameter(const std::string& name, Tensor tensor);
   Tensor register_buffer(const std::string& name, Tensor tensor);
   template <typename M>

@@ -93,6 +93,14 @@ void run_dot_and_sum(const T* g, const T* y, const T* x, std::int64_t length, do
   total += sum_lanes(sums);
 }
 
+// One run of the gradient after a relu, g masked by the output y: a residual's gradient. (In a
+// loop of its own: written inside run_dot_and_sum's, it kept that loop from vectorising.)
+template <typename T>
+void masked_gradient_run(const T* g, const T* y, std::int64_t length, T* out) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < length; ++i) out[i] = gradient_in<true>(g, y, i);
+}
+
 // One run of the input gradient: a * g, g as gradient_in gives it, and with the batch's statistics
 // (ThroughStatistics) + b * x + k, the terms through the batch mean and variance. With given
 // statistics x does not enter: an infinite x must not make the gradient NaN through 0 * x.
@@ -107,14 +115,37 @@ void input_gradient_run(const T* g, const T* y, const T* x, std::int64_t length,
   }
 }
 
+// One run of the output: x * scale + shift, with AddResidual + the residual's value, with
+// ThenRelu clamped at 0.
+template <bool ThenRelu, bool AddResidual, typename T>
+void output_run(const T* x, const T* residual, std::int64_t length, T scale, T shift, T* out) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < length; ++i) {
+    T z = x[i] * scale + shift;
+    if constexpr (AddResidual) z = z + residual[i];
+    if constexpr (ThenRelu) z = z < T(0) ? T(0) : z;
+    out[i] = z;
+  }
+}
+
+// What follows the normalisation in the same passes: nothing, a relu, or a residual added and
+// then a relu (a residual block's ending).
+struct Ending {
+  bool relu = false;
+  Tensor residual;  // defined only with relu
+};
+
 // With the batch's statistics, or at inference the running ones (given_statistics: then the
 // output is x * scale + shift per channel, and its gradient has no terms through the
-// statistics). With then_relu, relu(batch_norm(x)) in the same passes: the output clamped as it
-// is written, and backward masking the gradient by the saved output as it reads it.
+// statistics). With a relu in the ending, the output is clamped as it is written, and backward
+// masks the gradient by the saved output as it reads it; the residual's gradient is that
+// masked gradient.
 Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                         double eps, bool then_relu) {
+                         double eps, const Ending& ending) {
   const Tensor x = x_in.detach().contiguous();
+  const Tensor residual =
+      ending.residual.defined() ? ending.residual.detach().contiguous() : Tensor();
   const Layout l{x.shape()[0], x.shape()[1], x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1};
   const std::int64_t count = l.batch * l.inner;
   const bool given_statistics = !training && running_mean.defined();
@@ -140,6 +171,7 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
     // (Taken here, not in the parallel loop, where a failing check could not throw.)
     const double* given_mu = given_statistics ? given_mean.data<double>() : nullptr;
     const double* given_sigma2 = given_statistics ? given_var.data<double>() : nullptr;
+    const T* pr = residual.defined() ? residual.data<T>() : nullptr;
     for_channels(l, [&](std::int64_t c) {
       double mu, var;
       if (given_statistics) {
@@ -165,18 +197,17 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
       const T scale = static_cast<T>(invstd[c] * (pw ? pw[c] : 1.0));
       const T shift = static_cast<T>((pb ? pb[c] : 0.0) - mu * invstd[c] * (pw ? pw[c] : 1.0));
       for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-        const T* in = px + at;
-        T* out = py + at;
-        if (then_relu) {
-#pragma omp simd
-          for (std::int64_t i = 0; i < len; ++i) {
-            const T z = in[i] * scale + shift;
-            out[i] = z < T(0) ? T(0) : z;
-          }
-        } else {
-#pragma omp simd
-          for (std::int64_t i = 0; i < len; ++i) out[i] = in[i] * scale + shift;
-        }
+        const T* residual_run = pr ? pr + at : nullptr;
+        const auto run = [&](auto then_relu, auto add_residual) {
+          output_run<then_relu(), add_residual()>(px + at, residual_run, len, scale, shift,
+                                                  py + at);
+        };
+        if (pr)
+          run(std::true_type{}, std::true_type{});
+        else if (ending.relu)
+          run(std::true_type{}, std::false_type{});
+        else
+          run(std::false_type{}, std::false_type{});
       });
       variance[c] = var;
     });
@@ -189,17 +220,20 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
       running_var.mul_(1 - momentum).add_(batch_var, momentum * unbias);
     }
   });
-  const char* name = then_relu ? "batch_norm_relu" : "batch_norm";
+  const char* name = residual.defined() ? "batch_norm_add_relu"
+                     : ending.relu      ? "batch_norm_relu"
+                                        : "batch_norm";
   y = y.reshape(x_in.shape());
   return autograd::record(
-      name, y, {x_in, weight, bias},
+      name, y, {x_in, weight, bias, ending.residual},
       [x, stats, l, name, given_statistics, sw = autograd::SavedTensor(weight),
-       sy = then_relu ? autograd::SavedTensor(y) : autograd::SavedTensor()](
+       sy = ending.relu ? autograd::SavedTensor(y) : autograd::SavedTensor()](
           const Tensor& g_in, const std::vector<bool>& needs) {
         const Tensor g = g_in.contiguous();
         const Tensor& weight = sw.get(name);
         const Tensor& output = sy.get(name);
         Tensor gx = needs[0] ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+        Tensor gr = needs[3] ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
         Tensor gw = Tensor::empty({l.channels}, DType::f64);
         Tensor gb = Tensor::empty({l.channels}, DType::f64);
         const std::int64_t count = l.batch * l.inner;
@@ -209,6 +243,7 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
           const T* pg = g.data<T>();
           const T* py = output.defined() ? output.data<T>() : nullptr;
           T* pgx = gx.defined() ? gx.data<T>() : nullptr;
+          T* pgr = gr.defined() ? gr.data<T>() : nullptr;
           const double* mean = stats.data<double>();
           const double* invstd = mean + l.channels;
           const Tensor w = weight.defined() ? weight.to(DType::f64).contiguous() : Tensor();
@@ -216,17 +251,22 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
           double* sum_gxhat = gw.data<double>();
           double* sum_g = gb.data<double>();
           // The sums for the weight and bias gradients, which the input gradient needs too
-          // unless the statistics were given.
-          const bool sums = needs[1] || needs[2] || (pgx && !given_statistics);
+          // unless the statistics were given; their pass also writes the residual's gradient.
+          const bool sums = needs[1] || needs[2] || (pgx && !given_statistics) || pgr;
           for_channels(l, [&](std::int64_t c) {
             const double mu = mean[c], is = invstd[c];
             double dot = 0, total = 0;  // sum(g * (x - mu)) and sum(g)
             if (sums)
               for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-                if (py)
+                if (pgr) {
+                  // The residual's gradient, then the sums from it while it is in cache.
+                  masked_gradient_run(pg + at, py + at, len, pgr + at);
+                  run_dot_and_sum<false>(pgr + at, py, px + at, len, mu, dot, total);
+                } else if (py) {
                   run_dot_and_sum<true>(pg + at, py + at, px + at, len, mu, dot, total);
-                else
+                } else {
                   run_dot_and_sum<false>(pg + at, py, px + at, len, mu, dot, total);
+                }
               });
             sum_gxhat[c] = dot * is;
             sum_g[c] = total;
@@ -238,15 +278,19 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
             const double proj = given_statistics ? 0.0 : dot * is * is / static_cast<double>(count);
             const T a = static_cast<T>(scale), b = static_cast<T>(-scale * proj);
             const T k = static_cast<T>(-scale * mean_g + scale * proj * mu);
+            // The gradient the normalisation receives: the residual's where that was written
+            // (masked already), else g, masked by y after a relu.
+            const T* g_in_norm = pgr ? pgr : pg;
+            const T* mask = pgr ? nullptr : py;
             for_runs(l, c, [&](std::int64_t at, std::int64_t len) {
-              const T* y_run = py ? py + at : nullptr;
+              const T* y_run = mask ? mask + at : nullptr;
               const auto run = [&](auto after_relu, auto through_statistics) {
-                input_gradient_run<after_relu(), through_statistics()>(pg + at, y_run, px + at, len,
-                                                                       a, b, k, pgx + at);
+                input_gradient_run<after_relu(), through_statistics()>(
+                    g_in_norm + at, y_run, px + at, len, a, b, k, pgx + at);
               };
-              if (py && given_statistics)
+              if (mask && given_statistics)
                 run(std::true_type{}, std::false_type{});
-              else if (py)
+              else if (mask)
                 run(std::true_type{}, std::true_type{});
               else if (given_statistics)
                 run(std::false_type{}, std::false_type{});
@@ -257,15 +301,22 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
         });
         return std::vector<Tensor>{gx.defined() ? gx.reshape(g_in.shape()) : Tensor(),
                                    needs[1] ? gw.to(x.dtype()) : Tensor(),
-                                   needs[2] ? gb.to(x.dtype()) : Tensor()};
+                                   needs[2] ? gb.to(x.dtype()) : Tensor(),
+                                   gr.defined() ? gr.reshape(g_in.shape()) : Tensor()};
       });
 }
 
 Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                 double eps, bool then_relu) {
+                 double eps, const Ending& ending) {
   if (x.dim() != 2 && x.dim() != 4)
     fail("batch_norm: expects [N, C] or [N, C, H, W], got shape ", x.shape());
+  const Tensor& residual = ending.residual;
+  if (residual.defined() && (residual.shape() != x.shape() || residual.dtype() != x.dtype() ||
+                             residual.device() != x.device()))
+    fail("batch_norm_add_relu: the residual (", residual.shape(), ", ", residual.dtype(), ", ",
+         residual.device(), ") must match the input (", x.shape(), ", ", x.dtype(), ", ",
+         x.device(), ")");
   const std::int64_t channels = x.shape()[1];
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined() && t->shape() != Shape{channels})
@@ -283,8 +334,12 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
     fail("batch_norm: training needs more than one value per channel, got input ", x.shape());
   if (x.device().is_cpu() && is_floating(x.dtype()))
     return batch_norm_direct(x, running_mean, running_var, weight, bias, training, momentum, eps,
-                             then_relu);
+                             ending);
   // Off the CPU or in other dtypes, composed of differentiable ops.
+  const auto end = [&](Tensor y) {
+    if (residual.defined()) y = y + residual;
+    return ending.relu ? relu(y) : y;
+  };
   if (!training && running_mean.defined()) {
     // Inference folds the statistics into a per-channel scale and shift, as PyTorch does:
     // y = x * (weight / sqrt(var + eps)) + (bias - mean * scale).
@@ -294,8 +349,7 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
     // step updates the running statistics in place.
     Tensor shift = -(running_mean.clone() * scale);
     if (bias.defined()) shift = shift + bias;
-    const Tensor y = x * scale.reshape(channel_shape) + shift.reshape(channel_shape);
-    return then_relu ? relu(y) : y;
+    return end(x * scale.reshape(channel_shape) + shift.reshape(channel_shape));
   }
   // Batch statistics.
   const std::vector<std::int64_t> dims =
@@ -311,7 +365,7 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
   Tensor y = (x - mu) / sqrt(sigma2 + eps);
   if (weight.defined()) y = y * weight.reshape(channel_shape);
   if (bias.defined()) y = y + bias.reshape(channel_shape);
-  return then_relu ? relu(y) : y;
+  return end(y);
 }
 
 }  // namespace
@@ -319,13 +373,22 @@ Tensor normalize(const Tensor& x, const Tensor& running_mean, const Tensor& runn
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
-  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps, {});
 }
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, bool training, double momentum,
                        double eps) {
-  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps, true);
+  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                   {.relu = true, .residual = Tensor()});
+}
+
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
+                           const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                           bool training, double momentum, double eps) {
+  if (!residual.defined()) fail("batch_norm_add_relu: the residual is undefined");
+  return normalize(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                   {.relu = true, .residual = residual});
 }
 
 }  // namespace ds::nn::functional

@@ -1,8 +1,16 @@
 #include "nn/models/blocks.hpp"
 
 #include "autograd/grad_mode.hpp"
+#include "tensor/ops.hpp"
 
 namespace ds::nn::models::detail {
+
+Tensor Composite::call_add_relu(const std::string& name, const Tensor& input,
+                                const Tensor& residual) const {
+  const ModulePtr module = child(name);
+  if (auto* norm = dynamic_cast<BatchNorm*>(module.get())) return norm->add_relu(input, residual);
+  return relu((*module)(input) + residual);
+}
 
 Tensor NamedSequential::forward(const Tensor& input) {
   Tensor x = input;

@@ -24,6 +24,9 @@ class Composite : public Module {
 
  protected:
   Tensor call(const std::string& name, const Tensor& input) const { return (*child(name))(input); }
+  // relu(call(name, input) + residual): a residual block's ending, in one pass when the child
+  // is a batch norm (BatchNorm::add_relu).
+  Tensor call_add_relu(const std::string& name, const Tensor& input, const Tensor& residual) const;
 };
 
 // PyTorch's Sequential(OrderedDict(...)): children applied in order under their own names

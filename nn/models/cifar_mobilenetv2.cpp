@@ -17,9 +17,9 @@ class InvertedBlock : public detail::Composite {
       : Composite("Block"), stride_(stride) {
     const std::int64_t planes = expansion * in;
     add("conv1", conv(in, planes, 1));
-    add("bn1", batch_norm2d(planes));
+    add("bn1", batch_norm2d_relu(planes));
     add("conv2", conv(planes, planes, 3, stride, 1, false, planes));
-    add("bn2", batch_norm2d(planes));
+    add("bn2", batch_norm2d_relu(planes));
     add("conv3", conv(planes, out, 1));
     add("bn3", batch_norm2d(out));
     ModulePtr shortcut = make<Sequential>();
@@ -29,8 +29,8 @@ class InvertedBlock : public detail::Composite {
   }
 
   Tensor forward(const Tensor& x) override {
-    Tensor out = relu(call("bn1", call("conv1", x)));
-    out = relu(call("bn2", call("conv2", out)));
+    Tensor out = call("bn1", call("conv1", x));
+    out = call("bn2", call("conv2", out));
     out = call("bn3", call("conv3", out));
     return stride_ == 1 ? out + call("shortcut", x) : out;
   }
@@ -49,7 +49,7 @@ class CifarMobileNetV2 : public detail::Composite {
     const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
                             {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
     add("conv1", conv(3, 32, 3, 1, 1));
-    add("bn1", batch_norm2d(32));
+    add("bn1", batch_norm2d_relu(32));
     auto layers = make<Sequential>();
     std::int64_t in = 32;
     for (const Stage& s : stages)
@@ -59,13 +59,13 @@ class CifarMobileNetV2 : public detail::Composite {
       }
     add("layers", layers);
     add("conv2", conv(320, 1280, 1));
-    add("bn2", batch_norm2d(1280));
+    add("bn2", batch_norm2d_relu(1280));
     add("linear", make<Linear>(1280, num_classes));
   }
 
   Tensor forward(const Tensor& input) override {
-    Tensor x = relu(call("bn1", call("conv1", input)));
-    x = relu(call("bn2", call("conv2", call("layers", x))));
+    Tensor x = call("bn1", call("conv1", input));
+    x = call("bn2", call("conv2", call("layers", x)));
     x = functional::avg_pool2d(x, Window{4, 4, 4, 4});
     return call("linear", x.flatten(1));
   }

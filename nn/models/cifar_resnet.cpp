@@ -33,8 +33,8 @@ class BasicBlock : public detail::Composite {
   }
 
   Tensor forward(const Tensor& x) override {
-    const Tensor out = call("bn1", call("conv1", x));
-    return relu(call("bn2", call("conv2", out)) + call("shortcut", x));
+    const Tensor out = call("conv2", call("bn1", call("conv1", x)));
+    return call_add_relu("bn2", out, call("shortcut", x));
   }
 };
 
@@ -55,8 +55,8 @@ class Bottleneck : public detail::Composite {
 
   Tensor forward(const Tensor& x) override {
     Tensor out = call("bn1", call("conv1", x));
-    out = call("bn2", call("conv2", out));
-    return relu(call("bn3", call("conv3", out)) + call("shortcut", x));
+    out = call("conv3", call("bn2", call("conv2", out)));
+    return call_add_relu("bn3", out, call("shortcut", x));
   }
 };
 

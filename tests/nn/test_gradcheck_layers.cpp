@@ -113,6 +113,16 @@ TEST_CASE("batch norm gradients match finite differences", "[nn][gradcheck]") {
                         fn, {leaf(shape, gen), leaf({3}, gen), leaf({3}, gen)});
       }
     }
+  for (const bool training : {true, false}) {
+    const auto fn = [training](const Inputs& in) {
+      const Tensor mean = Tensor::full({3}, 0.2, DType::f64);
+      const Tensor var = Tensor::full({3}, 1.5, DType::f64);
+      return F::batch_norm_add_relu(in[0], in[3], mean, var, in[1], in[2], training, 0.1, 1e-5);
+    };
+    check_gradients(
+        ds::concat("with a residual and relu, ", training ? "training" : "eval"), fn,
+        {leaf({2, 3, 2, 3}, gen), leaf({3}, gen), leaf({3}, gen), leaf({2, 3, 2, 3}, gen)});
+  }
 }
 
 TEST_CASE("loss gradients match finite differences", "[nn][gradcheck]") {

@@ -427,33 +427,60 @@ TEST_CASE("batch_norm at inference: no gradient through 0 * an infinite input, b
                        ds::Error, MessageContains({"batch_norm", "running statistics"}));
 }
 
-TEST_CASE("batch_norm_relu is relu of batch_norm, values and gradients", "[nn]") {
-  // The fused loops compute the same float operations in the same order as the two ops: equal,
-  // not close. Some of the 300 normalised values are clamped, some not.
-  for (const DType dtype : {DType::f32, DType::f64})
-    for (const bool training : {true, false}) {
-      INFO((dtype == DType::f32 ? "f32" : "f64") << (training ? ", training" : ", eval"));
-      ds::manual_seed(21);
-      const Tensor x0 = ds::randn({4, 3, 5, 5}).to(dtype);
-      const Tensor w0 = ds::randn({3}).to(dtype), b0 = ds::randn({3}).to(dtype);
-      const Tensor g = ds::randn({4, 3, 5, 5}).to(dtype);
-      std::vector<std::vector<double>> results[2];
-      for (const bool fused : {false, true}) {
-        const Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
-                     b = b0.clone().requires_grad_();
-        const Tensor mean = Tensor::full({3}, 0.1, dtype), var = Tensor::full({3}, 2.0, dtype);
-        const Tensor y = fused ? F::batch_norm_relu(x, mean, var, w, b, training, 0.1, 1e-5)
-                               : ds::relu(F::batch_norm(x, mean, var, w, b, training, 0.1, 1e-5));
-        y.backward(g);
-        results[fused] = {values_of(y),        values_of(x.grad()), values_of(w.grad()),
-                          values_of(b.grad()), values_of(mean),     values_of(var)};
+TEST_CASE("batch_norm_relu and batch_norm_add_relu are the ops they fuse, values and gradients",
+          "[nn]") {
+  // The fused loops compute the same float operations in the same order as the separate ops:
+  // equal, not close. Some of the 300 outputs are clamped, some not.
+  for (const bool add_residual : {false, true})
+    for (const DType dtype : {DType::f32, DType::f64})
+      for (const bool training : {true, false}) {
+        INFO((add_residual ? "add_relu, " : "relu, ")
+             << (dtype == DType::f32 ? "f32" : "f64") << (training ? ", training" : ", eval"));
+        ds::manual_seed(21);
+        const Tensor x0 = ds::randn({4, 3, 5, 5}).to(dtype);
+        const Tensor w0 = ds::randn({3}).to(dtype), b0 = ds::randn({3}).to(dtype);
+        const Tensor r0 = ds::randn({4, 3, 5, 5}).to(dtype);
+        const Tensor g = ds::randn({4, 3, 5, 5}).to(dtype);
+        std::vector<std::vector<double>> results[2];
+        for (const bool fused : {false, true}) {
+          const Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+                       b = b0.clone().requires_grad_(), r = r0.clone().requires_grad_();
+          const Tensor mean = Tensor::full({3}, 0.1, dtype), var = Tensor::full({3}, 2.0, dtype);
+          Tensor y;
+          if (fused && add_residual)
+            y = F::batch_norm_add_relu(x, r, mean, var, w, b, training, 0.1, 1e-5);
+          else if (fused)
+            y = F::batch_norm_relu(x, mean, var, w, b, training, 0.1, 1e-5);
+          else if (add_residual)
+            y = ds::relu(F::batch_norm(x, mean, var, w, b, training, 0.1, 1e-5) + r);
+          else
+            y = ds::relu(F::batch_norm(x, mean, var, w, b, training, 0.1, 1e-5));
+          y.backward(g);
+          results[fused] = {values_of(y),        values_of(x.grad()), values_of(w.grad()),
+                            values_of(b.grad()), values_of(mean),     values_of(var)};
+          if (add_residual) results[fused].push_back(values_of(r.grad()));
+        }
+        CHECK(results[1] == results[0]);
+        const auto& y = results[1][0];
+        const auto clamped = std::count(y.begin(), y.end(), 0.0);
+        CHECK(clamped > 10);
+        CHECK(clamped < 290);
       }
-      CHECK(results[1] == results[0]);
-      const auto& y = results[1][0];
-      const auto clamped = std::count(y.begin(), y.end(), 0.0);
-      CHECK(clamped > 10);
-      CHECK(clamped < 290);
-    }
+}
+
+TEST_CASE("BatchNorm::add_relu is the layer's output plus the residual through relu", "[nn]") {
+  ds::manual_seed(22);
+  const auto separate = nn::batch_norm2d(3), fused = nn::batch_norm2d(3);
+  const Tensor x = ds::randn({2, 3, 4, 4}), r = ds::randn({2, 3, 4, 4});
+  CHECK(values_of(fused->add_relu(x, r)) == values_of(ds::relu((*separate)(x) + r)));
+  CHECK(values_of(fused->named_buffers()[0].tensor) ==
+        values_of(separate->named_buffers()[0].tensor));
+  CHECK_THROWS_MATCHES(nn::batch_norm2d_relu(3)->add_relu(x, r), ds::Error,
+                       MessageContains({"BatchNorm2d", "add_relu", "then_relu"}));
+  CHECK_THROWS_MATCHES(fused->add_relu(x, ds::randn({2, 3, 4, 5})), ds::Error,
+                       MessageContains({"batch_norm_add_relu", "[2, 3, 4, 5]", "[2, 3, 4, 4]"}));
+  CHECK_THROWS_MATCHES(fused->add_relu(x, r.to(DType::f64)), ds::Error,
+                       MessageContains({"batch_norm_add_relu", "residual"}));
 }
 
 TEST_CASE("an inference output of batch_norm keeps its gradient after a training step",
