@@ -71,7 +71,8 @@ class BatchNorm : public Module {
   std::string describe() const override;
 
  private:
-  Tensor normalize(const Tensor& input, const Tensor& residual);
+  // forward() or, with a residual, add_relu().
+  Tensor apply(const Tensor& input, const Tensor& residual);
 
   std::int64_t features_;
   int spatial_dims_;

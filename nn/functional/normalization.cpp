@@ -261,11 +261,11 @@ Tensor batch_norm_direct(const Tensor& x_in, const Tensor& running_mean, const T
                 if (pgr) {
                   // The residual's gradient, then the sums from it while it is in cache.
                   masked_gradient_run(pg + at, py + at, len, pgr + at);
-                  run_dot_and_sum<false>(pgr + at, py, px + at, len, mu, dot, total);
+                  run_dot_and_sum<false, T>(pgr + at, nullptr, px + at, len, mu, dot, total);
                 } else if (py) {
                   run_dot_and_sum<true>(pg + at, py + at, px + at, len, mu, dot, total);
                 } else {
-                  run_dot_and_sum<false>(pg + at, py, px + at, len, mu, dot, total);
+                  run_dot_and_sum<false, T>(pg + at, nullptr, px + at, len, mu, dot, total);
                 }
               });
             sum_gxhat[c] = dot * is;

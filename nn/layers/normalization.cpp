@@ -22,27 +22,31 @@ BatchNorm::BatchNorm(std::int64_t features, int spatial_dims, double eps, double
   num_batches_tracked_ = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i32));
 }
 
-Tensor BatchNorm::forward(const Tensor& input) { return normalize(input, Tensor()); }
+Tensor BatchNorm::forward(const Tensor& input) { return apply(input, Tensor()); }
 
 Tensor BatchNorm::add_relu(const Tensor& input, const Tensor& residual) {
   if (then_relu_)
     fail(type_name(), ": add_relu on a layer that applies relu itself (made with then_relu)");
-  return noted(input.shape(), normalize(input, residual));
+  if (!residual.defined()) fail(type_name(), ": add_relu with an undefined residual");
+  return noted(input.shape(), apply(input, residual));
 }
 
-Tensor BatchNorm::normalize(const Tensor& input, const Tensor& residual) {
+Tensor BatchNorm::apply(const Tensor& input, const Tensor& residual) {
   const std::size_t expected = spatial_dims_ == 0 ? 2 : 4;
   if (input.dim() != expected)
     fail(type_name(), ": expects a ", expected, "-D input, got shape ", input.shape());
+  const Tensor output =
+      residual.defined()
+          ? functional::batch_norm_add_relu(input, residual, running_mean_, running_var_, weight_,
+                                            bias_, is_training(), momentum_, eps_)
+          : (then_relu_ ? functional::batch_norm_relu : functional::batch_norm)(
+                input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_, eps_);
+  // Counted once the batch is taken: a call refused for its input leaves the layer unchanged.
   if (is_training()) {
     NoGradGuard no_grad;
     num_batches_tracked_.add_(1.0);
   }
-  if (residual.defined())
-    return functional::batch_norm_add_relu(input, residual, running_mean_, running_var_, weight_,
-                                           bias_, is_training(), momentum_, eps_);
-  return (then_relu_ ? functional::batch_norm_relu : functional::batch_norm)(
-      input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_, eps_);
+  return output;
 }
 
 std::string BatchNorm::describe() const {

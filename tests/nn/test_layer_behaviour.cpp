@@ -472,15 +472,51 @@ TEST_CASE("BatchNorm::add_relu is the layer's output plus the residual through r
   ds::manual_seed(22);
   const auto separate = nn::batch_norm2d(3), fused = nn::batch_norm2d(3);
   const Tensor x = ds::randn({2, 3, 4, 4}), r = ds::randn({2, 3, 4, 4});
-  CHECK(values_of(fused->add_relu(x, r)) == values_of(ds::relu((*separate)(x) + r)));
-  CHECK(values_of(fused->named_buffers()[0].tensor) ==
-        values_of(separate->named_buffers()[0].tensor));
+  for (const bool training : {true, false}) {
+    separate->train(training);
+    fused->train(training);
+    CHECK(values_of(fused->add_relu(x, r)) == values_of(ds::relu((*separate)(x) + r)));
+    const auto buffers = fused->named_buffers(), expected = separate->named_buffers();
+    for (std::size_t i = 0; i < buffers.size(); ++i)
+      CHECK(values_of(buffers[i].tensor) == values_of(expected[i].tensor));
+  }
+  // A refused call leaves the layer as it was: no batch counted.
+  fused->train();
+  const auto counted = values_of(fused->named_buffers()[2].tensor);
   CHECK_THROWS_MATCHES(nn::batch_norm2d_relu(3)->add_relu(x, r), ds::Error,
                        MessageContains({"BatchNorm2d", "add_relu", "then_relu"}));
+  CHECK_THROWS_MATCHES(fused->add_relu(x, Tensor()), ds::Error,
+                       MessageContains({"BatchNorm2d", "add_relu", "undefined residual"}));
   CHECK_THROWS_MATCHES(fused->add_relu(x, ds::randn({2, 3, 4, 5})), ds::Error,
                        MessageContains({"batch_norm_add_relu", "[2, 3, 4, 5]", "[2, 3, 4, 4]"}));
   CHECK_THROWS_MATCHES(fused->add_relu(x, r.to(DType::f64)), ds::Error,
                        MessageContains({"batch_norm_add_relu", "residual"}));
+  CHECK(values_of(fused->named_buffers()[2].tensor) == counted);
+}
+
+TEST_CASE("batch_norm_add_relu's gradients when only some inputs want them", "[nn]") {
+  // The residual's gradient alone (x without one), the residual being x itself, and [N, C].
+  ds::manual_seed(23);
+  for (const ds::Shape& shape : {ds::Shape{4, 3, 2, 5}, ds::Shape{6, 3}}) {
+    const Tensor x0 = ds::randn(shape), r0 = ds::randn(shape), g = ds::randn(shape);
+    const Tensor w = ds::randn({3}), b = ds::randn({3});
+    std::vector<double> residual_only[2], same_tensor[2];
+    for (const bool is_fused : {false, true}) {
+      const auto op = [&](const Tensor& x, const Tensor& r) {
+        if (is_fused)
+          return F::batch_norm_add_relu(x, r, Tensor(), Tensor(), w, b, true, 0.1, 1e-5);
+        return ds::relu(F::batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5) + r);
+      };
+      const Tensor r = r0.clone().requires_grad_();
+      op(x0, r).backward(g);
+      residual_only[is_fused] = values_of(r.grad());
+      const Tensor x = x0.clone().requires_grad_();
+      op(x, x).backward(g);
+      same_tensor[is_fused] = values_of(x.grad());
+    }
+    CHECK(residual_only[1] == residual_only[0]);
+    CHECK(same_tensor[1] == same_tensor[0]);
+  }
 }
 
 TEST_CASE("an inference output of batch_norm keeps its gradient after a training step",
