@@ -235,6 +235,11 @@ Tensor max_pool2d(const Tensor& x, const Window& window, bool ceil_mode) {
 
 Tensor avg_pool2d(const Tensor& x, const Window& window) {
   check_image(x, "avg_pool2d");
+  // A window over the whole image (global pooling: the CIFAR ResNets' and MobileNetV2's last
+  // pool) is the mean over each plane, without unfolding the image a value per tap.
+  const bool whole_image = window.kernel_h == x.shape()[2] && window.kernel_w == x.shape()[3] &&
+                           window.pad_h == 0 && window.pad_w == 0;
+  if (whole_image) return mean(x, {2, 3}, /*keepdim=*/true);
   return to_image(mean(window_columns(x, window, 0.0), {1}), x, window);
 }
 

@@ -88,6 +88,11 @@ TEST_CASE("pooling gradients match finite differences", "[nn][gradcheck]") {
   check_gradients("avg_pool2d padded",
                   [&](const Inputs& in) { return F::avg_pool2d(in[0], overlapping); },
                   {leaf({2, 2, 5, 6}, gen)});
+  check_gradients("avg_pool2d over the whole image",
+                  [](const Inputs& in) {
+                    return F::avg_pool2d(in[0], ds::Window{5, 6, 5, 6});
+                  },
+                  {leaf({2, 3, 5, 6}, gen)});
   check_gradients("adaptive_avg_pool2d non-divisible",
                   [](const Inputs& in) { return F::adaptive_avg_pool2d(in[0], 3, 2); },
                   {leaf({1, 2, 7, 5}, gen)});
