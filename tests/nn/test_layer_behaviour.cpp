@@ -340,6 +340,8 @@ TEST_CASE("inputs that do not fit a layer are reported with their shapes", "[nn]
                        MessageContains({"[2, 4, 2, 2]"}));
   CHECK_THROWS_MATCHES(nn::MaxPool2d(2)(Tensor::zeros({4, 4})), ds::Error,
                        MessageContains({"max_pool2d", "[4, 4]"}));
+  CHECK_THROWS_MATCHES(F::avg_pool2d(Tensor::zeros({1, 2, 2, 3}), ds::Window{3, 3, 1, 1}),
+                       ds::Error, MessageContains({"avg_pool2d", "3x3 window", "2x3 input"}));
 }
 
 TEST_CASE("batch_norm of inputs without values gives empty outputs or a clear error",
