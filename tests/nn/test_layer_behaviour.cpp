@@ -342,6 +342,42 @@ TEST_CASE("inputs that do not fit a layer are reported with their shapes", "[nn]
                        MessageContains({"max_pool2d", "[4, 4]"}));
   CHECK_THROWS_MATCHES(F::avg_pool2d(Tensor::zeros({1, 2, 2, 3}), ds::Window{3, 3, 1, 1}),
                        ds::Error, MessageContains({"avg_pool2d", "3x3 window", "2x3 input"}));
+  // A whole-image window that its dilation makes too wide is not a global pool.
+  CHECK_THROWS_MATCHES(
+      F::avg_pool2d(Tensor::zeros({1, 2, 4, 4}), ds::Window{4, 4, 4, 4, 0, 0, 2, 2}), ds::Error,
+      MessageContains({"avg_pool2d", "dilation 2x2", "does not fit a 4x4 input"}));
+  for (const ds::Window& invalid :
+       {ds::Window{2, 2, 0, 2}, ds::Window{0, 2, 1, 1}, ds::Window{2, 2, 1, 1, -1, 0},
+        ds::Window{2, 2, 1, 1, 0, 0, 1, 0}})
+    for (const auto& pool :
+         {+[](const Tensor&x, const ds::Window&w) { return F::avg_pool2d(x, w); },
+          +[](const Tensor&x, const ds::Window&w) { return F::max_pool2d(x, w); }})
+      CHECK_THROWS_MATCHES(pool(Tensor::zeros({1, 1, 4, 4}), invalid), ds::Error,
+                           MessageContains({"invalid window"}));
+}
+
+TEST_CASE("avg_pool2d with dilation is the mean of its unfolded windows", "[nn]") {
+  // PyTorch's avg_pool2d takes no dilation, so no golden values: the definition instead, the
+  // mean over unfold's columns with zero padding (the direct loops replaced that composition).
+  ds::manual_seed(24);
+  const Tensor x = ds::randn({2, 3, 9, 8}).requires_grad_();
+  const ds::Window w{3, 2, 2, 1, 1, 1, 2, 3};
+  const Tensor pooled = F::avg_pool2d(x, w);
+  const Tensor columns = ds::unfold(x.reshape({6, 1, 9, 8}), w, 0.0);
+  const Tensor expected = ds::mean(columns, {1}).reshape(pooled.shape());
+  const Tensor g = ds::randn(pooled.shape());
+  pooled.backward(g);
+  const std::vector<double> grad = values_of(x.grad());
+  x.set_grad(Tensor());
+  expected.backward(g);
+  const auto close = [](const std::vector<double>& a, const std::vector<double>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (std::abs(a[i] - b[i]) > 1e-6 * (1 + std::abs(b[i]))) return false;
+    return true;
+  };
+  CHECK(close(values_of(pooled), values_of(expected)));
+  CHECK(close(grad, values_of(x.grad())));
 }
 
 TEST_CASE("batch_norm of inputs without values gives empty outputs or a clear error",
