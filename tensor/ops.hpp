@@ -93,6 +93,9 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim);
 // fold is its adjoint: it sums the columns back into [N, C, height, width].
 Tensor unfold(const Tensor& x, const Window& window, double pad_value = 0.0);
 Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, std::int64_t width);
+// Refuses a window no convolution or pooling can take (a kernel, stride or dilation below 1,
+// negative padding), naming `op`.
+void check_window(const Window& window, const char* op);
 // convolve: x [N, C, H, W] with weight [O, C * kh * kw] -> [N, O, out_h * out_w], the value of
 // matmul(weight, unfold(x, window)) without the unfolded batch in memory (back-ends work image
 // by image, and backward unfolds the saved input again).

@@ -154,18 +154,9 @@ void max_pool_planes(const T* in, T* out, std::int32_t* index, std::int64_t plan
   }
 }
 
-// Refuses a window no pooling can take: a kernel, stride or dilation below 1, negative padding.
-void check_pool_window(const Window& w, const char* op) {
-  if (w.kernel_h < 1 || w.kernel_w < 1 || w.stride_h < 1 || w.stride_w < 1 || w.pad_h < 0 ||
-      w.pad_w < 0 || w.dilation_h < 1 || w.dilation_w < 1)
-    fail(op, ": invalid window: kernel ", w.kernel_h, "x", w.kernel_w, ", stride ", w.stride_h, "x",
-         w.stride_w, ", padding ", w.pad_h, "x", w.pad_w, ", dilation ", w.dilation_h, "x",
-         w.dilation_w);
-}
-
 // The shape a pooling window gives x [N, C, H, W]; a window that does not fit is refused.
 Shape pooled_shape(const Tensor& x, const Window& window, const char* op) {
-  check_pool_window(window, op);
+  check_window(window, op);
   const auto& s = x.shape();
   const Shape out_shape{s[0], s[1], window.out_h(s[2]), window.out_w(s[3])};
   if (out_shape[2] < 1 || out_shape[3] < 1)
@@ -310,7 +301,7 @@ Tensor pad_far_edge(const Tensor& x, std::int64_t dim, std::int64_t extra) {
 
 Tensor max_pool2d(const Tensor& x, const Window& window, bool ceil_mode) {
   check_image(x, "max_pool2d");
-  check_pool_window(window, "max_pool2d");
+  check_window(window, "max_pool2d");
   if (ceil_mode) {
     const Tensor padded = pad_far_edge(
         pad_far_edge(x, 2,

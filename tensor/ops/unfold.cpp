@@ -6,8 +6,6 @@
 
 namespace ds {
 
-namespace {
-
 void check_window(const Window& w, const char* op) {
   if (w.kernel_h < 1 || w.kernel_w < 1 || w.stride_h < 1 || w.stride_w < 1 || w.dilation_h < 1 ||
       w.dilation_w < 1 || w.pad_h < 0 || w.pad_w < 0)
@@ -15,6 +13,8 @@ void check_window(const Window& w, const char* op) {
          w.stride_w, ", padding ", w.pad_h, "x", w.pad_w, ", dilation ", w.dilation_h, "x",
          w.dilation_w);
 }
+
+namespace {
 
 std::int64_t positions(const Window& w, std::int64_t height, std::int64_t width, const char* op) {
   const std::int64_t out_h = w.out_h(height), out_w = w.out_w(width);
