@@ -96,6 +96,10 @@ Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, st
 // Refuses a window no convolution or pooling can take (a kernel, stride or dilation below 1,
 // negative padding), naming `op`.
 void check_window(const Window& window, const char* op);
+// The positions (out_h * out_w) of a window checked as check_window does over a height x width
+// input; a window that does not fit is refused, naming `op`.
+std::int64_t window_positions(const Window& window, std::int64_t height, std::int64_t width,
+                              const char* op);
 // convolve: x [N, C, H, W] with weight [O, C * kh * kw] -> [N, O, out_h * out_w], the value of
 // matmul(weight, unfold(x, window)) without the unfolded batch in memory (back-ends work image
 // by image, and backward unfolds the saved input again).

@@ -156,14 +156,9 @@ void max_pool_planes(const T* in, T* out, std::int32_t* index, std::int64_t plan
 
 // The shape a pooling window gives x [N, C, H, W]; a window that does not fit is refused.
 Shape pooled_shape(const Tensor& x, const Window& window, const char* op) {
-  check_window(window, op);
   const auto& s = x.shape();
-  const Shape out_shape{s[0], s[1], window.out_h(s[2]), window.out_w(s[3])};
-  if (out_shape[2] < 1 || out_shape[3] < 1)
-    fail(op, ": a ", window.kernel_h, "x", window.kernel_w, " window (stride ", window.stride_h,
-         "x", window.stride_w, ", padding ", window.pad_h, "x", window.pad_w, ", dilation ",
-         window.dilation_h, "x", window.dilation_w, ") does not fit a ", s[2], "x", s[3], " input");
-  return out_shape;
+  window_positions(window, s[2], s[3], op);
+  return {s[0], s[1], window.out_h(s[2]), window.out_w(s[3])};
 }
 
 Tensor max_pool_direct(const Tensor& x, const Window& window) {
@@ -220,10 +215,9 @@ void for_each_tap_inside(std::int64_t height, std::int64_t width, const Window& 
 }
 
 // Average pooling as direct loops on the CPU: each window's sum over its taps divided by the
-// window's size, padding counted as zeros (PyTorch's count_include_pad), and a backward that
-// spreads each output's gradient over its window. Through unfold, small windows cost a copy of
-// one value per tap and plane (a 2x2 pool of [128, 64, 16, 16] took 4.1 ms forward, 2.5 ms
-// backward; these loops 2.6 and 2.1-2.8 ms).
+// window's size, padding counted as zeros (PyTorch's count_include_pad). Through unfold, small
+// windows cost a copy of one value per tap and plane (a 2x2 pool of [128, 64, 16, 16] took 4.1 ms
+// forward, 2.5 ms backward; these loops 2.6 and 2.1-2.8 ms).
 Tensor avg_pool_direct(const Tensor& x, const Window& window, const Shape& out_shape) {
   const auto& s = x.shape();
   const Tensor input = x.detach().contiguous();
@@ -247,33 +241,32 @@ Tensor avg_pool_direct(const Tensor& x, const Window& window, const Shape& out_s
       for (std::int64_t i = 0; i < plane_out; ++i) dst[i] /= static_cast<T>(size);
     }
   });
-  return autograd::record("avg_pool2d", out, {x},
-                          [window, in_shape = s, planes, plane_in, plane_out, size, parallel](
-                              const Tensor& g, const std::vector<bool>&) {
-                            const Tensor grad = g.contiguous();
-                            Tensor grad_in =
-                                Tensor::empty(in_shape, g.dtype());  // zeroed plane by plane below
-                            dispatch_floating(g.dtype(), "avg_pool2d backward", [&](auto tag) {
-                              using T = typename decltype(tag)::type;
-                              const T* go = grad.data<T>();
-                              T* gi = grad_in.data<T>();
-                              // (A product per tap, not a division: as the window's size is a power
-                              // of two for the common windows, the same values.)
-                              const T share = static_cast<T>(1.0 / size);
+  // Backward spreads each output's gradient over its window's taps inside the plane: a product
+  // per tap by 1 / size, not a division (the same values where the size is a power of two, as
+  // for the common windows; within a rounding step elsewhere).
+  const auto backward = [window, in_shape = s, planes, plane_in, plane_out, size, parallel](
+                            const Tensor& g, const std::vector<bool>&) {
+    const Tensor grad = g.contiguous();
+    Tensor grad_in = Tensor::empty(in_shape, g.dtype());  // zeroed plane by plane below
+    dispatch_floating(g.dtype(), "avg_pool2d backward", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* go = grad.data<T>();
+      T* gi = grad_in.data<T>();
+      const T share = static_cast<T>(1.0 / size);
 #pragma omp parallel for schedule(static) if (parallel)
-                              for (std::int64_t plane = 0; plane < planes; ++plane) {
-                                const T* from = go + plane * plane_out;
-                                T* to = gi + plane * plane_in;
-                                // Zeroed just before its gradients land, while it is in cache.
-                                std::fill(to, to + plane_in, T(0));
-                                for_each_tap_inside(in_shape[2], in_shape[3], window,
-                                                    [&](std::int64_t at_out, std::int64_t at_in) {
-                                                      to[at_in] += from[at_out] * share;
-                                                    });
-                              }
-                            });
-                            return std::vector<Tensor>{grad_in};
-                          });
+      for (std::int64_t plane = 0; plane < planes; ++plane) {
+        const T* from = go + plane * plane_out;
+        T* to = gi + plane * plane_in;
+        // Zeroed just before its gradients land, while it is in cache.
+        std::fill(to, to + plane_in, T(0));
+        for_each_tap_inside(
+            in_shape[2], in_shape[3], window,
+            [&](std::int64_t at_out, std::int64_t at_in) { to[at_in] += from[at_out] * share; });
+      }
+    });
+    return std::vector<Tensor>{grad_in};
+  };
+  return autograd::record("avg_pool2d", out, {x}, backward);
 }
 
 }  // namespace
@@ -321,11 +314,10 @@ Tensor avg_pool2d(const Tensor& x, const Window& window) {
   check_image(x, "avg_pool2d");
   const Shape out_shape = pooled_shape(x, window, "avg_pool2d");
   // A window over the whole image (global pooling: the CIFAR ResNets' and MobileNetV2's last
-  // pool) is the mean over each plane.
+  // pool) is the mean over each plane. (A window as large as the image fits it, as checked
+  // above, only without dilation.)
   const bool whole_image = window.kernel_h == x.shape()[2] && window.kernel_w == x.shape()[3] &&
-                           window.pad_h == 0 && window.pad_w == 0 &&
-                           (window.dilation_h == 1 || window.kernel_h == 1) &&
-                           (window.dilation_w == 1 || window.kernel_w == 1);
+                           window.pad_h == 0 && window.pad_w == 0;
   if (whole_image) return mean(x, {2, 3}, /*keepdim=*/true);
   if (x.device().is_cpu() && is_floating(x.dtype())) return avg_pool_direct(x, window, out_shape);
   return to_image(mean(window_columns(x, window, 0.0), {1}), x, window);

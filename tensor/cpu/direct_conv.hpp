@@ -4,10 +4,10 @@
 // copy, at a fixed offset per tap; so the products read the image itself, with neither unfolded
 // columns nor GEMM packing (two copies of nine times the image for a 3x3 window). With a stride
 // the copy is split into phases (every stride-th row and column from each offset), in which a
-// tap's run is contiguous again. Where
-// an output row is a whole number of registers, each register's positions lie in one row and
-// the products go straight to the output; elsewhere the positions that fall in the padding
-// between rows are computed too, in a buffer, and dropped as the kept ones are copied out.
+// tap's run is contiguous again. Where an output row is a whole number of registers, each
+// register's positions lie in one row and the products go straight to the output; elsewhere the
+// positions that fall in the padding between rows are computed too, in a buffer, and dropped as
+// the kept ones are copied out.
 // The same routine computes the input gradient, a stride-1 convolution of the output gradient
 // with the transposed, flipped weights; the weight gradient sums the output gradient times the
 // same runs of the copy.

@@ -14,16 +14,18 @@ void check_window(const Window& w, const char* op) {
          w.dilation_w);
 }
 
-namespace {
-
-std::int64_t positions(const Window& w, std::int64_t height, std::int64_t width, const char* op) {
+std::int64_t window_positions(const Window& w, std::int64_t height, std::int64_t width,
+                              const char* op) {
+  check_window(w, op);
   const std::int64_t out_h = w.out_h(height), out_w = w.out_w(width);
   if (out_h < 1 || out_w < 1)
-    fail(op, ": a ", w.kernel_h, "x", w.kernel_w, " window (dilation ", w.dilation_h, "x",
-         w.dilation_w, ", padding ", w.pad_h, "x", w.pad_w, ") does not fit a ", height, "x", width,
-         " input");
+    fail(op, ": a ", w.kernel_h, "x", w.kernel_w, " window (stride ", w.stride_h, "x", w.stride_w,
+         ", dilation ", w.dilation_h, "x", w.dilation_w, ", padding ", w.pad_h, "x", w.pad_w,
+         ") does not fit a ", height, "x", width, " input");
   return out_h * out_w;
 }
+
+namespace {
 
 // The gradients of convolve or depthwise_convolve, by the back-end's `backward` member.
 template <typename Backward>
@@ -58,7 +60,7 @@ Tensor convolution(const char* name, const Tensor& x, const Tensor& weight, cons
          expected(taps), ")");
   if (!is_floating(x.dtype())) fail(name, ": needs floating-point tensors, got ", describe(x));
   const auto& s = x.shape();
-  const std::int64_t count = positions(window, s[2], s[3], name);
+  const std::int64_t count = window_positions(window, s[2], s[3], name);
   Tensor out = Tensor::empty({s[0], weight.shape()[0], count}, x.dtype(), x.device());
   (backend_for(x.device()).*forward)(x.detach().contiguous(), weight.detach().contiguous(), window,
                                      out);
@@ -77,7 +79,7 @@ Tensor unfold(const Tensor& x, const Window& window, double pad_value) {
   if (x.dim() != 4) fail("unfold: expects [N, C, H, W], got shape ", x.shape());
   const auto& s = x.shape();
   const std::int64_t taps = window.kernel_h * window.kernel_w;
-  Tensor out = Tensor::empty({s[0], s[1] * taps, positions(window, s[2], s[3], "unfold")},
+  Tensor out = Tensor::empty({s[0], s[1] * taps, window_positions(window, s[2], s[3], "unfold")},
                              x.dtype(), x.device());
   backend_for(x.device()).im2col(x.contiguous(), window, pad_value, out);
   return autograd::record("unfold", out, {x},
@@ -89,7 +91,7 @@ Tensor unfold(const Tensor& x, const Window& window, double pad_value) {
 Tensor fold(const Tensor& columns, const Window& window, std::int64_t height, std::int64_t width) {
   check_window(window, "fold");
   const std::int64_t taps = window.kernel_h * window.kernel_w;
-  const std::int64_t count = positions(window, height, width, "fold");
+  const std::int64_t count = window_positions(window, height, width, "fold");
   if (columns.dim() != 3 || columns.shape()[1] % taps != 0 || columns.shape()[2] != count)
     fail("fold: columns of shape ", columns.shape(), " do not match a ", window.kernel_h, "x",
          window.kernel_w, " window over a ", height, "x", width, " input (", count, " positions)");
