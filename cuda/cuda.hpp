@@ -21,6 +21,9 @@ int current_device();
 
 // Waits until every queued kernel and copy on the device has finished (for timing).
 void synchronize(int device = 0);
+// The back-end's kernel launches so far on all devices, cuBLAS products counted as one each
+// (for profiling: launches per training step, and the host time each one costs).
+std::size_t kernel_launches();
 
 struct MemoryStats {
   std::size_t in_use_bytes = 0;        // held by live tensors

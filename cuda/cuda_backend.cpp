@@ -4,6 +4,7 @@
 #include "cuda/cuda.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/runtime.hpp"
+#include "tensor/batch_norm.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds::cuda {
@@ -123,6 +124,53 @@ void CudaBackend::im2col(const Tensor& in, const Window& window, double pad_valu
 void CudaBackend::col2im(const Tensor& cols, const Window& window, const Tensor& out) {
   launch_col2im(cols.dtype(), cols.data_ptr(), geometry_of(out, window), window, out.data_ptr(),
                 stream_of(out));
+}
+
+namespace {
+
+const void* data_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+void* mutable_data_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+const double* f64_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<const double*>(t.data_ptr()) : nullptr;
+}
+
+}  // namespace
+
+void CudaBackend::batch_norm(const BatchNormForward& pass) {
+  launch_batch_norm(pass.x.dtype(), pass.layout, pass.x.data_ptr(), f64_or_null(pass.given_mean),
+                    f64_or_null(pass.given_var), pass.eps, data_or_null(pass.weight),
+                    data_or_null(pass.bias), data_or_null(pass.residual), pass.relu,
+                    static_cast<double*>(pass.stats.data_ptr()), pass.y.data_ptr(),
+                    stream_of(pass.y));
+}
+
+void CudaBackend::batch_norm_backward(const BatchNormBackward& pass) {
+  // The sums are needed for the input gradient through the batch statistics and come with the
+  // residual's gradient: where the caller wants none, they go to scratch memory.
+  const bool sums_needed =
+      pass.grad_residual.defined() || (pass.grad_x.defined() && !pass.given_statistics);
+  const Tensor sums = pass.sums.defined() || !sums_needed
+                          ? pass.sums
+                          : Tensor::empty({2, pass.layout.channels}, DType::f64, pass.x.device());
+  launch_batch_norm_backward(pass.x.dtype(), pass.layout, pass.grad.data_ptr(), pass.x.data_ptr(),
+                             data_or_null(pass.output), f64_or_null(pass.stats),
+                             data_or_null(pass.weight), pass.given_statistics,
+                             mutable_data_or_null(pass.grad_x),
+                             mutable_data_or_null(pass.grad_residual),
+                             static_cast<double*>(mutable_data_or_null(sums)), stream_of(pass.x));
+}
+
+void CudaBackend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buffer,
+                           const SgdUpdate& update) {
+  // Anything else (odd layouts, a mismatch the composed ops will name) takes the default.
+  const auto matches = [&](const Tensor& t) {
+    return t.is_contiguous() && t.dtype() == param.dtype() && t.numel() == param.numel() &&
+           t.device() == param.device();
+  };
+  const bool one_pass = matches(param) && matches(grad) && (!buffer.defined() || matches(buffer));
+  if (!one_pass) return Backend::sgd_step(param, grad, buffer, update);
+  launch_sgd(param.dtype(), param.data_ptr(), grad.data_ptr(), mutable_data_or_null(buffer),
+             param.numel(), update, stream_of(param));
 }
 
 }  // namespace ds::cuda

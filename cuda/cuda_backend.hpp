@@ -27,6 +27,10 @@ class CudaBackend final : public Backend {
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void im2col(const Tensor& in, const Window& window, double pad_value, const Tensor& out) override;
   void col2im(const Tensor& cols, const Window& window, const Tensor& out) override;
+  void batch_norm(const BatchNormForward& pass) override;
+  void batch_norm_backward(const BatchNormBackward& pass) override;
+  void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buffer,
+                const SgdUpdate& update) override;
 };
 
 }  // namespace ds::cuda

@@ -35,6 +35,24 @@ void launch_reduce(ReduceOp op, DType type, const void* in, std::int64_t rows,
 void launch_softmax(DType type, const void* in, std::int64_t rows, std::int64_t row_length,
                     bool log, void* out, cudaStream_t stream);
 
+// Batch normalisation (batch_norm.cu): x, y, residual and gradients contiguous of `type`,
+// weight and bias [C] of `type` or null, per-channel statistics and sums f64 as in
+// tensor/batch_norm.hpp. The backward computes the sums into `sums`, which the caller provides
+// whenever they are wanted or the input gradient runs through the batch statistics.
+void launch_batch_norm(DType type, const BatchNormLayout& layout, const void* x,
+                       const double* given_mean, const double* given_var, double eps,
+                       const void* weight, const void* bias, const void* residual, bool relu,
+                       double* stats, void* y, cudaStream_t stream);
+void launch_batch_norm_backward(DType type, const BatchNormLayout& layout, const void* grad,
+                                const void* x, const void* output, const double* stats,
+                                const void* weight, bool given_statistics, void* grad_x,
+                                void* grad_residual, double* sums, cudaStream_t stream);
+
+// One SGD update (sgd.cu): param, grad and buffer (null without momentum) contiguous, n values
+// of `type`.
+void launch_sgd(DType type, void* param, const void* grad, void* buffer, std::int64_t n,
+                const SgdUpdate& update, cudaStream_t stream);
+
 struct ImageGeometry {
   std::int64_t batch, channels, height, width, out_h, out_w;
 };
@@ -62,13 +80,30 @@ struct ShiftOutput {
   float* values;
   float scale;
 };
-// `wide`: the layer needs the wide accumulator (shift::choose_accumulator); otherwise int64
-// sums are exact.
-void launch_shift_linear(const ShiftRows& weights, const std::int32_t* x, std::int64_t batch,
-                         bool is_unsigned, bool wide, const ShiftOutput& out, cudaStream_t stream);
-void launch_shift_conv2d(const ShiftRows& weights, const std::int32_t* x,
-                         const ShiftConvShape& shape, bool is_unsigned, bool wide,
-                         const ShiftOutput& out, cudaStream_t stream);
+// The same output from its element `elements` on.
+inline ShiftOutput advanced(const ShiftOutput& out, std::int64_t elements) {
+  return out.integers ? ShiftOutput{out.integers + elements, nullptr, out.scale}
+                      : ShiftOutput{nullptr, out.values + elements, out.scale};
+}
+// The samples of a shift GEMM: linear inputs [samples, cols] (positions 1), or the unfolded
+// columns of a group of images [images, cols, positions], a sample being (image, position):
+//   x[s / positions * x_image_stride + c * x_col_stride + s % positions]
+//   y[s / positions * y_image_stride + row * y_row_stride + s % positions]
+struct ShiftGemmOperands {
+  const std::int32_t* x;
+  std::int64_t samples, positions;
+  std::int64_t x_image_stride, x_col_stride;
+  std::int64_t y_image_stride, y_row_stride;
+};
+// How a GEMM adds its terms: narrow (4-bit codes, activations of at most 20 bits, sign
+// included: 32 terms fit an int32) or in int64 (every layer that does not need the wide sums).
+enum class ShiftSum { narrow, int64 };
+void launch_shift_gemm(const ShiftRows& weights, const ShiftGemmOperands& operands, ShiftSum sum,
+                       bool is_unsigned, const ShiftOutput& out, cudaStream_t stream);
+// Layers that need the wide accumulator (shift::choose_accumulator): a direct convolution.
+void launch_shift_conv2d_wide(const ShiftRows& weights, const std::int32_t* x,
+                              const ShiftConvShape& shape, bool is_unsigned, const ShiftOutput& out,
+                              cudaStream_t stream);
 // clamp(floor(x * 2^F), lowest, highest) as int32; sets *saw_nan where x holds a NaN.
 void launch_shift_quantize(const float* x, std::int64_t n, int fraction_bits, double lowest,
                            double highest, std::int32_t* out, int* saw_nan, cudaStream_t stream);

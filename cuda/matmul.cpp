@@ -87,6 +87,7 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
                                    oa->batch_stride, beta, out.data_ptr(), type, as_int(m, "size"),
                                    n * m, as_int(batches, "batch"), compute, CUBLAS_GEMM_DEFAULT),
         "cublasGemmStridedBatchedEx");
+  check_launch("cublasGemmStridedBatchedEx");
 }
 
 }  // namespace ds::cuda

@@ -1,8 +1,10 @@
 #include "cuda/runtime.hpp"
 
 #include <array>
+#include <atomic>
 #include <mutex>
 
+#include "cuda/cuda.hpp"
 #include "tensor/error.hpp"
 
 namespace ds::cuda {
@@ -18,7 +20,16 @@ void check(cublasStatus_t status, const char* what) {
          ")");
 }
 
-void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+namespace {
+std::atomic<std::size_t> launches{0};
+}  // namespace
+
+void check_launch(const char* kernel) {
+  launches.fetch_add(1, std::memory_order_relaxed);
+  check(cudaGetLastError(), kernel);
+}
+
+std::size_t kernel_launches() { return launches.load(std::memory_order_relaxed); }
 
 namespace {
 

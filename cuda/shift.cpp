@@ -7,6 +7,7 @@
 #include "cuda/kernels.hpp"
 #include "cuda/runtime.hpp"
 #include "shiftops/quantize.hpp"
+#include "tensor/composed.hpp"
 
 namespace ds::cuda {
 
@@ -37,11 +38,81 @@ bool needs_wide(const DeviceShiftWeights& weights, const shift::ActivationFormat
          shift::Accumulator::wide;
 }
 
+// Narrow: a lane's 32 terms of 4-bit codes (amounts up to 6) fit an int32 when the activations
+// have at most 20 bits, counting an unsigned format's values as one bit wider.
+ShiftSum sum_of(const DeviceShiftWeights& weights, const shift::ActivationFormat& format) {
+  const int value_bits = format.bits + (format.is_signed ? 0 : 1);
+  return weights.packed().code_bits == 4 && value_bits <= 20 ? ShiftSum::narrow : ShiftSum::int64;
+}
+
 ShiftConvShape shape_of(const shift::ConvGeometry& g) {
   const auto& p = g.params;
   return {g.batch,   g.channels, g.height,     g.width,      g.out_h(),
           g.out_w(), g.kernel_h, g.kernel_w,   p.stride_h,   p.stride_w,
           p.pad_h,   p.pad_w,    p.dilation_h, p.dilation_w, p.groups};
+}
+
+// The layer on device inputs x [batch, cols] into out [batch, rows].
+void run_linear(const DeviceShiftWeights& weights, const std::int32_t* x, std::int64_t batch,
+                const shift::ActivationFormat& format, const ShiftOutput& out,
+                cudaStream_t stream) {
+  const ShiftRows w = rows_of(weights);
+  if (needs_wide(weights, format)) {
+    const ShiftConvShape as_conv{batch, w.cols, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+    return launch_shift_conv2d_wide(w, x, as_conv, !format.is_signed, out, stream);
+  }
+  const ShiftGemmOperands operands{x, batch, 1, w.cols, 1, w.rows, 1};
+  launch_shift_gemm(w, operands, sum_of(weights, format), !format.is_signed, out, stream);
+}
+
+// The layer on device images x [N, C, H, W] into out [N, rows, oh, ow]: each group of images is
+// unfolded into int32 columns [images, C * kh * kw, oh * ow] (a 1x1 convolution of stride 1
+// reads its input as they are), then one GEMM per convolution group.
+void run_conv2d(const DeviceShiftWeights& weights, const std::int32_t* x,
+                const shift::ConvGeometry& g, const shift::ActivationFormat& format,
+                const ShiftOutput& out, cudaStream_t stream) {
+  const ShiftRows w = rows_of(weights);
+  if (needs_wide(weights, format))
+    return launch_shift_conv2d_wide(w, x, shape_of(g), !format.is_signed, out, stream);
+  const auto& p = g.params;
+  const Window window{g.kernel_h, g.kernel_w, p.stride_h,   p.stride_w,
+                      p.pad_h,    p.pad_w,    p.dilation_h, p.dilation_w};
+  const std::int64_t positions = g.out_h() * g.out_w();
+  const std::int64_t image_columns = g.channels * g.kernel_h * g.kernel_w * positions;
+  const std::int64_t image_size = g.channels * g.height * g.width;
+  const bool unfolded_already = g.kernel_h == 1 && g.kernel_w == 1 && p.stride_h == 1 &&
+                                p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
+  const std::int64_t group_rows = w.rows / p.groups;
+  const ShiftSum sum = sum_of(weights, format);
+  for_each_group(g.batch, unfolded_already ? 0 : image_columns, DType::i32, kConvWorkspaceBytes,
+                 [&](std::int64_t first, std::int64_t count) {
+                   const std::int32_t* columns = x + first * image_size;
+                   std::shared_ptr<void> unfolded;
+                   if (!unfolded_already) {
+                     unfolded = allocate_on(weights.device(),
+                                            static_cast<std::size_t>(count * image_columns) * 4);
+                     launch_im2col(DType::i32, columns,
+                                   {count, g.channels, g.height, g.width, g.out_h(), g.out_w()},
+                                   window, 0.0, unfolded.get(), stream);
+                     columns = static_cast<const std::int32_t*>(unfolded.get());
+                   }
+                   for (std::int64_t group = 0; group < p.groups; ++group) {
+                     ShiftRows rows = w;
+                     rows.codes += group * group_rows * w.row_bytes;
+                     if (rows.bias) rows.bias += group * group_rows;
+                     rows.rows = group_rows;
+                     const ShiftGemmOperands operands{columns + group * w.cols * positions,
+                                                      count * positions,
+                                                      positions,
+                                                      image_columns,
+                                                      positions,
+                                                      w.rows * positions,
+                                                      positions};
+                     launch_shift_gemm(
+                         rows, operands, sum, !format.is_signed,
+                         advanced(out, (first * w.rows + group * group_rows) * positions), stream);
+                   }
+                 });
 }
 
 cudaStream_t stream_for(const DeviceShiftWeights& weights) {
@@ -142,8 +213,7 @@ void linear_int(const DeviceShiftWeights& weights, const std::int32_t* x, std::i
   const shift::PackedWeights& p = weights.packed();
   on_host_arrays(weights, x, batch * p.cols, y, batch * p.rows,
                  [&](const std::int32_t* x_device, const ShiftOutput& out, cudaStream_t stream) {
-                   launch_shift_linear(rows_of(weights), x_device, batch, !format.is_signed,
-                                       needs_wide(weights, format), out, stream);
+                   run_linear(weights, x_device, batch, format, out, stream);
                  });
 }
 
@@ -157,8 +227,7 @@ void conv2d_int(const DeviceShiftWeights& weights, const std::int32_t* x,
       geometry.batch * weights.packed().rows * geometry.out_h() * geometry.out_w();
   on_host_arrays(weights, x, inputs, y, outputs,
                  [&](const std::int32_t* x_device, const ShiftOutput& out, cudaStream_t stream) {
-                   launch_shift_conv2d(rows_of(weights), x_device, shape_of(geometry),
-                                       !format.is_signed, needs_wide(weights, format), out, stream);
+                   run_conv2d(weights, x_device, geometry, format, out, stream);
                  });
 }
 
@@ -174,8 +243,7 @@ Tensor shift_linear(const Tensor& x, const DeviceShiftWeights& weights,
   return on_float_tensors(
       x, weights, bits, shape, "shift_linear",
       [&](const std::int32_t* fixed, const ShiftOutput& out, cudaStream_t stream) {
-        launch_shift_linear(rows_of(weights), fixed, batch, false,
-                            needs_wide(weights, format_of(bits)), out, stream);
+        run_linear(weights, fixed, batch, format_of(bits), out, stream);
       });
 }
 
@@ -190,8 +258,7 @@ Tensor shift_conv2d(const Tensor& x, const DeviceShiftWeights& weights, std::int
   return on_float_tensors(
       x, weights, bits, shape, "shift_conv2d",
       [&](const std::int32_t* fixed, const ShiftOutput& out, cudaStream_t stream) {
-        launch_shift_conv2d(rows_of(weights), fixed, shape_of(geometry), false,
-                            needs_wide(weights, format_of(bits)), out, stream);
+        run_conv2d(weights, fixed, geometry, format_of(bits), out, stream);
       });
 }
 

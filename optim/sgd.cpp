@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "optim/moments.hpp"
+#include "tensor/backend.hpp"
 #include "tensor/ops.hpp"
 
 namespace ds::optim {
@@ -114,15 +115,12 @@ void SGD::update(const ParamGroup& group, const Tensor& param, const Tensor& gra
     if (buffer.defined()) buffer.storage().bump_version();
     return;
   }
-  Tensor direction = group.weight_decay != 0.0 ? grad + param * group.weight_decay : grad;
-  if (buffer.defined()) {
-    if (first)
-      buffer.copy_(direction);
-    else
-      buffer.mul_(group.momentum).add_(direction, 1.0 - dampening_);
-    direction = nesterov_ ? direction + buffer * group.momentum : buffer;
-  }
-  param.add_(direction, -group.lr);
+  // Elsewhere the device's back-end runs it: one kernel on a GPU, composed ops by default.
+  backend_for(param.device())
+      .sgd_step(param, grad, buffer,
+                {group.lr, group.weight_decay, group.momentum, dampening_, nesterov_, first});
+  param.storage().bump_version();
+  if (buffer.defined()) buffer.storage().bump_version();
 }
 
 }  // namespace ds::optim

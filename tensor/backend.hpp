@@ -11,6 +11,8 @@
 namespace ds {
 
 class Tensor;
+struct BatchNormForward;
+struct BatchNormBackward;
 
 // A 2-D sliding window (convolution and pooling geometry).
 struct Window {
@@ -31,6 +33,21 @@ struct Window {
   static std::int64_t positions_along(std::int64_t reach, std::int64_t stride) {
     return reach < 0 ? 0 : reach / stride + 1;
   }
+};
+
+// Batch normalisation's view of its input: [batch, channels, inner], where [N, C] has inner 1
+// and [N, C, H, W] inner H * W (tensor/batch_norm.hpp).
+struct BatchNormLayout {
+  std::int64_t batch, channels, inner;
+  std::int64_t count() const { return batch * inner; }  // values per channel
+};
+
+// One SGD update of a parameter (optim/sgd.cpp): d = grad + weight_decay * param; with
+// momentum, buffer = d on the first step, else momentum * buffer + (1 - dampening) * d, and
+// d = buffer (Nesterov: d + momentum * buffer); then param += -lr * d.
+struct SgdUpdate {
+  double lr, weight_decay, momentum, dampening;
+  bool nesterov, first_step;
 };
 
 enum class UnaryOp { neg, exp, exp2, log, log2, sqrt, abs, sign, floor, round };
@@ -98,6 +115,14 @@ class Backend {
   virtual void depthwise_conv2d_backward(const Tensor& x, const Tensor& weight,
                                          const Tensor& grad_out, const Window& window,
                                          const Tensor& grad_x, const Tensor& grad_weight);
+  // Batch normalisation's forward and backward in a few fused passes (tensor/batch_norm.hpp
+  // says what each reads and writes).
+  virtual void batch_norm(const BatchNormForward& pass) = 0;
+  virtual void batch_norm_backward(const BatchNormBackward& pass) = 0;
+  // The SGD update of `param` in place; `buffer` (the momentum buffer, like param) is defined
+  // when momentum is not 0. The default composes elementwise ops; a back-end may run one pass.
+  virtual void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buffer,
+                        const SgdUpdate& update);
 };
 
 Backend& backend_for(Device device);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "autograd/grad_mode.hpp"
+#include "tensor/ops.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds {
@@ -18,21 +20,6 @@ Tensor columns_of(Backend& backend, const Tensor& x, const Window& window) {
                                        x.dtype(), x.device());
   backend.im2col(x, window, 0.0, columns);
   return columns;
-}
-
-// Unfolding a whole batch at once can take more memory than the device has: VGG16's 64-channel
-// layers at 224x224 and batch 256 would need 30 GB of columns. So the batch is cut into groups
-// of images whose working memory (`elements_per_image` each) fits the workspace, and `body(first,
-// count)` runs once per group.
-template <typename Body>
-void for_each_group(std::int64_t batch, std::int64_t elements_per_image, DType dtype,
-                    std::size_t workspace_bytes, Body body) {
-  const std::size_t image_bytes =
-      std::max<std::size_t>(1, static_cast<std::size_t>(elements_per_image) * dtype_size(dtype));
-  const std::int64_t group =
-      std::max<std::int64_t>(1, static_cast<std::int64_t>(workspace_bytes / image_bytes));
-  for (std::int64_t first = 0; first < batch; first += group)
-    body(first, std::min(group, batch - first));
 }
 
 }  // namespace
@@ -163,6 +150,20 @@ void Backend::relu_backward(const Tensor& output, const Tensor& grad, const Tens
   const Tensor positive = Tensor::empty(output.shape(), DType::u8, output.device());
   binary(BinaryOp::gt, output, zero.expand(output.shape()), positive);
   where(positive, grad, zero.to(grad.dtype()).expand(grad.shape()), out);
+}
+
+void Backend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buffer,
+                       const SgdUpdate& update) {
+  NoGradGuard no_grad;
+  Tensor direction = update.weight_decay != 0.0 ? grad + param * update.weight_decay : grad;
+  if (buffer.defined()) {
+    if (update.first_step)
+      buffer.copy_(direction);
+    else
+      buffer.mul_(update.momentum).add_(direction, 1.0 - update.dampening);
+    direction = update.nesterov ? direction + buffer * update.momentum : buffer;
+  }
+  param.add_(direction, -update.lr);
 }
 
 void Backend::conv2d(const Tensor& x, const Tensor& weight, const Window& window,

@@ -33,6 +33,8 @@ class CpuBackend final : public Backend {
   void depthwise_conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& grad_out,
                                  const Window& window, const Tensor& grad_x,
                                  const Tensor& grad_weight) override;
+  void batch_norm(const BatchNormForward& pass) override;
+  void batch_norm_backward(const BatchNormBackward& pass) override;
 };
 
 }  // namespace ds::cpu

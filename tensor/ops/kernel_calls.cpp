@@ -1,5 +1,9 @@
 #include "tensor/ops/kernel_calls.hpp"
 
+#include <bit>
+#include <cstdint>
+#include <vector>
+
 #include "autograd/grad_mode.hpp"
 
 namespace ds::detail {
@@ -17,7 +21,38 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor scalar_like(double value, const Tensor& like) {
-  return Tensor::scalar(value, like.dtype(), like.device());
+  if (like.device().is_cpu()) return Tensor::scalar(value, like.dtype(), like.device());
+  // Elsewhere a new scalar costs a kernel launch, and a training step is bound by launches while
+  // it uses the same few values over and over (learning rate, momentum, eps, 0, 1): those are
+  // kept, per thread, value, dtype, device and back-end (a test may register another one for
+  // the device). Every caller only reads its scalar; one that was written to anyway (its
+  // version moved) is made anew.
+  struct Kept {
+    std::uint64_t bits;
+    DType dtype;
+    Device device;
+    const Backend* backend;
+    Tensor scalar;
+    std::uint64_t version;
+  };
+  // Never destroyed: device memory must not be freed after the driver has shut down.
+  thread_local auto* kept = new std::vector<Kept>;
+  const auto bits = std::bit_cast<std::uint64_t>(value);
+  const Backend* backend = &backend_for(like.device());
+  const auto fresh = [&] { return Tensor::scalar(value, like.dtype(), like.device()); };
+  for (Kept& k : *kept)
+    if (k.bits == bits && k.dtype == like.dtype() && k.device == like.device() &&
+        k.backend == backend) {
+      if (k.scalar.storage().version() != k.version) {
+        k.scalar = fresh();
+        k.version = k.scalar.storage().version();
+      }
+      return k.scalar;
+    }
+  if (kept->size() >= 64) kept->clear();
+  const Tensor scalar = fresh();
+  kept->push_back({bits, like.dtype(), like.device(), backend, scalar, scalar.storage().version()});
+  return scalar;
 }
 
 Tensor raw_view(const Tensor& t, const Shape& shape, const Shape& strides, std::int64_t offset) {

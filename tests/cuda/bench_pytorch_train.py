@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch's side of bench_cuda_train: images/s of the same training steps (forward,
 cross-entropy, backward, SGD momentum 0.9 with weight decay 1e-4) on the GPU, for the MNIST
-conv model (batch 64) and CIFAR resnet20 (batch 128). Prints "<model> <images/s>" lines.
+conv model (batch 64) and CIFAR resnet20 (batch 128), and the host time of small ops. Prints
+"<name> <figure>" lines.
 PyTorch defaults are kept (cuDNN on, TF32 for convolutions as PyTorch ships it)."""
 import sys
 import time
@@ -74,14 +75,24 @@ def images_per_second(model, shape, steps):
         F.cross_entropy(model(images), labels).backward()
         sgd.step()
 
-    for _ in range(3):
-        step()
+    return shape[0] / seconds_per_call(step, steps, warmup=3)
+
+
+def seconds_per_call(call, count, warmup):
+    """Wall time per call of `count` calls queued back to back, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
     torch.cuda.synchronize()
     start = time.perf_counter()
-    for _ in range(steps):
-        step()
+    for _ in range(count):
+        call()
     torch.cuda.synchronize()
-    return steps * shape[0] / (time.perf_counter() - start)
+    return (time.perf_counter() - start) / count
+
+
+def host_microseconds_per_op(op):
+    """Host time per op on one-element tensors, as bench_cuda_train's host costs."""
+    return seconds_per_call(op, 2000, warmup=1) * 1e6
 
 
 def main():
@@ -92,6 +103,13 @@ def main():
     torch.manual_seed(1)
     print(f"conv {images_per_second(MnistConv(), (64, 1, 28, 28), steps):.1f}")
     print(f"resnet20 {images_per_second(ResNet20(), (128, 3, 32, 32), steps):.1f}")
+    a, b = torch.randn(1, device="cuda"), torch.randn(1, device="cuda")
+    tracked = torch.randn(1, device="cuda", requires_grad=True)
+    out = torch.empty(1, device="cuda")
+    print(f"host_us_empty {host_microseconds_per_op(lambda: torch.empty(1, device='cuda')):.1f}")
+    print(f"host_us_fill_ {host_microseconds_per_op(lambda: out.fill_(1.0)):.1f}")
+    print(f"host_us_add {host_microseconds_per_op(lambda: torch.add(a, b)):.1f}")
+    print(f"host_us_add_autograd {host_microseconds_per_op(lambda: torch.add(tracked, b)):.1f}")
     return 0
 
 

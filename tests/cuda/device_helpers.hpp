@@ -8,6 +8,7 @@
 
 #include "cuda/cuda.hpp"
 #include "tensor/backend.hpp"
+#include "tensor/batch_norm.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ds::test {
@@ -95,6 +96,20 @@ class HostAliasBackend final : public Backend {
   void col2im(const Tensor& cols, const Window& w, const Tensor& out) override {
     cpu_.col2im(host(cols), w, host(out));
   }
+  void batch_norm(const BatchNormForward& pass) override {
+    BatchNormForward on_host = pass;
+    for (Tensor* t : {&on_host.x, &on_host.weight, &on_host.bias, &on_host.given_mean,
+                      &on_host.given_var, &on_host.residual, &on_host.stats, &on_host.y})
+      *t = host_or_undefined(*t);
+    cpu_.batch_norm(on_host);
+  }
+  void batch_norm_backward(const BatchNormBackward& pass) override {
+    BatchNormBackward on_host = pass;
+    for (Tensor* t : {&on_host.grad, &on_host.x, &on_host.output, &on_host.stats, &on_host.weight,
+                      &on_host.grad_x, &on_host.grad_residual, &on_host.sums})
+      *t = host_or_undefined(*t);
+    cpu_.batch_norm_backward(on_host);
+  }
 
  private:
   // The same bytes seen as a CPU tensor (not owning them: `t` keeps them alive for the call).
@@ -104,6 +119,8 @@ class HostAliasBackend final : public Backend {
                   Device::cpu());
     return Tensor::from_storage(bytes, t.shape(), t.strides(), t.offset(), t.dtype());
   }
+
+  static Tensor host_or_undefined(const Tensor& t) { return t.defined() ? host(t) : Tensor(); }
 
   Backend& cpu_;
   Backend* previous_;

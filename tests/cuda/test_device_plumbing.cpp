@@ -46,6 +46,12 @@ TEST_CASE("mixing devices in one op is refused with both devices named", "[cuda]
   const Tensor a = Tensor::ones({3});
   const Tensor b = Tensor::ones({3}, DType::f32, Device::cuda());
   REQUIRE_THROWS_WITH(a + b, Catch::Contains("cpu") && Catch::Contains("cuda:0"));
+  // Batch norm's back-ends read its per-channel tensors as the input's device memory.
+  const Tensor x = Tensor::ones({2, 3}, DType::f32, Device::cuda());
+  REQUIRE_THROWS_WITH(
+      nn::functional::batch_norm(x, Tensor(), Tensor(), Tensor::ones({3}), Tensor(), true, 0.1,
+                                 1e-5),
+      Catch::Contains("batch_norm") && Catch::Contains("cpu") && Catch::Contains("cuda:0"));
 }
 
 namespace {

@@ -463,6 +463,9 @@ TEST_CASE("batch_norm at inference: no gradient through 0 * an infinite input, b
   CHECK_THROWS_MATCHES(F::batch_norm(x, Tensor::zeros({2}).requires_grad_(), var, Tensor(),
                                      Tensor(), false, 0.1, 1e-5),
                        ds::Error, MessageContains({"batch_norm", "running statistics"}));
+  // One running statistic without the other would leave the back-end reading a missing tensor.
+  CHECK_THROWS_MATCHES(F::batch_norm(x, mean, Tensor(), Tensor(), Tensor(), false, 0.1, 1e-5),
+                       ds::Error, MessageContains({"batch_norm", "given together"}));
 }
 
 TEST_CASE("batch_norm_relu and batch_norm_add_relu are the ops they fuse, values and gradients",

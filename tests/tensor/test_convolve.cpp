@@ -204,6 +204,10 @@ class ColumnRecorder final : public Backend {
     largest_columns = std::max(largest_columns, cols.numel());
     cpu.col2im(cols, window, out);
   }
+  void batch_norm(const BatchNormForward& pass) override { cpu.batch_norm(pass); }
+  void batch_norm_backward(const BatchNormBackward& pass) override {
+    cpu.batch_norm_backward(pass);
+  }
 
  private:
   Backend& cpu = backend_for(Device::cpu());
