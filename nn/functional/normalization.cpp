@@ -1,10 +1,7 @@
 // Batch normalisation: in floating point the back-end's fused passes with a closed-form backward
 // (the terms through the batch mean and variance included), in other dtypes composed of
 // differentiable ops.
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 #include "autograd/function.hpp"

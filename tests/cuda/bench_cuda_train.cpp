@@ -58,7 +58,7 @@ Throughput measure(const Case& c, int steps) {
   const ds::Tensor images = ds::randn(c.input).to(gpu);
   const ds::Tensor labels = (ds::rand({c.input[0]}) * 10.0).to(ds::DType::i32).to(gpu);
   const auto step = [&] {
-    sgd.zero_grad();
+    sgd.zero_grad(/*set_to_none=*/true);  // PyTorch's default, as its side of the comparison
     ds::nn::functional::cross_entropy(model->forward(images), labels).backward();
     sgd.step();
   };
