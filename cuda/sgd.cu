@@ -1,6 +1,8 @@
 // The SGD update in one kernel: composed, it takes up to eight launches per parameter (a
 // resnet20 step has 65 parameters), and a small network's step is bound by launches. The
-// arithmetic is the CPU loop's (optim/sgd.cpp), in the parameter's dtype.
+// arithmetic is the CPU loop's (optim/sgd.cpp), in the parameter's dtype; as there, the
+// compiler may contract a multiply and an add into one FMA, so the result can differ from the
+// composed ops' in the last bit.
 #include <cuda_runtime.h>
 
 #include "cuda/kernels.hpp"
