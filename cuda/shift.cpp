@@ -84,35 +84,35 @@ void run_conv2d(const DeviceShiftWeights& weights, const std::int32_t* x,
                                 p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
   const std::int64_t group_rows = w.rows / p.groups;
   const ShiftSum sum = sum_of(weights, format);
+  // One group of images: unfolded (unless it is already), then a GEMM per convolution group.
+  const auto images = [&](std::int64_t first, std::int64_t count) {
+    const std::int32_t* columns = x + first * image_size;
+    std::shared_ptr<void> unfolded;
+    if (!unfolded_already) {
+      unfolded = allocate_on(weights.device(), static_cast<std::size_t>(count * image_columns) * 4);
+      launch_im2col(DType::i32, columns,
+                    {count, g.channels, g.height, g.width, g.out_h(), g.out_w()}, window, 0.0,
+                    unfolded.get(), stream);
+      columns = static_cast<const std::int32_t*>(unfolded.get());
+    }
+    for (std::int64_t group = 0; group < p.groups; ++group) {
+      ShiftRows rows = w;
+      rows.codes += group * group_rows * w.row_bytes;
+      if (rows.bias) rows.bias += group * group_rows;
+      rows.rows = group_rows;
+      const ShiftGemmOperands operands{columns + group * w.cols * positions,
+                                       count * positions,
+                                       positions,
+                                       image_columns,
+                                       positions,
+                                       w.rows * positions,
+                                       positions};
+      launch_shift_gemm(rows, operands, sum, !format.is_signed,
+                        advanced(out, (first * w.rows + group * group_rows) * positions), stream);
+    }
+  };
   for_each_group(g.batch, unfolded_already ? 0 : image_columns, DType::i32, kConvWorkspaceBytes,
-                 [&](std::int64_t first, std::int64_t count) {
-                   const std::int32_t* columns = x + first * image_size;
-                   std::shared_ptr<void> unfolded;
-                   if (!unfolded_already) {
-                     unfolded = allocate_on(weights.device(),
-                                            static_cast<std::size_t>(count * image_columns) * 4);
-                     launch_im2col(DType::i32, columns,
-                                   {count, g.channels, g.height, g.width, g.out_h(), g.out_w()},
-                                   window, 0.0, unfolded.get(), stream);
-                     columns = static_cast<const std::int32_t*>(unfolded.get());
-                   }
-                   for (std::int64_t group = 0; group < p.groups; ++group) {
-                     ShiftRows rows = w;
-                     rows.codes += group * group_rows * w.row_bytes;
-                     if (rows.bias) rows.bias += group * group_rows;
-                     rows.rows = group_rows;
-                     const ShiftGemmOperands operands{columns + group * w.cols * positions,
-                                                      count * positions,
-                                                      positions,
-                                                      image_columns,
-                                                      positions,
-                                                      w.rows * positions,
-                                                      positions};
-                     launch_shift_gemm(
-                         rows, operands, sum, !format.is_signed,
-                         advanced(out, (first * w.rows + group * group_rows) * positions), stream);
-                   }
-                 });
+                 images);
 }
 
 cudaStream_t stream_for(const DeviceShiftWeights& weights) {
@@ -142,6 +142,28 @@ void on_host_arrays(const DeviceShiftWeights& weights, const std::int32_t* x, st
   check(cudaStreamSynchronize(stream), "shift kernel");
 }
 
+// The tensor APIs' checks: x of `dtype` on the weights' device, and a bias (if any) on the
+// activations' 2^-fraction grid.
+void check_input(const Tensor& x, DType dtype, const DeviceShiftWeights& weights, int fraction_bits,
+                 const char* op) {
+  if (x.device() != Device::cuda(weights.device()) || x.dtype() != dtype)
+    fail(op, ": the CUDA shift kernel takes ", dtype_name(dtype),
+         " tensors on cuda:", weights.device(), ", got ", describe(x));
+  if (!weights.packed().bias.empty() && weights.packed().fraction_bits != fraction_bits)
+    fail(op, ": the packed bias is on the 2^-", weights.packed().fraction_bits,
+         " grid but the activations have ", fraction_bits, " fraction bits");
+}
+
+// A linear layer's output shape for x [..., cols].
+Shape linear_output_shape(const Tensor& x, const DeviceShiftWeights& weights, const char* op) {
+  const shift::PackedWeights& p = weights.packed();
+  if (x.dim() < 1 || x.size(-1) != p.cols)
+    fail(op, ": input of shape ", x.shape(), " for packed weights with ", p.cols, " columns");
+  Shape shape = x.shape();
+  shape.back() = p.rows;
+  return shape;
+}
+
 // The float API's shared steps: x checked and quantised on the device, the result tensor of
 // `shape` filled by launch(x_fixed, output) with y / 2^F.
 template <typename Launch>
@@ -149,12 +171,7 @@ Tensor on_float_tensors(const Tensor& x, const DeviceShiftWeights& weights,
                         const shift::ActivationBits& bits, const Shape& shape, const char* op,
                         Launch&& launch) {
   bits.validate();
-  if (x.device() != Device::cuda(weights.device()) || x.dtype() != DType::f32)
-    fail(op, ": the CUDA shift kernel takes f32 tensors on cuda:", weights.device(), ", got ",
-         describe(x));
-  if (!weights.packed().bias.empty() && weights.packed().fraction_bits != bits.fraction)
-    fail(op, ": the packed bias is on the 2^-", weights.packed().fraction_bits,
-         " grid but the activations have ", bits.fraction, " fraction bits");
+  check_input(x, DType::f32, weights, bits.fraction, op);
   const cudaStream_t stream = stream_for(weights);
   const Tensor input = x.contiguous();
   const Tensor fixed = Tensor::empty(input.shape(), DType::i32, input.device());
@@ -233,18 +250,28 @@ void conv2d_int(const DeviceShiftWeights& weights, const std::int32_t* x,
 
 Tensor shift_linear(const Tensor& x, const DeviceShiftWeights& weights,
                     const shift::ActivationBits& bits) {
-  const shift::PackedWeights& p = weights.packed();
-  if (x.dim() < 1 || x.size(-1) != p.cols)
-    fail("shift_linear: input of shape ", x.shape(), " for packed weights with ", p.cols,
-         " columns");
-  Shape shape = x.shape();
-  shape.back() = p.rows;
-  const std::int64_t batch = x.numel() / p.cols;
+  const Shape shape = linear_output_shape(x, weights, "shift_linear");
+  const std::int64_t batch = x.numel() / weights.packed().cols;
   return on_float_tensors(
       x, weights, bits, shape, "shift_linear",
       [&](const std::int32_t* fixed, const ShiftOutput& out, cudaStream_t stream) {
         run_linear(weights, fixed, batch, format_of(bits), out, stream);
       });
+}
+
+Tensor shift_linear_fixed(const Tensor& x_fixed, const DeviceShiftWeights& weights,
+                          const shift::ActivationFormat& format, int fraction_bits) {
+  format.validate();
+  const Shape shape = linear_output_shape(x_fixed, weights, "shift_linear_fixed");
+  check_input(x_fixed, DType::i32, weights, fraction_bits, "shift_linear_fixed");
+  const Tensor input = x_fixed.contiguous();
+  Tensor result = Tensor::empty(shape, DType::f32, input.device());
+  run_linear(weights, static_cast<const std::int32_t*>(input.data_ptr()),
+             input.numel() / weights.packed().cols, format,
+             ShiftOutput{nullptr, static_cast<float*>(result.data_ptr()),
+                         std::ldexp(1.0f, -fraction_bits)},
+             stream_for(weights));
+  return result;
 }
 
 Tensor shift_conv2d(const Tensor& x, const DeviceShiftWeights& weights, std::int64_t kernel_h,

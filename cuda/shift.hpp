@@ -47,6 +47,13 @@ Tensor shift_conv2d(const Tensor& x, const DeviceShiftWeights& weights, std::int
                     std::int64_t kernel_w, const nn::functional::Conv2dParams& params,
                     const shift::ActivationBits& bits);
 
+// The kernel alone, on inputs already in the layer's fixed-point format (what a network that
+// keeps its activations as integers between shift layers would launch): x_fixed i32 [..., cols]
+// on the weights' device, its values within `format`; the result y / 2^fraction_bits as f32
+// [..., rows]. No quantisation, no NaN check, no wait for the device.
+Tensor shift_linear_fixed(const Tensor& x_fixed, const DeviceShiftWeights& weights,
+                          const shift::ActivationFormat& format, int fraction_bits);
+
 // The shift layers' uploader for CUDA tensors (shift::register_weight_uploader): the weights
 // on `device`, which must be the current device.
 std::shared_ptr<const shift::DeviceWeights> upload_shift_weights(

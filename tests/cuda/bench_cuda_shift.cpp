@@ -16,8 +16,6 @@
 #include "autograd/grad_mode.hpp"
 #include "bench/timing.hpp"
 #include "cuda/cuda.hpp"
-#include "cuda/kernels.hpp"
-#include "cuda/runtime.hpp"
 #include "cuda/shift.hpp"
 #include "nn/functional.hpp"
 #include "nn/models/zoo.hpp"
@@ -38,16 +36,9 @@ void bench_linear(std::int64_t batch, std::int64_t n, int weight_bits) {
   const Device gpu = Device::cuda();
   const Tensor x = randn({batch, n}).to(gpu);
   const Tensor dense = shift::unpack_weights(packed).to(gpu);
-  // The kernel alone, on inputs already in fixed point on the device (what a network of shift
-  // layers that kept its activations as integers would launch), into f32 outputs.
+  // The kernel alone, on inputs already in the 4.12 fixed-point format on the device (what a
+  // network of shift layers that kept its activations as integers would launch).
   const Tensor fixed = (randn({batch, n}) * 1000.0).to(DType::i32).to(gpu);
-  const Tensor out = Tensor::empty({batch, n}, DType::f32, gpu);
-  const cuda::ShiftRows rows{weights.device_codes(), nullptr,          n,           n,
-                             packed.row_bytes(),     packed.code_bits, packed.max_k};
-  const cuda::ShiftGemmOperands operands{
-      static_cast<const std::int32_t*>(fixed.data_ptr()), batch, 1, n, 1, n, 1};
-  const cuda::ShiftSum sum = packed.code_bits == 4 ? cuda::ShiftSum::narrow : cuda::ShiftSum::int64;
-  const cudaStream_t stream = cuda::use_device(0);
   // Each sample queues `calls` calls and then waits once: the time per call a network of such
   // layers sees, where launches overlap the work before them (a wait after every call would
   // time the launch and the wait, some 20 us here, more than the work of a batch-1 layer).
@@ -59,11 +50,8 @@ void bench_linear(std::int64_t batch, std::int64_t n, int weight_bits) {
     };
   };
   std::vector<double> t = bench::interleaved_medians(
-      {queued([&] { cuda::shift_linear(x, weights, bits); }), queued([&] {
-         cuda::launch_shift_gemm(rows, operands, sum, false,
-                                 {nullptr, static_cast<float*>(out.data_ptr()), 1.0f / 4096},
-                                 stream);
-       }),
+      {queued([&] { cuda::shift_linear(x, weights, bits); }),
+       queued([&] { cuda::shift_linear_fixed(fixed, weights, format.activation, bits.fraction); }),
        queued([&] { nn::functional::linear(x, dense, Tensor()); })},
       {15, 1});
   for (double& seconds : t) seconds /= calls;

@@ -1,6 +1,7 @@
 // The CUDA shift kernels against the CPU kernels, bit for bit: every weight format and
 // activation format (so every accumulator, the wide one included), random sizes and
 // convolution geometries; the float API against the CPU's; and bad calls refused.
+#include <cmath>
 #include <random>
 #include <set>
 
@@ -176,6 +177,42 @@ TEST_CASE("CUDA shift layers on float tensors match the CPU's", "[cuda][gpu]") {
   CHECK(cuda::shift_linear(wide_x.to(Device::cuda()), cuda::DeviceShiftWeights(wide), wide_bits)
             .to(Device::cpu())
             .to_vector<float>() == shift_linear(wide_x, wide, wide_bits).to_vector<float>());
+}
+
+// The kernel alone on fixed-point device tensors: the CPU kernel's integers, as y / 2^F in f32
+// (the conversion the float API makes), for both ways of adding and a bias; bad calls refused.
+TEST_CASE("CUDA shift linear on fixed-point tensors gives the CPU kernel's values", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  std::mt19937_64 rng(37);
+  const int fraction = 12;
+  for (const test::LayerFormat& format : {test::LayerFormat{4, ShiftType::PS, {16, true}},
+                                          test::LayerFormat{5, ShiftType::PS, {24, true}}}) {
+    PackedWeights w = test::random_packed(rng, format, {33, 300}, true);
+    w.fraction_bits = fraction;
+    REQUIRE(choose_accumulator(w, format.activation, LoopForm::dot) != Accumulator::wide);
+    const std::int64_t batch = 5;
+    const auto x = test::random_activations(rng, format.activation, batch * w.cols);
+    std::vector<std::int64_t> integers(static_cast<std::size_t>(batch * w.rows));
+    linear_int(w, x.data(), batch, format.activation, integers.data(), kernel_path());
+    std::vector<float> expected;
+    for (const std::int64_t y : integers)
+      expected.push_back(static_cast<float>(y) * std::ldexp(1.0f, -fraction));
+    const cuda::DeviceShiftWeights device_weights(w);
+    const Tensor x_fixed = Tensor::from_vector(x, {batch, w.cols}).to(Device::cuda());
+    const Tensor y = cuda::shift_linear_fixed(x_fixed, device_weights, format.activation, fraction);
+    INFO(test::describe(format));
+    REQUIRE(y.shape() == Shape{batch, w.rows});
+    CHECK(y.to(Device::cpu()).to_vector<float>() == expected);
+    CHECK_THROWS_MATCHES(cuda::shift_linear_fixed(x_fixed.to(DType::f32), device_weights,
+                                                  format.activation, fraction),
+                         Error, MessageContains({"shift_linear_fixed", "i32 tensors on cuda:0"}));
+    CHECK_THROWS_MATCHES(
+        cuda::shift_linear_fixed(x_fixed, device_weights, format.activation, fraction + 1), Error,
+        MessageContains({"shift_linear_fixed", "bias", "fraction bits"}));
+    CHECK_THROWS_MATCHES(cuda::shift_linear_fixed(x_fixed.narrow(1, 0, 299), device_weights,
+                                                  format.activation, fraction),
+                         Error, MessageContains({"shift_linear_fixed", "300 columns"}));
+  }
 }
 
 // use_kernel on a model on the GPU: every shift layer runs through the CUDA kernels (inference
