@@ -106,11 +106,21 @@ if [[ -d "$mnist" ]]; then
   models=$(mktemp -d)
   trainer=("$build/examples/mnist" --type conv --shift-depth 1000 --shift-type PS
            --data-dir "$mnist" --models-dir "$models" --desc gpu --log-interval 50)
-  run "${trainer[@]}" --device cuda --optimizer radam --lr 0.01 --epochs 1 --print-weights false \
-    && for device in cuda cpu; do
+  if run "${trainer[@]}" --device cuda --optimizer radam --lr 0.01 --epochs 1 \
+    --print-weights false; then
+    # The CUDA and the CPU shift kernels give the same integers: the same loss and accuracy.
+    for device in cuda cpu; do
       run "${trainer[@]}" --device "$device" -e --use-kernel true \
-        --model "$models/mnist/simple_conv/shift_ps_all_wb_5_gpu/weights.safetensors"
+        --model "$models/mnist/simple_conv/shift_ps_all_wb_5_gpu/weights.safetensors" \
+        > "$models/evaluation_$device.txt"
+      cat "$models/evaluation_$device.txt"
     done
+    if ! diff <(grep '^Test set (shift kernel)' "$models/evaluation_cuda.txt") \
+              <(grep '^Test set (shift kernel)' "$models/evaluation_cpu.txt"); then
+      echo "!!! failed: the CUDA and CPU shift kernels' evaluations differ"
+      failures=$((failures + 1))
+    fi
+  fi
 else
   echo "(no MNIST data at $mnist: skipped)"
 fi
