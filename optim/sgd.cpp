@@ -5,7 +5,6 @@
 
 #include "optim/moments.hpp"
 #include "tensor/backend.hpp"
-#include "tensor/ops.hpp"
 
 namespace ds::optim {
 

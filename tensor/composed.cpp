@@ -2,8 +2,6 @@
 // without a dedicated kernel.
 #include "tensor/composed.hpp"
 
-#include <algorithm>
-
 #include "autograd/grad_mode.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/tensor.hpp"

@@ -286,6 +286,16 @@ TEST_CASE("a tensor's memory is on its own device", "[cuda][gpu]") {
   CHECK_THROWS_WITH(Tensor(other).fill_(0), Catch::Contains("not on the current CUDA device"));
 }
 
+TEST_CASE("the launch counter counts the back-end's kernels and products", "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  const Tensor a = on_gpu(random_of(DType::f32, {4, 4}));
+  const std::size_t before = cuda::kernel_launches();
+  const Tensor sum = a + a;  // one elementwise kernel
+  CHECK(cuda::kernel_launches() == before + 1);
+  const Tensor product = matmul(a, a);  // a cuBLAS product among them
+  CHECK(cuda::kernel_launches() > before + 1);
+}
+
 TEST_CASE("the caching allocator reuses freed device memory", "[cuda][gpu]") {
   if (test::skip_without_gpu()) return;
   { const Tensor warm = Tensor::empty({1 << 20}, DType::f32, gpu); }
