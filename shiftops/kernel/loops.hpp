@@ -111,13 +111,14 @@ enum class ActivationPart { whole, high_half, low_half };
 // convolution as wide as its input, consecutive output positions of a tap read consecutive
 // pixels, so lane l of input i = channel * taps + tap, in the 16-lane unit u = l / 16, reads
 // planes[channel * plane_size + tap_offsets[tap] + unit_offsets[u] + l % 16] where bit l % 16 of
-// masks[(u << tap_shift) + tap] is set, and is zero elsewhere (padding, lanes past the item's).
-// A unit lies within one image.
+// masks[tap * units + u] is set, and is zero elsewhere (padding, lanes past the item's). A unit
+// lies within one image. A tap's masks lie side by side, so that filling a tile reads them from
+// one pointer per tap.
 struct ImageInputs {
   const std::int32_t* planes;  // the item's first image, first channel of its group
   std::int64_t plane_size;
   std::int64_t taps;
-  int tap_shift;  // 2^tap_shift >= taps
+  std::int64_t units;
   const std::int64_t* tap_offsets;
   const std::int64_t* unit_offsets;
   const std::uint16_t* masks;

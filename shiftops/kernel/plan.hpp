@@ -119,6 +119,18 @@ inline void finish_row(const PackedWeights& weights, std::int64_t row, const std
   const int k = weights.max_k;
   const std::int64_t bias = bias_of_row(weights, row);
   if (out.floats) {
+    float* to = out.floats;
+    const float scale = out.scale;
+    const auto convert = [&] {
+#pragma omp simd
+      for (std::int64_t i = 0; i < n; ++i)
+        to[i] = static_cast<float>((sums[i] >> k) + bias) * scale;
+    };
+#if defined(__AVX512DQ__)
+    // One instruction per 8 values (vcvtqq2ps); the trick below took 2.7% of a resnet20
+    // inference through the kernel more.
+    convert();
+#else
     // AVX2 has no int64 -> float conversion, so a plain loop stays scalar. Below 2^51 in
     // magnitude an integer y is exactly the double whose bits are y + bits(1.5 * 2^52), less
     // 1.5 * 2^52, and that double rounds to float once, as y itself would; a row with a larger
@@ -127,8 +139,6 @@ inline void finish_row(const PackedWeights& weights, std::int64_t row, const std
     constexpr double kMagic = 0x1.8p52;
     constexpr std::uint64_t kMagicBits = std::bit_cast<std::uint64_t>(kMagic);
     constexpr std::uint64_t kLimit = std::uint64_t{1} << 51;
-    float* to = out.floats;
-    const float scale = out.scale;
     int beyond = 0;
 #pragma omp simd reduction(| : beyond)
     for (std::int64_t i = 0; i < n; ++i) {
@@ -137,9 +147,8 @@ inline void finish_row(const PackedWeights& weights, std::int64_t row, const std
       const double exact = std::bit_cast<double>(y + kMagicBits) - kMagic;
       to[i] = static_cast<float>(exact) * scale;
     }
-    if (beyond)
-      for (std::int64_t i = 0; i < n; ++i)
-        to[i] = static_cast<float>((sums[i] >> k) + bias) * scale;
+    if (beyond) convert();
+#endif
   } else {
     std::int64_t* to = out.integers;
 #pragma omp simd

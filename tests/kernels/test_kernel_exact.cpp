@@ -383,7 +383,8 @@ TEST_CASE("int16 dot lanes widen before they can overflow", "[kernels]") {
 }
 
 TEST_CASE("int16 column sums widen before they can overflow", "[kernels]") {
-  // The column form sums 8-bit activations in int16 lanes on its 64-position tiles: a lo level,
+  // The column form sums 8-bit activations in int16 lanes on tiles of 64 or 128 positions
+  // (on AVX-512 batch 208 runs one of each, then a 16-lane tile on int32 lanes): a lo level,
   // or a run of levels (Horner-style) while the slots bound the run's sum (Schedule::
   // widen_after). Weights on amounts 0-3 in turn fill each level's slots alike, and the inputs
   // make every term of a row one sign at the largest magnitude: unsigned 255 under rows all of
@@ -415,7 +416,7 @@ TEST_CASE("int16 column sums widen before they can overflow", "[kernels]") {
     const kernel::Schedule& schedule = columns.lists(*w)->schedule;
     const std::vector<int> runs(schedule.widen_after, schedule.widen_after + 4);
     CHECK(runs == (is_signed ? std::vector<int>{0, 0, 3, 1} : std::vector<int>{0, 2, 0, 2}));
-    for (const std::int64_t batch : {64, 128, 80}) {
+    for (const std::int64_t batch : {64, 128, 208}) {
       std::vector<std::int32_t> batch_x;
       for (std::int64_t b = 0; b < batch; ++b) batch_x.insert(batch_x.end(), x.begin(), x.end());
       require_exact_linear(*w, batch_x, batch, format, "batch " + std::to_string(batch));
