@@ -156,8 +156,12 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   // A segment's accumulators hold at most its weights' terms, each of at most 2^24 (2^t): 112
   // of them stay below 2^31 whatever flush interval the dot form needs.
   static_assert(kMaxSegmentWeights << kInt32TermBits < (std::int64_t{1} << 31));
-  lists.capacity = std::max<std::int64_t>(1, std::min(weights.cols, kMaxSegmentWeights));
-  lists.segments = (weights.cols + lists.capacity - 1) / lists.capacity;
+  // Segments of equal size: the slots are chosen for the whole layer, so a short last segment
+  // (144 inputs as 112 + 32) took slots padded for the long ones or spilled theirs.
+  lists.segments = std::max<std::int64_t>(
+      1, (weights.cols + kMaxSegmentWeights - 1) / kMaxSegmentWeights);
+  lists.capacity =
+      std::max<std::int64_t>(1, (weights.cols + lists.segments - 1) / lists.segments);
   lists.lo_values = split.groups == 1 ? weights.max_k + 1 : 1 << split.split_bits;
   lists.keys = 2 * split.groups * lists.lo_values;
   if (split.fits && lists.keys > kernel::kMaxKeys)

@@ -245,10 +245,11 @@ void naive_float_conv(const std::vector<float>& w, const std::vector<float>& x, 
         }
 }
 
-void bench_scalar() {
+// The 64x784 by 512x784 case in two formats: 5 weight bits with 16-bit activations, and
+// the deployment format (4-bit codes, 8-bit activations).
+void bench_scalar_linear(int weight_bits, const ActivationFormat& format) {
   const std::int64_t batch = 64, rows = 512, cols = 784;
-  const ActivationFormat format{16, true};
-  const PackedWeights w = random_packed(rows, cols, 5);
+  const PackedWeights w = random_packed(rows, cols, weight_bits);
   const OriginalStyleWeights original = original_style(w);
   std::mt19937_64 rng(6);
   const auto x = test::random_activations(rng, format, batch * cols);
@@ -261,10 +262,16 @@ void bench_scalar() {
        [&] { original_style_linear(original, x.data(), batch, y.data()); },
        [&] { naive_float_linear(wf, xf, batch, rows, cols, yf); }},
       {9, 3});
-  print_pair("(d) linear 64x784 by 512x784 w5 a16", "shift kernel", t[0], "per-term scalar shift",
-             t[1]);
-  print_pair("(d) linear 64x784 by 512x784 w5 a16", "shift kernel", t[0], "naive float loops",
-             t[2]);
+  const std::string what = "(d) linear 64x784 by 512x784 w" + std::to_string(weight_bits) + " a" +
+                           std::to_string(format.bits);
+  print_pair(what, "shift kernel", t[0], "per-term scalar shift", t[1]);
+  print_pair(what, "shift kernel", t[0], "naive float loops", t[2]);
+}
+
+void bench_scalar() {
+  bench_scalar_linear(5, {16, true});
+  bench_scalar_linear(4, {8, true});
+  const ActivationFormat format{16, true};
 
   // One resnet20 stage-1 convolution (16 -> 16 channels, 3x3, 32x32) at batch 16.
   const std::int64_t conv_batch = 16, channels = 16, size = 32;
