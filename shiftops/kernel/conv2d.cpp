@@ -259,6 +259,29 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
   const std::int64_t sums_size = group_rows * width;
   thread_local std::vector<std::int64_t> sums_scratch;
   std::int64_t* const sums = scratch(sums_scratch, halves ? 2 * sums_size : sums_size);
+  // Row r's sums of lanes [lane, lane + count) into the outputs, image by image; lanes past the
+  // item's images are padding.
+  const auto finish_lanes = [&](std::int64_t r, std::int64_t lane, const std::int64_t* lane_sums,
+                                std::int64_t count) {
+    const std::int64_t end = std::min(lane + count, lanes);
+    for (std::int64_t l = lane; l < end;) {
+      const std::int64_t j = l / band_positions;
+      const std::int64_t run = std::min(end, (j + 1) * band_positions) - l;
+      kernel::finish_row(w, first + r, lane_sums + (l - lane), run,
+                         y.from(output(r, j) + l - j * band_positions));
+      l += run;
+    }
+  };
+  // With int32 blocks the loops hand each row's last segment straight to finish_lanes (the
+  // halves are finished only once both have run).
+  const bool finish_in_loops = !halves;
+  using FinishLanes = decltype(finish_lanes);
+  const kernel::ColumnTask::Finish finish{[](const void* context, std::int64_t r, std::int64_t lane,
+                                             const std::int64_t* lane_sums, std::int64_t count) {
+                                            (*static_cast<const FinishLanes*>(context))(
+                                                r, lane, lane_sums, count);
+                                          },
+                                          &finish_lanes};
   const std::int64_t chunk = kernel::row_chunk(group_rows, parallel_rows);
 #pragma omp parallel for schedule(dynamic) if (parallel_rows)
   for (std::int64_t begin = 0; begin < group_rows; begin += chunk) {
@@ -273,12 +296,11 @@ void conv_item(const kernel::Preparation& preparation, const PackedWeights& w,
                             sums + begin * width,
                             width};
     task.image = image;
+    if (finish_in_loops) task.finish = finish;
     kernel::point_at_lists(preparation, w, first + begin, task);
     kernel::run_columns(plan, task, sums + sums_size + begin * width);
-    for (std::int64_t r = begin; r < end; ++r)
-      for (std::int64_t j = 0; j < item.images; ++j)
-        kernel::finish_row(w, first + r, sums + r * width + j * band_positions, band_positions,
-                           y.from(output(r, j)));
+    if (!finish_in_loops)
+      for (std::int64_t r = begin; r < end; ++r) finish_lanes(r, 0, sums + r * width, lanes);
   }
 }
 

@@ -224,23 +224,27 @@ TEST_CASE("convolutions split into items of several images or bands of rows equa
 }
 
 TEST_CASE("a convolution read from the image follows each call's geometry", "[kernels]") {
-  // A thread keeps the tables of the inputs it reads from the image for the next item of the
-  // same shape. Calls on one thread alternate between a geometry and variants of it in one
+  // A thread keeps the tables of the inputs it reads from the image for the last 16 item shapes
+  // it filled. Calls on one thread alternate between a geometry and variants of it in one
   // thing each (kernel height, vertical padding, dilation, channels, batch, size), all read
-  // from the image; each must read its own inputs.
+  // from the image; each must read its own inputs. The 18 variants make the tables be replaced,
+  // the base geometry's among them.
   const test::ThreadCount one_thread(1);
   std::mt19937_64 rng(29);
   const test::LayerFormat format{4, ShiftType::PS, {8, false}};
   // 8x8 maps and their variants have whole 16-lane units per image (read from the image).
   const ConvGeometry base{3, 4, 8, 8, 3, 3, {1, 1, 1, 1, 1, 1, 1}};
-  std::vector<ConvGeometry> variants(7, base);
+  std::vector<ConvGeometry> variants(6, base);
   variants[0].kernel_h = 1;
   variants[1].params.pad_h = 0;
   variants[2].params.pad_h = 2;
   variants[3].params.dilation_w = variants[3].params.pad_w = 2;
   variants[4].channels = 8;
   variants[5].batch = 5;
-  variants[6].height = 10;
+  for (std::int64_t height = 10; height <= 32; height += 2) {
+    variants.push_back(base);
+    variants.back().height = height;
+  }
   for (const ConvGeometry& variant : variants)
     for (const ConvGeometry& g : {base, variant}) {
       const PackedWeights w =
