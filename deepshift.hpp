@@ -23,6 +23,7 @@
 #include "shiftops/layers.hpp"
 #include "shiftops/packed.hpp"
 #include "shiftops/quantize.hpp"
+#include "tensor/denormals.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"

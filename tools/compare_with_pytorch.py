@@ -27,7 +27,11 @@ What is the same on both sides:
 - recipe: the original's mnist.py defaults (batch 64, test batch 1000, lr 0.01, SGD without
   momentum) and its README commands: Q = `-s 1000 -st Q`, PS = `-s 1000 -st PS --opt radam`,
   5-bit weights, 16.16 fixed-point activations;
-- threads: OMP_NUM_THREADS=--threads for ours, torch.set_num_threads(--threads) for PyTorch.
+- threads: OMP_NUM_THREADS=--threads for ours, torch.set_num_threads(--threads) for PyTorch;
+- subnormal floats: flushed to zero on both sides unless --flush-denormal false (our trainers'
+  and bench_train_step's --flush-denormal, torch.set_flush_denormal). A DeepShift-PS model's
+  saturated softmax sends subnormal gradients through its matrix products otherwise, which the
+  CPU computes many times slower.
 Not the same: the shuffling order and the dropout masks (each side's own generator).
 
 Seconds per epoch are measured the same way on both sides: one training epoch plus the test
@@ -95,6 +99,8 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="--step-times: alternating rounds")
     p.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "tests", "bench", "bench_train_step"),
                    help="--step-times: our benchmark program")
+    p.add_argument("--flush-denormal", choices=("true", "false"), default="true",
+                   help="flush subnormal floats to zero on both sides (see above)")
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.methods = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
@@ -385,7 +391,8 @@ def ours_run(args, arch, method, weights_path, out_dir):
            "-b", str(args.batch_size), "--test-batch-size", str(args.test_batch_size),
            "--lr", str(args.lr), "--seed", str(args.seed), "--weights", weights_path,
            "--data-dir", args.data_dir, "--models-dir", out_dir, "--save-model", "false",
-           "--print-weights", "false", "--log-interval", "100000"]
+           "--print-weights", "false", "--log-interval", "100000",
+           "--flush-denormal", args.flush_denormal]
     if args.train_limit:
         cmd += ["--train-limit", str(args.train_limit)]
     if args.test_limit:
@@ -460,7 +467,8 @@ def ours_step_ms(args, arch, method):
     env = {k: v for k, v in os.environ.items()
            if k not in ("LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", REEXEC_MARK)}
     env["OMP_NUM_THREADS"] = str(args.threads)
-    done = subprocess.run([args.bench_bin, case, "--steps", str(step_count(args, arch))], env=env,
+    done = subprocess.run([args.bench_bin, case, "--steps", str(step_count(args, arch)),
+                           "--flush-denormal", args.flush_denormal], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     found = re.search(r"(\d+\.\d+)\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+\s+\S+\s+\(medians",
                       done.stdout)
@@ -503,6 +511,9 @@ def main():
     from export_torch_weights import write_safetensors
 
     torch.set_num_threads(args.threads)
+    if not torch.set_flush_denormal(args.flush_denormal == "true") and args.flush_denormal == "true":
+        print("torch.set_flush_denormal: not supported on this CPU")
+    print(f"flush-denormal: {args.flush_denormal} on both sides")
     if args.step_times:
         blas_report(torch, args.threads)
         load = os.getloadavg()

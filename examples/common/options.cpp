@@ -120,6 +120,10 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
   add_bool(app, "--use-kernel", o.use_kernel,
            "run the shift layers' forward through the integer shift kernels (training and -e; the "
            "backward stays on the float path)");
+  add_bool(app, "--flush-denormal", o.flush_denormal,
+           "float results below 1.2e-38 become 0 on the CPU, as torch.set_flush_denormal(True): "
+           "a saturated softmax otherwise sends subnormal gradients through the matrix "
+           "products, which x86 cores compute many times slower");
   app.add_option("-j,--workers", o.workers, "data loading threads")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

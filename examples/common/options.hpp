@@ -42,6 +42,7 @@ struct TrainOptions {
   bool print_weights = true;
   std::string desc;
   bool use_kernel = false;
+  bool flush_denormal = true;
   int workers = 1;
   std::string device = "cpu";
   std::string models_dir = "models";

@@ -19,6 +19,7 @@
 #include "shiftops/kernel.hpp"
 #include "shiftops/packed.hpp"
 #include "tensor/backend.hpp"
+#include "tensor/denormals.hpp"
 #include "tensor/random.hpp"
 
 namespace ds::trainer {
@@ -338,6 +339,8 @@ int trainer_main(int argc, const char* const* argv, const TrainerConfig& config)
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
+  // Before any worker thread starts, so that every thread the run makes inherits it.
+  set_flush_denormal(options.flush_denormal);
   try {
     Run run(config, options, quoted_command({argv, argv + argc}), app.config_to_str(true, false));
     run.execute();

@@ -3,7 +3,9 @@
 // torch with OpenBLAS-OpenMP, 2 threads, measured once with the machine in its fast state; for
 // PyTorch measured in the same run, `tools/compare_with_pytorch.py --step-times`). Usage:
 //   bench_train_step [fc|conv|resnet20|mobilenetv2|fc-q|fc-ps|conv-q|conv-ps ...] [--steps N]
-// (-q / -ps: every layer a DeepShift-Q or -PS layer; all cases without a name). MobileNetV2
+//                    [--flush-denormal true|false]
+// (-q / -ps: every layer a DeepShift-Q or -PS layer; all cases without a name; subnormal floats
+// flushed to zero unless --flush-denormal false, as in the trainers). MobileNetV2
 // (CIFAR), which issue 8 sets no target for, times the depthwise convolutions; its PyTorch
 // figure is the median of three rounds of `compare_with_pytorch.py --step-times --models
 // mobilenetv2` on the AVX-512 Xeon (2026-11-29).
@@ -25,6 +27,7 @@
 #include "nn/models/zoo.hpp"
 #include "optim/sgd.hpp"
 #include "shiftops/convert.hpp"
+#include "tensor/denormals.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
 #include "timing.hpp"
@@ -122,9 +125,11 @@ int main(int argc, char** argv) {
   };
   std::vector<std::string> wanted;
   int steps = 0;
+  // As the trainers (their --flush-denormal); tools/compare_with_pytorch.py sets PyTorch alike.
+  bool flush_denormal = true;
   const char* usage =
       "usage: bench_train_step [fc|conv|resnet20|mobilenetv2|fc-q|fc-ps|conv-q|conv-ps ...] "
-      "[--steps N]";
+      "[--steps N] [--flush-denormal true|false]";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--steps") {
@@ -132,6 +137,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_train_step: --steps needs a count of at least 1 (%s)\n", usage);
         return 2;
       }
+    } else if (arg == "--flush-denormal") {
+      const std::string value = i + 1 < argc ? argv[++i] : "";
+      if (value != "true" && value != "false") {
+        std::fprintf(stderr, "bench_train_step: --flush-denormal takes true or false (%s)\n",
+                     usage);
+        return 2;
+      }
+      flush_denormal = value == "true";
     } else if (std::any_of(cases.begin(), cases.end(),
                            [&](const Case& c) { return c.name == arg; })) {
       wanted.push_back(arg);
@@ -140,9 +153,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("bench_train_step: f32, %d OpenMP threads, SGD momentum 0.9, %s, load average %s\n",
-              omp_get_max_threads(), ds::bench::cpu_model().c_str(),
-              ds::bench::load_average().c_str());
+  ds::set_flush_denormal(flush_denormal);
+  std::printf(
+      "bench_train_step: f32, %d OpenMP threads, SGD momentum 0.9, flush-denormal %s, %s, load "
+      "average %s\n",
+      omp_get_max_threads(), ds::flush_denormal() ? "on" : "off", ds::bench::cpu_model().c_str(),
+      ds::bench::load_average().c_str());
   std::printf("%-52s %8s %8s %11s %6s %7s\n", "training step", "ours ms", "(cpu ms)", "PyTorch ms*",
               "ratio", "target");
   for (const Case& c : cases) {
