@@ -42,23 +42,25 @@ void Adam::update(const ParamGroup& group, const Tensor& param, const Tensor& gr
                   ParamState& state) {
   const Tensor g = group.weight_decay != 0.0 ? grad + param * group.weight_decay : grad;
   state.step += 1;
-  const Moments moments = update_moments(group, param, g, state);
   const auto t = static_cast<double>(state.step);
   const double bias_correction1 = 1.0 - std::pow(group.beta1, t);
   const double bias_correction2 = 1.0 - std::pow(group.beta2, t);
-
-  Tensor second = moments.exp_avg_sq;
-  if (amsgrad_) {
-    auto found = state.buffers.find("max_exp_avg_sq");
-    if (found == state.buffers.end()) {
-      found = state.buffers.emplace("max_exp_avg_sq", second.clone()).first;
-    } else {
-      found->second.copy_(maximum(found->second, second));
-    }
-    second = found->second;
+  const MomentStep rule{true, std::sqrt(bias_correction2), group.eps,
+                        -(group.lr / bias_correction1)};
+  if (!amsgrad_) {
+    update_moments_and_step(group, param, g, state, rule);
+    return;
   }
-  adaptive_step(param, moments.exp_avg, second, std::sqrt(bias_correction2), group.eps,
-                -(group.lr / bias_correction1));
+  const Moments moments = update_moments(group, param, g, state);
+  Tensor second = moments.exp_avg_sq;
+  auto found = state.buffers.find("max_exp_avg_sq");
+  if (found == state.buffers.end()) {
+    found = state.buffers.emplace("max_exp_avg_sq", second.clone()).first;
+  } else {
+    found->second.copy_(maximum(found->second, second));
+  }
+  second = found->second;
+  adaptive_step(param, moments.exp_avg, second, rule.root, rule.eps, rule.step);
 }
 
 }  // namespace ds::optim

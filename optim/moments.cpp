@@ -88,4 +88,62 @@ void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp
   param.storage().bump_version();
 }
 
+void update_moments_and_step(const ParamGroup& group, const Tensor& param, const Tensor& grad,
+                             ParamState& state, const MomentStep& rule) {
+  const Tensor& exp_avg = state_buffer(state, "exp_avg", param);
+  const Tensor& exp_avg_sq = state_buffer(state, "exp_avg_sq", param);
+  if (!fusable({&param, &exp_avg, &exp_avg_sq, &grad})) {
+    const Moments moments = update_moments(group, param, grad, state);
+    if (rule.adaptive)
+      adaptive_step(param, moments.exp_avg, moments.exp_avg_sq, rule.root, rule.eps, rule.step);
+    else
+      param.add_(moments.exp_avg, rule.step);
+    return;
+  }
+  dispatch_floating(param.dtype(), "update_moments_and_step", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = param.data<T>();
+    T* m = exp_avg.data<T>();
+    T* v = exp_avg_sq.data<T>();
+    const T* g = grad.data<T>();
+    const T b1 = static_cast<T>(group.beta1), b2 = static_cast<T>(group.beta2);
+    const T c1 = static_cast<T>(1.0 - group.beta1), c2 = static_cast<T>(1.0 - group.beta2);
+    const T root = static_cast<T>(rule.root), eps = static_cast<T>(rule.eps);
+    const T step = static_cast<T>(rule.step);
+    // Adaptive (with or without dividing by the root, as adaptive_step) or plain; one
+    // branch-free instantiation each.
+    const auto update = [&](auto adaptive, auto divided) {
+      for_ranges(param.numel(), [=](std::int64_t begin, std::int64_t end) {
+        T* __restrict pp = p;
+        T* __restrict pm = m;
+        T* __restrict pv = v;
+        const T* __restrict pg = g;
+#pragma omp simd
+        for (std::int64_t i = begin; i < end; ++i) {
+          const T new_m = pm[i] * b1 + pg[i] * c1;
+          const T new_v = pv[i] * b2 + pg[i] * pg[i] * c2;
+          pm[i] = new_m;
+          pv[i] = new_v;
+          if constexpr (decltype(adaptive)::value) {
+            T denom = std::sqrt(new_v);
+            if constexpr (decltype(divided)::value) denom = denom / root;
+            pp[i] = pp[i] + new_m / (denom + eps) * step;
+          } else {
+            pp[i] = pp[i] + new_m * step;
+          }
+        }
+      });
+    };
+    if (!rule.adaptive)
+      update(std::false_type{}, std::false_type{});
+    else if (rule.root != 1.0)
+      update(std::true_type{}, std::true_type{});
+    else
+      update(std::true_type{}, std::false_type{});
+  });
+  exp_avg.storage().bump_version();
+  exp_avg_sq.storage().bump_version();
+  param.storage().bump_version();
+}
+
 }  // namespace ds::optim

@@ -25,6 +25,19 @@ Moments update_moments(const ParamGroup& group, const Tensor& param, const Tenso
 void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                    double root, double eps, double step);
 
+// How the parameter moves once the moments are updated: adaptive_step's rule, or (RAdam before
+// its variance is rectified) param += step * m.
+struct MomentStep {
+  bool adaptive;
+  double root, eps, step;
+};
+
+// update_moments and then the step, in one loop over param, grad and both moments where they
+// allow it (the step reads the new moments while they are in registers, not in a second pass
+// over memory); otherwise the two calls. The same arithmetic in the same order either way.
+void update_moments_and_step(const ParamGroup& group, const Tensor& param, const Tensor& grad,
+                             ParamState& state, const MomentStep& rule);
+
 // Whether an update can run as one fused loop over raw memory: every tensor contiguous, on the
 // CPU, floating and of the first one's dtype and size. Otherwise the optimizers compose tensor
 // ops (other devices, odd layouts), with the same arithmetic in the same order (up to the FMAs

@@ -56,7 +56,6 @@ void RAdam::check_group(const ParamGroup& group) const {
 void RAdam::update(const ParamGroup& group, const Tensor& param, const Tensor& grad,
                    ParamState& state) {
   state.step += 1;
-  const Moments moments = update_moments(group, param, grad, state);
   // The scalar arithmetic follows the original code term by term, so that the f64 trajectory
   // matches its PyTorch reference to the last bits.
   const auto t = static_cast<double>(state.step);
@@ -66,17 +65,16 @@ void RAdam::update(const ParamGroup& group, const Tensor& param, const Tensor& g
   const double bias_correction1 = 1.0 - std::pow(group.beta1, t);
   const bool rectified = strict_threshold_ ? rho_t > kRhoThreshold : rho_t >= kRhoThreshold;
 
+  // The decay reads the parameter alone, so it may come before the moments, which read the
+  // gradient alone.
   if (group.weight_decay != 0.0) param.add_(param, -group.weight_decay * group.lr);
-  if (rectified) {
-    const double step_size = std::sqrt((1.0 - beta2_t) * (rho_t - 4.0) / (rho_inf - 4.0) *
-                                       (rho_t - 2.0) / rho_t * rho_inf / (rho_inf - 2.0)) /
-                             bias_correction1;
-    adaptive_step(param, moments.exp_avg, moments.exp_avg_sq, 1.0, group.eps,
-                  -step_size * group.lr);
-  } else {
-    const double step_size = 1.0 / bias_correction1;
-    param.add_(moments.exp_avg, -step_size * group.lr);
-  }
+  const double step_size = rectified
+                               ? std::sqrt((1.0 - beta2_t) * (rho_t - 4.0) / (rho_inf - 4.0) *
+                                           (rho_t - 2.0) / rho_t * rho_inf / (rho_inf - 2.0)) /
+                                     bias_correction1
+                               : 1.0 / bias_correction1;
+  update_moments_and_step(group, param, grad, state,
+                          {rectified, 1.0, group.eps, -step_size * group.lr});
 }
 
 Ranger::Ranger(std::vector<NamedParameter> params, const RangerOptions& options)
