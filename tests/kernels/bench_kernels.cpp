@@ -1,10 +1,11 @@
 // The shift kernels against their baselines, each pair timed interleaved on the same shapes
 // (median of several repeats): (a) batch-1 linear vs Eigen FP32 GEMV with the packed weights'
-// effective GB/s, (b) batch-64 linear vs Eigen SGEMM, (c) resnet20 CIFAR inference at batch 128,
-// a convolution of one large image and an MNIST training step, kernel vs float path, (d) a per-term
+// effective GB/s, (b) batch-64 linear vs Eigen SGEMM, (c) resnet20 CIFAR inference at batch 128
+// (and its convolution shapes one by one), a convolution of one large image and an MNIST training
+// step, kernel vs float path, (d) a per-term
 // scalar shift kernel written the way the original's CPU kernel works, and naive float loops
 // without BLAS. Usage:
-//   bench_kernels [gemv] [gemm] [resnet] [image] [train] [scalar]   (all without arguments)
+//   bench_kernels [gemv] [gemm] [resnet] [layers] [image] [train] [scalar]   (all without one)
 // Figures are printed, never asserted: a benchmark does not fail on speed.
 // GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsics when Eigen's
 // GEMM packing is inlined here; they are not about this file's code.
@@ -133,6 +134,42 @@ void bench_resnet() {
     print_pair("(c) resnet20 CIFAR inference b=128 w" + std::to_string(bits) + " a" +
                    std::to_string(integer + fraction),
                "kernel path", t[0], "float path", t[1]);
+  }
+}
+
+// resnet20's convolution shapes one by one at batch 128 (a stage's 3x3 layers, and the strided
+// first layers of stages 2 and 3), through the kernel on prepared weights and through the float
+// conv2d on the same rounded weights and fixed-point input: where (c)'s time goes.
+void bench_resnet_layers() {
+  struct Layer {
+    std::int64_t in, out, size, stride;
+  };
+  for (const auto& [bits, integer, fraction] : {std::tuple{4, 4, 4}, std::tuple{5, 16, 16}}) {
+    const ActivationBits activation{integer, fraction};
+    for (const Layer& l : {Layer{16, 16, 32, 1}, Layer{16, 32, 32, 2}, Layer{32, 32, 16, 1},
+                           Layer{32, 64, 16, 2}, Layer{64, 64, 8, 1}}) {
+      std::mt19937_64 rng(5);
+      const test::LayerFormat format{bits, ShiftType::PS, activation_format(activation)};
+      const Tensor weight = test::random_shift_weights(rng, format, {l.out, l.in, 3, 3});
+      const PreparedWeights prepared(std::make_shared<const PackedWeights>(
+                                         pack_weights(weight, Tensor(), fraction, bits <= 4)),
+                                     activation_format(activation));
+      manual_seed(6);
+      const Tensor x = fixed_point(randn({128, l.in, l.size, l.size}), activation);
+      nn::functional::Conv2dParams params;
+      params.stride_h = params.stride_w = l.stride;
+      params.pad_h = params.pad_w = 1;
+      NoGradGuard no_grad;
+      const auto t =
+          bench::interleaved_medians({[&] { shift_conv2d(x, prepared, 3, 3, params, activation); },
+                                      [&] { nn::functional::conv2d(x, weight, Tensor(), params); }},
+                                     {7, 1});
+      print_pair("(c) layer " + std::to_string(l.in) + "->" + std::to_string(l.out) + " " +
+                     std::to_string(l.size) + "x" + std::to_string(l.size) + " s" +
+                     std::to_string(l.stride) + " w" + std::to_string(bits) + " a" +
+                     std::to_string(integer + fraction),
+                 "kernel", t[0], "float conv2d", t[1]);
+    }
   }
 }
 
@@ -298,13 +335,13 @@ void bench_scalar() {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as soon as it is measured
-  const std::set<std::string> known{"gemv", "gemm", "resnet", "image", "train", "scalar"};
+  const std::set<std::string> known{"gemv", "gemm", "resnet", "layers", "image", "train", "scalar"};
   std::set<std::string> wanted(argv + 1, argv + argc);
   for (const std::string& name : wanted)
     if (!known.count(name)) {
       std::fprintf(stderr,
                    "bench_kernels: unknown benchmark '%s' (usage: bench_kernels [gemv] [gemm] "
-                   "[resnet] [image] [train] [scalar])\n",
+                   "[resnet] [layers] [image] [train] [scalar])\n",
                    name.c_str());
       return 2;
     }
@@ -325,6 +362,7 @@ int main(int argc, char** argv) {
     bench_gemm(5, {16, true});
   }
   if (run("resnet")) bench_resnet();
+  if (run("layers")) bench_resnet_layers();
   if (run("image")) bench_large_image();
   if (run("train")) bench_train();
   if (run("scalar")) bench_scalar();
