@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
 #if defined(__SSE2__)
 #include <pmmintrin.h>
 #include <xmmintrin.h>
@@ -23,9 +25,11 @@ void set_on_this_thread(bool enabled) {
 bool set_flush_denormal(bool enabled) {
 #if defined(__SSE2__)
   set_on_this_thread(enabled);
-  // Every thread of the pool runs a region of a full team (the pool's threads are kept between
-  // regions, so the kernels' later regions run on threads that have the mode).
-#pragma omp parallel num_threads(omp_get_max_threads())
+  // A region as wide as the pool can be: libgomp keeps its threads between regions, so the
+  // kernels' later regions run on threads that have the mode, also when a team was once wider
+  // than the current thread count.
+  const int threads = std::max(omp_get_max_threads(), omp_get_num_procs());
+#pragma omp parallel num_threads(threads)
   set_on_this_thread(enabled);
   return true;
 #else

@@ -1,5 +1,6 @@
 #include "examples/common/checkpoint.hpp"
 
+#include <cstdio>
 #include <sstream>
 
 #include "tensor/random.hpp"
@@ -81,6 +82,16 @@ Progress load_checkpoint(const std::string& path, nn::Module& model, optim::Opti
          kVersion);
   }
   for (const auto& [key, value] : config) {
+    // Checkpoints written before the option existed did not flush.
+    if (key == "config.flush_denormal" && !metadata.contains(key)) {
+      if (value == "true")
+        std::fprintf(stderr,
+                     "warning: --resume: %s predates --flush-denormal and was trained without "
+                     "flushing; give --flush-denormal false to continue exactly as it would "
+                     "have\n",
+                     path.c_str());
+      continue;
+    }
     const std::string& saved = entry(metadata, key, path);
     if (saved != value) {
       fail("--resume: ", path, " was trained with ", key.substr(7), " = ", saved,

@@ -34,6 +34,7 @@ nn::WeightsMetadata run_config(const TrainOptions& o) {
   config["config.seed"] = std::to_string(o.seed);
   config["config.train_limit"] = std::to_string(o.train_limit);
   config["config.freeze"] = o.freeze ? "true" : "false";
+  config["config.flush_denormal"] = o.flush_denormal ? "true" : "false";
   return config;
 }
 

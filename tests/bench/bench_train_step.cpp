@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "* PyTorch's step as issue 8 quotes it for this machine type (MobileNetV2: as measured "
-      "once, see the source), not measured here; "
+      "once, see the source), without flushing subnormals, not measured here; "
       "tools/compare_with_pytorch.py --step-times times both in one run\n");
   std::printf("load average at end: %s\n", ds::bench::load_average().c_str());
   return 0;

@@ -43,9 +43,23 @@ std::vector<float> products_everywhere() {
 
 }  // namespace
 
+namespace {
+
+// The mode the process had, back however the test ends.
+class RestoreFlushMode {
+ public:
+  ~RestoreFlushMode() { set_flush_denormal(saved_); }
+
+ private:
+  bool saved_ = flush_denormal();
+};
+
+}  // namespace
+
 TEST_CASE("set_flush_denormal flushes subnormal results on every thread and restores them",
           "[tensor]") {
   const test::ThreadCount two_threads(2);
+  const RestoreFlushMode restore;
   // The threads exist before the mode changes (a thread started later inherits it).
   for (const float p : products_everywhere()) CHECK(p > 0.0f);
   if (!set_flush_denormal(true)) {

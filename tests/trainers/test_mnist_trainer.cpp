@@ -136,6 +136,16 @@ TEST_CASE("a resumed run ends bit for bit where an uninterrupted one ends", "[tr
         log_without_seconds(folder / "train_log.csv"));
   CHECK(line_after(full.output, "Final test set (rounded weights): ") ==
         line_after(resumed.output, "Final test set (rounded weights): "));
+
+  // Flushing subnormal floats or not changes the trajectory: a resume must keep the mode.
+  const auto other_mode =
+      run_program(kMnist, with(ps_run(ws, split), {"--epochs", "4", "--resume",
+                                                   (folder / "checkpoint.safetensors").string(),
+                                                   "--flush-denormal", "false"}));
+  INFO(other_mode.output);
+  CHECK(other_mode.status != 0);
+  CHECK(other_mode.output.find("flush_denormal = true but this run has false") !=
+        std::string::npos);
 }
 
 TEST_CASE("-e on the saved model prints exactly the final accuracy", "[trainers]") {
