@@ -158,10 +158,9 @@ Plan make_plan(const PackedWeights& weights, const ActivationFormat& format, Ker
   static_assert(kMaxSegmentWeights << kInt32TermBits < (std::int64_t{1} << 31));
   // Segments of equal size: the slots are chosen for the whole layer, so a short last segment
   // (144 inputs as 112 + 32) took slots padded for the long ones or spilled theirs.
-  lists.segments = std::max<std::int64_t>(
-      1, (weights.cols + kMaxSegmentWeights - 1) / kMaxSegmentWeights);
-  lists.capacity =
-      std::max<std::int64_t>(1, (weights.cols + lists.segments - 1) / lists.segments);
+  lists.segments =
+      std::max<std::int64_t>(1, (weights.cols + kMaxSegmentWeights - 1) / kMaxSegmentWeights);
+  lists.capacity = std::max<std::int64_t>(1, (weights.cols + lists.segments - 1) / lists.segments);
   lists.lo_values = split.groups == 1 ? weights.max_k + 1 : 1 << split.split_bits;
   lists.keys = 2 * split.groups * lists.lo_values;
   if (split.fits && lists.keys > kernel::kMaxKeys)

@@ -34,9 +34,9 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
                 std::int64_t batch, const kernel::Outputs& y) {
   const std::int64_t padded = w.padded_cols();
   const bool dot16 = plan.lanes.dot16;
-  // The int16 lanes read sample16 only; the int32 and int64 lanes the others.
+  // The int16 lanes read sample16 only; the int32 and int64 lanes sample.
   const std::size_t int32_size = dot16 ? 0 : static_cast<std::size_t>(padded);
-  std::vector<std::int32_t> sample(int32_size, 0), negated(int32_size, 0);
+  std::vector<std::int32_t> sample(int32_size, 0);
   std::vector<std::int16_t> sample16(dot16 ? static_cast<std::size_t>(padded) : 0);
   std::vector<std::int64_t> sums(static_cast<std::size_t>(w.rows));
   const bool parallel = dot16 ? kernel::worth_threads(w.rows * padded)
@@ -47,14 +47,11 @@ void linear_dot(const kernel::Plan& plan, const PackedWeights& w, const std::int
       kernel::order_for_dot16(x + n * w.cols, w.cols, w.code_bits, sample16.data());
     } else {
       std::copy(x + n * w.cols, x + (n + 1) * w.cols, sample.begin());
-      // Only the int32 lanes read them, where the values have at most 25 bits: no overflow.
-      if (!plan.lanes.wide64)
-        for (std::size_t i = 0; i < static_cast<std::size_t>(w.cols); ++i) negated[i] = -sample[i];
     }
 #pragma omp parallel for schedule(dynamic) if (parallel)
     for (std::int64_t begin = 0; begin < w.rows; begin += chunk) {
       const std::int64_t end = std::min(begin + chunk, w.rows);
-      kernel::run_dot(plan, {kernel::code_rows(w, begin), plan.lanes, sample.data(), negated.data(),
+      kernel::run_dot(plan, {kernel::code_rows(w, begin), plan.lanes, sample.data(),
                              sample16.data(), begin, end, sums.data() + begin});
     }
     for (std::int64_t r = 0; r < w.rows; ++r)

@@ -90,14 +90,12 @@ struct Lanes {
 };
 
 // Dot form, one activation vector against rows [row_begin, row_end): sums[r - row_begin] =
-// sum_i sign * x[i] << a. x holds padded_cols values (zero past the real columns); the int32
-// path also reads negated_x = -x (the int64 path negates after widening), the int16 path x16,
-// x as int16 values.
+// sum_i sign * x[i] << a. x holds padded_cols values (zero past the real columns); the int16
+// path reads x16 instead, x as int16 values.
 struct DotTask {
   CodeRows weights;
   Lanes lanes;
   const std::int32_t* x;
-  const std::int32_t* negated_x;
   const std::int16_t* x16;
   std::int64_t row_begin, row_end;
   std::int64_t* sums;
