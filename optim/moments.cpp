@@ -8,6 +8,34 @@
 
 namespace ds::optim {
 
+namespace {
+
+// One element's arithmetic, shared by the fused loops: the moments' update
+// (m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2) and adaptive_step's change
+// (step * m / (sqrt(v) / root + eps), dividing by the root only when Divided).
+template <typename T>
+struct MomentRates {
+  T b1, c1, b2, c2;
+  explicit MomentRates(const ParamGroup& group)
+      : b1(static_cast<T>(group.beta1)),
+        c1(static_cast<T>(1.0 - group.beta1)),
+        b2(static_cast<T>(group.beta2)),
+        c2(static_cast<T>(1.0 - group.beta2)) {}
+  void update(T& m, T& v, T g) const {
+    m = m * b1 + g * c1;
+    v = v * b2 + g * g * c2;
+  }
+};
+
+template <bool Divided, typename T>
+T adaptive_change(T m, T v, T root, T eps, T step) {
+  T denom = std::sqrt(v);
+  if constexpr (Divided) denom = denom / root;
+  return m / (denom + eps) * step;
+}
+
+}  // namespace
+
 bool fusable(std::initializer_list<const Tensor*> tensors) {
   const Tensor& first = **tensors.begin();
   for (const Tensor* t : tensors)
@@ -27,17 +55,13 @@ Moments update_moments(const ParamGroup& group, const Tensor& param, const Tenso
       T* m = exp_avg.data<T>();
       T* v = exp_avg_sq.data<T>();
       const T* g = grad.data<T>();
-      const T b1 = static_cast<T>(group.beta1), b2 = static_cast<T>(group.beta2);
-      const T c1 = static_cast<T>(1.0 - group.beta1), c2 = static_cast<T>(1.0 - group.beta2);
+      const MomentRates<T> rates(group);
       for_ranges(grad.numel(), [=](std::int64_t begin, std::int64_t end) {
         T* __restrict pm = m;
         T* __restrict pv = v;
         const T* __restrict pg = g;
 #pragma omp simd
-        for (std::int64_t i = begin; i < end; ++i) {
-          pm[i] = pm[i] * b1 + pg[i] * c1;
-          pv[i] = pv[i] * b2 + pg[i] * pg[i] * c2;
-        }
+        for (std::int64_t i = begin; i < end; ++i) rates.update(pm[i], pv[i], pg[i]);
       });
     });
     exp_avg.storage().bump_version();
@@ -73,11 +97,9 @@ void adaptive_step(const Tensor& param, const Tensor& exp_avg, const Tensor& exp
         const T* __restrict pm = m;
         const T* __restrict pv = v;
 #pragma omp simd
-        for (std::int64_t i = begin; i < end; ++i) {
-          T denom = std::sqrt(pv[i]);
-          if constexpr (decltype(divided)::value) denom = denom / root_t;
-          pp[i] = pp[i] + pm[i] / (denom + eps_t) * step_t;
-        }
+        for (std::int64_t i = begin; i < end; ++i)
+          pp[i] = pp[i] +
+                  adaptive_change<decltype(divided)::value>(pm[i], pv[i], root_t, eps_t, step_t);
       });
     };
     if (divide)
@@ -106,8 +128,7 @@ void update_moments_and_step(const ParamGroup& group, const Tensor& param, const
     T* m = exp_avg.data<T>();
     T* v = exp_avg_sq.data<T>();
     const T* g = grad.data<T>();
-    const T b1 = static_cast<T>(group.beta1), b2 = static_cast<T>(group.beta2);
-    const T c1 = static_cast<T>(1.0 - group.beta1), c2 = static_cast<T>(1.0 - group.beta2);
+    const MomentRates<T> rates(group);
     const T root = static_cast<T>(rule.root), eps = static_cast<T>(rule.eps);
     const T step = static_cast<T>(rule.step);
     // Adaptive (with or without dividing by the root, as adaptive_step) or plain; one
@@ -120,17 +141,15 @@ void update_moments_and_step(const ParamGroup& group, const Tensor& param, const
         const T* __restrict pg = g;
 #pragma omp simd
         for (std::int64_t i = begin; i < end; ++i) {
-          const T new_m = pm[i] * b1 + pg[i] * c1;
-          const T new_v = pv[i] * b2 + pg[i] * pg[i] * c2;
+          T new_m = pm[i], new_v = pv[i];
+          rates.update(new_m, new_v, pg[i]);
           pm[i] = new_m;
           pv[i] = new_v;
-          if constexpr (decltype(adaptive)::value) {
-            T denom = std::sqrt(new_v);
-            if constexpr (decltype(divided)::value) denom = denom / root;
-            pp[i] = pp[i] + new_m / (denom + eps) * step;
-          } else {
+          if constexpr (decltype(adaptive)::value)
+            pp[i] =
+                pp[i] + adaptive_change<decltype(divided)::value>(new_m, new_v, root, eps, step);
+          else
             pp[i] = pp[i] + new_m * step;
-          }
         }
       });
     };
