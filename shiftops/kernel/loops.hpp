@@ -143,7 +143,7 @@ struct ColumnTask {
   // Set by run_columns (plan.hpp), as the loops must not multiply: capacity * width, the
   // distance in xt from one segment's inputs to the next.
   std::int64_t segment_stride = 0;
-  // Where the rows' sums go when set (int32 blocks with at least one segment): the last
+  // Where the rows' sums go when set (int32 blocks; the halves combine two passes first): the last
   // segment hands each row's sums of a lane tile, whole, to call(context, row, first lane,
   // sums, count) instead of adding them to `sums`, which saves storing them and reading them
   // back to finish them.
