@@ -1,6 +1,6 @@
 #include "examples/common/checkpoint.hpp"
 
-#include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "tensor/random.hpp"
@@ -34,6 +34,16 @@ const std::string& entry(const nn::WeightsMetadata& metadata, const std::string&
   const auto found = metadata.find(key);
   if (found == metadata.end()) fail("--resume: checkpoint ", path, " has no '", key, "' entry");
   return found->second;
+}
+
+// Run settings recorded since after version 1, and what a checkpoint without them ran with.
+const std::map<std::string, std::string> kAddedSettings{{"config.flush_denormal", "false"}};
+
+const std::string& setting(const nn::WeightsMetadata& metadata, const std::string& key,
+                           const std::string& path) {
+  const auto added = kAddedSettings.find(key);
+  if (added != kAddedSettings.end() && !metadata.contains(key)) return added->second;
+  return entry(metadata, key, path);
 }
 
 }  // namespace
@@ -82,17 +92,7 @@ Progress load_checkpoint(const std::string& path, nn::Module& model, optim::Opti
          kVersion);
   }
   for (const auto& [key, value] : config) {
-    // Checkpoints written before the option existed did not flush.
-    if (key == "config.flush_denormal" && !metadata.contains(key)) {
-      if (value == "true")
-        std::fprintf(stderr,
-                     "warning: --resume: %s predates --flush-denormal and was trained without "
-                     "flushing; give --flush-denormal false to continue exactly as it would "
-                     "have\n",
-                     path.c_str());
-      continue;
-    }
-    const std::string& saved = entry(metadata, key, path);
+    const std::string& saved = setting(metadata, key, path);
     if (saved != value) {
       fail("--resume: ", path, " was trained with ", key.substr(7), " = ", saved,
            " but this run has ", value, "; give the same options as the run that wrote it");

@@ -146,6 +146,23 @@ TEST_CASE("a resumed run ends bit for bit where an uninterrupted one ends", "[tr
   CHECK(other_mode.status != 0);
   CHECK(other_mode.output.find("flush_denormal = true but this run has false") !=
         std::string::npos);
+
+  // A checkpoint from before the setting was recorded ran without flushing: it resumes with
+  // --flush-denormal false only.
+  const std::string checkpoint = (folder / "checkpoint.safetensors").string();
+  ds::nn::WeightsFile older = ds::nn::read_safetensors(checkpoint);
+  REQUIRE(older.metadata.erase("config.flush_denormal") == 1);
+  ds::nn::save_safetensors(checkpoint, older.tensors, older.metadata);
+  const auto flushing =
+      run_program(kMnist, with(ps_run(ws, split), {"--epochs", "4", "--resume", checkpoint}));
+  INFO(flushing.output);
+  CHECK(flushing.status != 0);
+  CHECK(flushing.output.find("flush_denormal = false but this run has true") != std::string::npos);
+  const auto not_flushing = run_program(
+      kMnist, with(ps_run(ws, split),
+                   {"--epochs", "4", "--resume", checkpoint, "--flush-denormal", "false"}));
+  INFO(not_flushing.output);
+  CHECK(not_flushing.status == 0);
 }
 
 TEST_CASE("-e on the saved model prints exactly the final accuracy", "[trainers]") {
