@@ -2,9 +2,8 @@
 // (median of several repeats): (a) batch-1 linear vs Eigen FP32 GEMV with the packed weights'
 // effective GB/s, (b) batch-64 linear vs Eigen SGEMM, (c) resnet20 CIFAR inference at batch 128
 // (and its convolution shapes one by one), a convolution of one large image and an MNIST training
-// step, kernel vs float path, (d) a per-term
-// scalar shift kernel written the way the original's CPU kernel works, and naive float loops
-// without BLAS. Usage:
+// step, kernel vs float path, (d) a per-term scalar shift kernel written the way the original's
+// CPU kernel works, and naive float loops without BLAS. Usage:
 //   bench_kernels [gemv] [gemm] [resnet] [layers] [image] [train] [scalar]   (all without one)
 // Figures are printed, never asserted: a benchmark does not fail on speed.
 // GCC 12 reports false "uninitialized" warnings inside its own AVX-512 intrinsics when Eigen's
@@ -18,6 +17,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "autograd/grad_mode.hpp"
@@ -115,8 +115,12 @@ nn::ModulePtr shift_model(const std::string& dataset, const std::string& name, i
   return model;
 }
 
+// resnet20's formats (weight bits, integer and fraction activation bits): the deployment format
+// (4-bit codes, 8-bit activations) and the trainers' default.
+constexpr std::tuple<int, int, int> kResnetFormats[] = {{4, 4, 4}, {5, 16, 16}};
+
 void bench_resnet() {
-  for (const auto& [bits, integer, fraction] : {std::tuple{4, 4, 4}, std::tuple{5, 16, 16}}) {
+  for (const auto& [bits, integer, fraction] : kResnetFormats) {
     nn::ModulePtr model = shift_model("cifar10", "resnet20", bits, integer, fraction);
     model->eval();
     manual_seed(4);
@@ -144,7 +148,7 @@ void bench_resnet_layers() {
   struct Layer {
     std::int64_t in, out, size, stride;
   };
-  for (const auto& [bits, integer, fraction] : {std::tuple{4, 4, 4}, std::tuple{5, 16, 16}}) {
+  for (const auto& [bits, integer, fraction] : kResnetFormats) {
     const ActivationBits activation{integer, fraction};
     for (const Layer& l : {Layer{16, 16, 32, 1}, Layer{16, 32, 32, 2}, Layer{32, 32, 16, 1},
                            Layer{32, 64, 16, 2}, Layer{64, 64, 8, 1}}) {
