@@ -7,7 +7,10 @@
 // tap's run is contiguous again. Where an output row is a whole number of registers, each
 // register's positions lie in one row and the products go straight to the output; elsewhere the
 // positions that fall in the padding between rows are computed too, in a buffer, and dropped as
-// the kept ones are copied out.
+// the kept ones are copied out. Where several output rows fit a register exactly (8-wide maps
+// in AVX-512's 16 floats) and the window keeps the width, the rows are laid end to end without
+// padding between them, so that a register holds whole rows, in place, and each tap loads its
+// runs with the lanes whose column falls outside the row masked to zero.
 // The same routine computes the input gradient, a stride-1 convolution of the output gradient
 // with the transposed, flipped weights; the weight gradient sums the output gradient times the
 // same runs of the copy.
@@ -49,6 +52,9 @@ class DirectConv {
   std::int64_t planes() const { return channels_ * static_cast<std::int64_t>(phases_.size()); }
   std::int64_t out_h() const { return out_h_; }
   std::int64_t out_w() const { return out_w_; }
+  // The output rows a register holds where several share one, else 1. A band passed to run()
+  // and add_weight_gradient() must then cover a multiple of it (out_h() is one).
+  std::int64_t rows_per_register() const { return rows_per_register_; }
   // run() and add_weight_gradient() take a band of output rows of one image, or several whole
   // images: these are stacked into one tall image with zero rows between them, so that the
   // per-call costs and the positions computed past each plane's end are shared.
@@ -116,9 +122,14 @@ class DirectConv {
   // The lines an image takes in the stack, the same way: its phase rows and zero lines that
   // serve as the bottom padding of one image and the top padding of the next.
   std::int64_t slot_rows_;
-  // Whether each output row is a whole number of registers: the blocks then compute the
-  // output's positions alone, in place (Walk), not the padding between rows too, in a buffer.
+  std::int64_t rows_per_register_;
+  // Whether each output row is a whole number of registers, or rows_per_register_ rows are one:
+  // the blocks then compute the output's positions alone, in place (Walk), not the padding
+  // between rows too, in a buffer.
   bool in_place_rows_;
+  // Where rows share registers: per tap, the lanes (bit i for lane i) whose column the tap
+  // reads inside the row; the others read a neighbouring row and are loaded as zeros.
+  std::vector<std::uint32_t> tap_lanes_;
   // Where each tap reads, from the output position, in its phase's copy; which phase; and the
   // most lines and elements a tap reads past the output position.
   std::vector<std::int64_t> tap_offsets_, tap_phases_;

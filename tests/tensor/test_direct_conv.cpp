@@ -4,6 +4,7 @@
 // is exact in float and double alike and the results must be equal, not close. The scratch buffer
 // starts as NaNs: a value the routine reads without having written it would show up, and so
 // would a write past the size it asked for (a guard band after it must stay NaN).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -61,6 +62,17 @@ const std::vector<Case> kCases{
     {"2x2 stride 3 (phase 2 unread)", 2, 3, 7, 8, {2, 2, 3, 3, 0, 0, 1, 1}, false},
     {"1x1 stride 2", 4, 3, 5, 6, {1, 1, 2, 2, 0, 0, 1, 1}, false},
     {"3x3 stride 2 same on a 1x1 image", 2, 3, 1, 1, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+    // Rows narrower than a register that keep their width: where loads mask lanes (AVX-512),
+    // several share a register (16 floats or 8 doubles: 8 rows of 2, 4 of 4, 2 of 8), each tap
+    // masking the lanes whose column lies outside the row; elsewhere as any other width.
+    {"3x3 same on 8x8 maps", 3, 13, 8, 8, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"3x3 same on 4x4 maps", 2, 9, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"3x3 same, 2 wide, 16 high", 2, 3, 16, 2, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"5x5 same, 4 wide (taps two columns out)", 2, 3, 8, 4, {5, 5, 1, 1, 2, 2, 1, 1}, true},
+    {"3x3 dilation 2 same, 8 wide", 2, 3, 6, 8, {3, 3, 1, 1, 2, 2, 2, 2}, true},
+    {"1x3 padding (0, 1), 8 wide", 3, 4, 4, 8, {1, 3, 1, 1, 0, 1, 1, 1}, true},
+    {"3x3 same, 8x8, 300 input channels", 300, 5, 8, 8, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"3x3 stride (2, 1), padding 1, 8 wide", 2, 5, 8, 8, {3, 3, 2, 1, 1, 1, 1, 1}, false},
     {"no input channels", 0, 3, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"no output channels", 2, 0, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
 };
@@ -110,14 +122,16 @@ struct Indexing {
 };
 
 // The ways to cover `images` images of `rows` output rows with calls: every image alone in
-// bands of 1, 2 and all rows, and groups of 1 to `images` whole images.
+// bands of `step` (the rows a register holds) and twice that and all rows, and groups of 1 to
+// `images` whole images.
 struct Call {
   std::int64_t first, count;
   Span band;
 };
-std::vector<std::vector<Call>> coverings(std::int64_t images, std::int64_t rows) {
+std::vector<std::vector<Call>> coverings(std::int64_t images, std::int64_t rows,
+                                         std::int64_t step) {
   std::vector<std::vector<Call>> result;
-  for (const std::int64_t band_rows : {std::int64_t{1}, std::int64_t{2}}) {
+  for (const std::int64_t band_rows : {step, 2 * step}) {
     std::vector<Call> calls;
     for (std::int64_t n = 0; n < images; ++n)
       for (std::int64_t begin = 0; begin < rows; begin += band_rows)
@@ -205,7 +219,7 @@ TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[te
     REQUIRE(conv.out_h() == out_h);
     const auto weight_conv =
         DirectConv<T>::weight_gradient(k.channels, k.height, k.width, w, k.out_channels);
-    for (const auto& calls : coverings(images, out_h)) {
+    for (const auto& calls : coverings(images, out_h, conv.rows_per_register())) {
       INFO(k.name << ", " << calls.size() << " calls");
       std::vector<T> result(out.size(), T(-99));
       // Starts away from zero: the weight gradient is added on.
@@ -233,7 +247,8 @@ TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[te
     REQUIRE(backward.stacked_positions() == conv.stacked_positions());
     REQUIRE(backward.out_h() == k.height);
     REQUIRE(backward.out_w() == k.width);
-    for (const auto& calls : coverings(images, k.height)) {
+    REQUIRE(backward.rows_per_register() == conv.rows_per_register());
+    for (const auto& calls : coverings(images, k.height, backward.rows_per_register())) {
       INFO(k.name << ", input gradient, " << calls.size() << " calls");
       std::vector<T> result(x.size(), T(-99));
       for (const Call& call : calls)
@@ -249,4 +264,26 @@ TEST_CASE("a direct input gradient applies to stride 1 only", "[tensor][convolve
   CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 2, 2, 1, 1, 1, 1}));
   CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 1, 2, 1, 1, 1, 1}));
   CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 2, 1, 1, 1, 1, 1}));
+}
+
+TEMPLATE_TEST_CASE("rows share a register where it holds whole rows and loads mask lanes",
+                   "[tensor][convolve]", float, double) {
+  using T = TestType;
+#if defined(__AVX512F__)
+  constexpr std::int64_t lanes = 64 / sizeof(T);
+#else
+  constexpr std::int64_t lanes = 1;  // no masked loads: no sharing
+#endif
+  const Window same{3, 3, 1, 1, 1, 1, 1, 1};
+  const auto rows_per_register = [](std::int64_t height, std::int64_t width, const Window& w) {
+    return DirectConv<T>::weight_gradient(2, height, width, w, 3).rows_per_register();
+  };
+  CHECK(rows_per_register(8, 4, same) == std::max<std::int64_t>(1, lanes / 4));
+  CHECK(rows_per_register(16, 2, same) == std::max<std::int64_t>(1, lanes / 2));
+  CHECK(rows_per_register(8, 16, same) == 1);  // a row fills a register: in place already
+  CHECK(rows_per_register(7, 7, same) == 1);   // 7 does not divide a register
+  CHECK(rows_per_register(3, 4, same) == 1);   // nor 3 rows of 4 whole ones
+  // Output rows shorter than input rows (no padding), or strided columns: no fixed distance.
+  CHECK(rows_per_register(10, 6, Window{3, 3, 1, 1, 0, 0, 1, 1}) == 1);
+  CHECK(rows_per_register(16, 8, Window{3, 3, 1, 2, 1, 1, 1, 1}) == 1);
 }
