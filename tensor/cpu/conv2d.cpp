@@ -77,14 +77,14 @@ Bands bands_of(const ConvShape& s, DType dtype) {
   return bands_for(s.plane.out_h(),
                    s.taps * s.plane.out_w() * static_cast<std::int64_t>(dtype_size(dtype)));
 }
-// (Rows that share registers are banded in whole registers.)
+// (With a copy per column, in whole registers: DirectConv::band_step.)
 template <typename T>
 Bands bands_of(const DirectConv<T>& conv, std::int64_t least_count = 1) {
   const std::int64_t rows = std::max<std::int64_t>(1, conv.out_h());
   Bands bands = bands_for(conv.out_h(),
                           conv.buffer_size(rows, 1) / rows * static_cast<std::int64_t>(sizeof(T)),
                           least_count);
-  const std::int64_t step = conv.rows_per_register();
+  const std::int64_t step = conv.band_step();
   if (step > 1 && bands.count > 0) {
     bands.rows = (bands.rows + step - 1) / step * step;
     bands.count = (conv.out_h() + bands.rows - 1) / bands.rows;
@@ -136,6 +136,7 @@ constexpr double kMostDirectWork = 1.4;
 constexpr double kMostDirectWeightWork = 1.2;
 constexpr std::int64_t kLongProducts = 1152;
 constexpr double kMostDirectWorkOnLongProducts = 1.1;
+constexpr std::int64_t kFewestGradientChannels = 4;
 enum class DirectUse { forward, weight_gradient, input_gradient };
 template <typename T>
 std::optional<DirectConv<T>> direct_conv_for(DirectUse use, const ConvShape& s, const Window& w,
@@ -145,19 +146,26 @@ std::optional<DirectConv<T>> direct_conv_for(DirectUse use, const ConvShape& s, 
                                          : direct_conv_applies(w)))
     return std::nullopt;
   const std::int64_t C = s.channels, H = s.height, W = s.width, O = s.out_channels;
-  // The sizes first (those of the input gradient's convolution are the same): laying out the
-  // weights of a large layer costs more than a small call.
-  DirectConv<T> sizes = DirectConv<T>::weight_gradient(C, H, W, w, O);
+  // The sizes first: laying out the weights of a large layer costs more than a small call. The
+  // input gradient's convolution has its own (with a copy per column, its rows are as long as
+  // the input's) and as many taps: its values against the forward's output positions are its
+  // work against the lowered product's (a 5x5 window without padding on 12x12 maps: 2.25).
+  const DirectConv<T> sizes = use == DirectUse::input_gradient
+                                  ? DirectConv<T>::input_gradient_sizes(C, H, W, w, O)
+                                  : DirectConv<T>::weight_gradient(C, H, W, w, O);
   const double most_work = s.taps > kLongProducts              ? kMostDirectWorkOnLongProducts
                            : use == DirectUse::weight_gradient ? kMostDirectWeightWork
                                                                : kMostDirectWork;
   if (static_cast<double>(sizes.computed_positions()) >
       most_work * static_cast<double>(s.plane.positions()))
     return std::nullopt;
-  // Rows sharing registers compute no padding, but their weight gradient's masked loads and
-  // per-call lane sums still ran slower than the lowered product (resnet20's 8x8 maps: 3.9
-  // against 3.0 ms).
-  if (use == DirectUse::weight_gradient && sizes.rows_per_register() > 1) return std::nullopt;
+  // A copy per column computes no padding, but its weight gradient's per-call lane sums still
+  // ran slower than the lowered product (resnet20's 8x8 maps: 3.9 against 3.0 ms).
+  if (use == DirectUse::weight_gradient && sizes.band_step() > 1) return std::nullopt;
+  // The blocks take kBlockChannels output channels at a time: the input gradient of an image of
+  // a few channels (grey or RGB) ran at a third of a block's speed, slower than the lowered
+  // product (MNIST's first layer: 1.6-2.2 against 0.7-0.9 ms).
+  if (use == DirectUse::input_gradient && C < kFewestGradientChannels) return std::nullopt;
   switch (use) {
     case DirectUse::forward:
       return DirectConv<T>::forward(C, H, W, w, O, weight);

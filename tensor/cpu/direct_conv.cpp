@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <numeric>
 #include <type_traits>
 #include <utility>
 
@@ -63,8 +64,6 @@ double horizontal_sum(__m256d v) {
 #endif
 #if defined(__AVX512F__)
 constexpr int kRegisters = 32;
-// Whether a load can zero chosen lanes at no extra cost (which rows sharing a register need).
-constexpr bool kMaskedLoads = true;
 template <>
 struct Lanes<float> {
   using Vector = __m512;
@@ -85,9 +84,6 @@ struct Lanes<float> {
   }
   static Vector load_first(const float* p, std::int64_t n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
-  }
-  static Vector load_lanes(const float* p, std::uint32_t lanes) {
-    return _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes), p);
   }
   static void store_first(float* p, Vector v, std::int64_t n) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
@@ -112,16 +108,12 @@ struct Lanes<double> {
   static Vector load_first(const double* p, std::int64_t n) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
   }
-  static Vector load_lanes(const double* p, std::uint32_t lanes) {
-    return _mm512_maskz_loadu_pd(static_cast<__mmask8>(lanes), p);
-  }
   static void store_first(double* p, Vector v, std::int64_t n) {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
   }
 };
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kRegisters = 16;
-constexpr bool kMaskedLoads = false;
 template <>
 struct Lanes<float> {
   using Vector = __m256;
@@ -154,7 +146,6 @@ struct Lanes<double> {
 };
 #else
 constexpr int kRegisters = 16;
-constexpr bool kMaskedLoads = false;
 typedef float FloatVector __attribute__((vector_size(16)));
 typedef double DoubleVector __attribute__((vector_size(16)));
 template <>
@@ -230,14 +221,12 @@ constexpr std::int64_t kChunkWeightsBytes = std::int64_t{32} << 10;
 // c and taps t of weights[(c * taps + t) * width + b] * in[c * plane + offsets[t] + v * in_step
 // + p], for the block's Vectors registers v of positions p; += when accumulate (a later chunk of
 // the input channels). in_step is a register's width where the input runs on, a padded row's
-// where the second register starts the next output row (DirectConv::Walk). With Masked, tap t
-// loads only the lanes tap_lanes[t] (rows sharing a register), the others as zeros.
+// where the second register starts the next output row (DirectConv::Walk).
 template <typename T>
 struct ConvolveBlock {
   const T* in;
   std::int64_t in_step, plane, channels;
   const std::int64_t* offsets;
-  const std::uint32_t* tap_lanes;
   std::int64_t taps;
   const T* weights;
   T* out;
@@ -245,16 +234,7 @@ struct ConvolveBlock {
   bool accumulate;
 };
 
-// A tap's run of input from p, its lanes `lanes` alone with Masked.
-template <bool Masked, typename T>
-auto load_run(const T* p, [[maybe_unused]] std::uint32_t lanes) {
-  if constexpr (Masked)
-    return Lanes<T>::load_lanes(p, lanes);
-  else
-    return Lanes<T>::load(p);
-}
-
-template <typename T, int Vectors, int Width, bool Masked>
+template <typename T, int Vectors, int Width>
 void convolve_block(const ConvolveBlock<T>& a) {
   // The loops over registers are unrolled by hand (GCC at -O2 keeps them, and with them the
   // sums in memory, not registers).
@@ -271,8 +251,7 @@ void convolve_block(const ConvolveBlock<T>& a) {
     for (std::int64_t t = 0; t < a.taps; ++t, weights += Width) {
       typename L::Vector x[Vectors];
 #pragma GCC unroll 2
-      for (int v = 0; v < Vectors; ++v)
-        x[v] = load_run<Masked>(in + a.offsets[t] + v * a.in_step, Masked ? a.tap_lanes[t] : 0);
+      for (int v = 0; v < Vectors; ++v) x[v] = L::load(in + a.offsets[t] + v * a.in_step);
 #pragma GCC unroll 16
       for (int b = 0; b < Width; ++b)
 #pragma GCC unroll 2
@@ -296,9 +275,8 @@ constexpr int kCorrelateIns = 4;
 // rows of row_vectors registers each: a stretch's outputs lie one after the other from `out`
 // (channel 0; channels out_pitch apart), its rows' inputs in_row apart from `in` in each padded
 // plane. Where out_w_ is a whole number of registers, each image's output rows are a stretch
-// and the blocks write the output (and read the output gradient) in place; where rows share
-// registers, likewise, each register a row of the walk. Otherwise the whole stack is one row,
-// the positions in the padding between rows included, in a products buffer.
+// and the blocks write the output (and read the output gradient) in place. Otherwise the whole
+// stack is one row, the positions in the padding between rows included, in a products buffer.
 template <typename T>
 struct DirectConv<T>::Walk {
   struct Stretch {
@@ -319,23 +297,23 @@ typename DirectConv<T>::Walk DirectConv<T>::walk(std::int64_t count, PlaneWindow
   constexpr std::int64_t lanes = Lanes<T>::count;
   if (!in_place_rows_) return {{{0, 0, 1}}, lay.positions / lanes, 0, lay.positions};
   const std::int64_t out_plane = out_h_ * out_w_;
-  const bool shared = rows_per_register_ > 1;
-  Walk w{{}, shared ? 1 : out_w_ / lanes, shared ? lanes : padded_w_, out_plane};
+  // With a copy per column an image's band is one run of registers, each a row of the walk.
+  Walk w{{}, column_copies_ ? 1 : out_w_ / lanes, column_copies_ ? lanes : padded_w_, out_plane};
+  const std::int64_t rows = band.end - band.begin;
   for (std::int64_t image = 0; image < count; ++image)
     w.stretches.push_back({image * slot_rows_ * padded_w_,
                            image * out_channels_ * out_plane + band.begin * out_w_,
-                           (band.end - band.begin) / rows_per_register_});
+                           column_copies_ ? rows * out_w_ / lanes : rows});
   return w;
 }
 
 namespace {
 
 // partial[o * k_stride + i] += sum over the walk's positions of grads[o * out_pitch + the
-// position's output] * in[offsets[i] + its input], with Masked the lanes lanes[i] of it alone.
-template <typename T, int Outs, int Ins, bool Masked, typename Walk>
-void correlate_block(const T* grads, const T* in, const std::int64_t* offsets,
-                     const std::uint32_t* lanes, const Walk& walk, T* partial,
-                     std::int64_t k_stride) {
+// position's output] * in[offsets[i] + its input].
+template <typename T, int Outs, int Ins, typename Walk>
+void correlate_block(const T* grads, const T* in, const std::int64_t* offsets, const Walk& walk,
+                     T* partial, std::int64_t k_stride) {
   using L = Lanes<T>;
   typename L::Vector sums[Outs][Ins];
 #pragma GCC unroll 8
@@ -354,7 +332,7 @@ void correlate_block(const T* grads, const T* in, const std::int64_t* offsets,
     for (std::int64_t k = 0; k < vectors; ++k, g += L::count) {
       typename L::Vector x[Ins];
 #pragma GCC unroll 8
-      for (int i = 0; i < Ins; ++i) x[i] = load_run<Masked>(windows[i] + at, Masked ? lanes[i] : 0);
+      for (int i = 0; i < Ins; ++i) x[i] = L::load(windows[i] + at);
 #pragma GCC unroll 8
       for (int o = 0; o < Outs; ++o) {
         const typename L::Vector gv = L::load(g + o * walk.out_pitch);
@@ -420,20 +398,6 @@ Axis columns_of(std::int64_t width, const Window& w) {
   return {width, w.pad_w, w.stride_w, w.dilation_w, w.kernel_w, w.out_w(width)};
 }
 
-// How many output rows share a register: several where registers zero lanes as they load
-// (kMaskedLoads), a whole number of rows fills one and of registers an image, and output and
-// input rows are equally long at stride 1, so that with the rows end to end each tap reads a
-// register's input a fixed distance from its output, a row's neighbours in the lanes it masks.
-template <typename T>
-std::int64_t rows_per_register_of(const Axis& columns, std::int64_t out_h) {
-  constexpr std::int64_t lanes = Lanes<T>::count;
-  const std::int64_t out_w = columns.out;
-  if (!kMaskedLoads || columns.stride != 1 || out_w != columns.size || out_w <= 0 ||
-      out_w >= lanes || lanes % out_w != 0 || out_h % (lanes / out_w) != 0)
-    return 1;
-  return lanes / out_w;
-}
-
 }  // namespace
 
 template <typename T>
@@ -446,30 +410,25 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
       out_h_(window.out_h(height)),
       out_w_(window.out_w(width)),
       window_(window),
-      rows_per_register_(rows_per_register_of<T>(columns_of(width, window), out_h_)),
-      in_place_rows_(rows_per_register_ > 1 || (out_w_ > 0 && out_w_ % Lanes<T>::count == 0)) {
+      // A copy per column where the rows are not whole registers but an image's output is.
+      column_copies_(out_w_ > 0 && out_w_ % Lanes<T>::count != 0 &&
+                     out_h_ * out_w_ % Lanes<T>::count == 0),
+      band_step_(column_copies_ ? Lanes<T>::count / std::gcd(out_w_, std::int64_t{Lanes<T>::count})
+                                : 1),
+      in_place_rows_(column_copies_ || (out_w_ > 0 && out_w_ % Lanes<T>::count == 0)) {
   const Axis rows = rows_of(height, window), columns = columns_of(width, window);
-  // Rows sharing registers lie end to end, after as many zeros as the padding before them
-  // (pad_images): a tap's column offset then stays within the copy.
-  padded_w_ = rows_per_register_ > 1 ? out_w_ : columns.line();
+  padded_w_ = column_copies_ ? out_w_ : columns.line();
   slot_rows_ = rows.line();
   for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)
     for (std::int64_t kj = 0; kj < window.kernel_w; ++kj) {
-      const Phase phase{rows.phase_of(ki), columns.phase_of(kj)};
+      const Phase phase{rows.phase_of(ki), column_copies_ ? kj : columns.phase_of(kj)};
       const auto used = std::find(phases_.begin(), phases_.end(), phase);
       tap_phases_.push_back(used - phases_.begin());
       if (used == phases_.end()) phases_.push_back(phase);
-      tap_offsets_.push_back(rows.step_of(ki) * padded_w_ + columns.step_of(kj));
+      tap_offsets_.push_back(rows.step_of(ki) * padded_w_ +
+                             (column_copies_ ? 0 : columns.step_of(kj)));
       row_reach_ = std::max(row_reach_, rows.step_of(ki));
       reach_ = std::max(reach_, tap_offsets_.back());
-      if (rows_per_register_ > 1) {
-        std::uint32_t lanes = 0;
-        for (std::int64_t lane = 0; lane < Lanes<T>::count; ++lane) {
-          const std::int64_t column = lane % out_w_ + kj * window.dilation_w - window.pad_w;
-          if (column >= 0 && column < width_) lanes |= std::uint32_t{1} << lane;
-        }
-        tap_lanes_.push_back(lanes);
-      }
     }
 }
 
@@ -507,17 +466,24 @@ DirectConv<T> DirectConv<T>::weight_gradient(std::int64_t channels, std::int64_t
 }
 
 template <typename T>
-DirectConv<T> DirectConv<T>::input_gradient(std::int64_t channels, std::int64_t height,
-                                            std::int64_t width, const Window& window,
-                                            std::int64_t out_channels, const T* weight) {
+DirectConv<T> DirectConv<T>::input_gradient_sizes(std::int64_t channels, std::int64_t height,
+                                                  std::int64_t width, const Window& window,
+                                                  std::int64_t out_channels) {
   // Output position y reads input y + ki * d - pad, so input x receives from outputs
   // x - ki * d + pad = x + (kh - 1 - ki) * d - (reach - pad): a convolution of the output
   // gradient with padding reach - pad and the taps in reverse order.
-  const std::int64_t kh = window.kernel_h, kw = window.kernel_w;
   Window transposed = window;
-  transposed.pad_h = window.dilation_h * (kh - 1) - window.pad_h;
-  transposed.pad_w = window.dilation_w * (kw - 1) - window.pad_w;
-  DirectConv conv(out_channels, window.out_h(height), window.out_w(width), transposed, channels);
+  transposed.pad_h = window.dilation_h * (window.kernel_h - 1) - window.pad_h;
+  transposed.pad_w = window.dilation_w * (window.kernel_w - 1) - window.pad_w;
+  return DirectConv(out_channels, window.out_h(height), window.out_w(width), transposed, channels);
+}
+
+template <typename T>
+DirectConv<T> DirectConv<T>::input_gradient(std::int64_t channels, std::int64_t height,
+                                            std::int64_t width, const Window& window,
+                                            std::int64_t out_channels, const T* weight) {
+  const std::int64_t kh = window.kernel_h, kw = window.kernel_w;
+  DirectConv conv = input_gradient_sizes(channels, height, width, window, out_channels);
   conv.pack([&](std::int64_t c, std::int64_t o, std::int64_t ki, std::int64_t kj) {
     return weight[((o * channels + c) * kh + kh - 1 - ki) * kw + kw - 1 - kj];
   });
@@ -569,14 +535,19 @@ void DirectConv<T>::pad_images(const T* images, std::int64_t count, PlaneWindow:
   // before the input, zeros after them; then zeros up to the last tap's reach. Output (r, x)
   // sits at r * padded_w_ + x and a tap reads its phase's copy a row and column step further:
   // a column left or right of an image lands in the zeros between two lines, a row above or
-  // below it in the zero lines between two images.
+  // below it in the zero lines between two images. With a copy per column, the line of column
+  // kj is what that column reads for output columns 0 to out_w_ - 1: the padded input's columns
+  // kj * dilation, kj * dilation + stride, ..., the lines end to end.
   const Axis columns = columns_of(width_, window_);
   for (std::int64_t c = 0; c < channels_; ++c)
     for (std::size_t p = 0; p < phases_.size(); ++p) {
-      const auto [row_phase, column_phase] = phases_[p];
-      const std::int64_t first = columns.first_inside(column_phase);
-      const std::int64_t end = std::max(first, columns.end_inside(column_phase));
-      const std::int64_t first_x = first * window_.stride_w + column_phase - window_.pad_w;
+      const auto [row_phase, column] = phases_[p];
+      // The padded input's first column the plane's lines take, every stride-th one on.
+      const std::int64_t start = column_copies_ ? column * window_.dilation_w : column;
+      const std::int64_t first = columns.first_inside(start);
+      const std::int64_t inside = columns.end_inside(start);
+      const std::int64_t end = std::max(first, column_copies_ ? std::min(out_w_, inside) : inside);
+      const std::int64_t first_x = first * window_.stride_w + start - window_.pad_w;
       T* const begin = padded + (c * static_cast<std::int64_t>(phases_.size()) + p) * lay.plane;
       // Zeros first, in one pass: per line, two short fills around the values cost more (on 8x8
       // maps, more than the values).
@@ -619,44 +590,38 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
       1, kChunkWeightsBytes / (taps * kBlockChannels * static_cast<std::int64_t>(sizeof(T))));
   // (At least one chunk: without input channels the products are zeros.)
   const std::int64_t chunks = std::max<std::int64_t>(1, (channels_ + chunk - 1) / chunk);
-  const auto convolve = [&](auto masked) {
-    for (std::int64_t c = 0; c < chunks * chunk; c += chunk)
-      for (const ChannelBlock& block : blocks_)
-        for (const auto& stretch : walk.stretches) {
-          ConvolveBlock<T> call{.in = nullptr,
-                                .in_step = lanes,
-                                .plane = channel_planes,
-                                .channels = std::min(chunk, channels_ - c),
-                                .offsets = reads.data(),
-                                .tap_lanes = tap_lanes_.data(),
-                                .taps = taps,
-                                .weights = weights_.data() + block.weights + c * taps * block.width,
-                                .out = nullptr,
-                                .out_pitch = walk.out_pitch,
-                                .accumulate = c > 0};
-          const T* const in = buffer + c * channel_planes + stretch.in;
-          T* const stretch_out = products + block.first * walk.out_pitch + stretch.out;
-          const std::int64_t vectors = stretch.rows * walk.row_vectors;
-          std::int64_t k = 0;
-          with_count<kBlockChannels>(block.width, [&](auto width) {
-            for (; k + 2 <= vectors; k += 2) {
-              const std::int64_t at = walk.input_of(k);
-              call.in = in + at;
-              call.in_step = walk.input_of(k + 1) - at;
-              call.out = stretch_out + k * lanes;
-              convolve_block<T, 2, width, masked>(call);
-            }
-            if (k < vectors) {
-              call.in = in + walk.input_of(k);
-              call.out = stretch_out + k * lanes;
-              convolve_block<T, 1, width, masked>(call);
-            }
-          });
-        }
-  };
-  if constexpr (kMaskedLoads)
-    if (rows_per_register_ > 1) return convolve(std::true_type{});
-  convolve(std::false_type{});
+  for (std::int64_t c = 0; c < chunks * chunk; c += chunk)
+    for (const ChannelBlock& block : blocks_)
+      for (const auto& stretch : walk.stretches) {
+        ConvolveBlock<T> call{nullptr,
+                              lanes,
+                              channel_planes,
+                              std::min(chunk, channels_ - c),
+                              reads.data(),
+                              taps,
+                              weights_.data() + block.weights + c * taps * block.width,
+                              nullptr,
+                              walk.out_pitch,
+                              c > 0};
+        const T* const in = buffer + c * channel_planes + stretch.in;
+        T* const stretch_out = products + block.first * walk.out_pitch + stretch.out;
+        const std::int64_t vectors = stretch.rows * walk.row_vectors;
+        std::int64_t k = 0;
+        with_count<kBlockChannels>(block.width, [&](auto width) {
+          for (; k + 2 <= vectors; k += 2) {
+            const std::int64_t at = walk.input_of(k);
+            call.in = in + at;
+            call.in_step = walk.input_of(k + 1) - at;
+            call.out = stretch_out + k * lanes;
+            convolve_block<T, 2, width>(call);
+          }
+          if (k < vectors) {
+            call.in = in + walk.input_of(k);
+            call.out = stretch_out + k * lanes;
+            convolve_block<T, 1, width>(call);
+          }
+        });
+      }
   if (in_place_rows_) return;
   const std::int64_t out_plane = out_h_ * out_w_;
   for_each_output_row(band, lay, [&](std::int64_t r, std::int64_t image, std::int64_t y) {
@@ -692,26 +657,16 @@ void DirectConv<T>::add_weight_gradient(const T* images, const T* grad_outs, std
   const std::vector<std::int64_t> reads = tap_reads(lay);
   const std::int64_t channel_planes = static_cast<std::int64_t>(phases_.size()) * lay.plane;
   std::vector<std::int64_t> k_offsets(weights);
-  // (Where rows share registers, the lanes weight k's tap reads.)
-  std::vector<std::uint32_t> k_lanes(tap_lanes_.empty() ? 0 : weights);
-  for (std::int64_t k = 0; k < weights; ++k) {
+  for (std::int64_t k = 0; k < weights; ++k)
     k_offsets[k] = k / taps * channel_planes + reads[k % taps];
-    if (!k_lanes.empty()) k_lanes[k] = tap_lanes_[k % taps];
-  }
-  const auto correlate = [&](auto masked) {
-    for (std::int64_t o = 0; o < out_channels_; o += kCorrelateOuts)
-      for (std::int64_t k = 0; k < weights; k += kCorrelateIns)
-        with_count<kCorrelateOuts>(out_channels_ - o, [&](auto outs) {
-          with_count<kCorrelateIns>(weights - k, [&](auto ins) {
-            correlate_block<T, outs, ins, masked>(
-                grads + o * walk.out_pitch, buffer, k_offsets.data() + k,
-                masked ? k_lanes.data() + k : nullptr, walk, partial + o * weights + k, weights);
-          });
+  for (std::int64_t o = 0; o < out_channels_; o += kCorrelateOuts)
+    for (std::int64_t k = 0; k < weights; k += kCorrelateIns)
+      with_count<kCorrelateOuts>(out_channels_ - o, [&](auto outs) {
+        with_count<kCorrelateIns>(weights - k, [&](auto ins) {
+          correlate_block<T, outs, ins>(grads + o * walk.out_pitch, buffer, k_offsets.data() + k,
+                                        walk, partial + o * weights + k, weights);
         });
-  };
-  if constexpr (kMaskedLoads)
-    if (rows_per_register_ > 1) return correlate(std::true_type{});
-  correlate(std::false_type{});
+      });
 }
 
 template class DirectConv<float>;

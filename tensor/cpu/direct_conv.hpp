@@ -7,10 +7,11 @@
 // tap's run is contiguous again. Where an output row is a whole number of registers, each
 // register's positions lie in one row and the products go straight to the output; elsewhere the
 // positions that fall in the padding between rows are computed too, in a buffer, and dropped as
-// the kept ones are copied out. Where several output rows fit a register exactly (8-wide maps
-// in AVX-512's 16 floats) and the window keeps the width, the rows are laid end to end without
-// padding between them, so that a register holds whole rows, in place, and each tap loads its
-// runs with the lanes whose column falls outside the row masked to zero.
+// the kept ones are copied out, unless an image's output is a whole number of registers: then
+// the copy holds, for each column of the window, the input that column reads for every output
+// position, rows as long as the output's end to end (narrow and unpadded maps: 8x8, or 24x24
+// from 28x28), and each image's output is computed in place with no padding at all, at the
+// price of a copy per column of the window.
 // The same routine computes the input gradient, a stride-1 convolution of the output gradient
 // with the transposed, flipped weights; the weight gradient sums the output gradient times the
 // same runs of the copy.
@@ -36,8 +37,7 @@ class DirectConv {
   // [out_channels, channels, kh, kw].
   static DirectConv forward(std::int64_t channels, std::int64_t height, std::int64_t width,
                             const Window& window, std::int64_t out_channels, const T* weight);
-  // The same convolution without weights, for add_weight_gradient() and the sizes only. Its
-  // stacked_positions() are those of input_gradient() too.
+  // The same convolution without weights, for add_weight_gradient() and the sizes only.
   static DirectConv weight_gradient(std::int64_t channels, std::int64_t height, std::int64_t width,
                                     const Window& window, std::int64_t out_channels);
   // The same convolution's output gradient [out_channels, out_h, out_w] -> input gradient
@@ -45,16 +45,20 @@ class DirectConv {
   static DirectConv input_gradient(std::int64_t channels, std::int64_t height, std::int64_t width,
                                    const Window& window, std::int64_t out_channels,
                                    const T* weight);
+  // That convolution without weights, for its sizes.
+  static DirectConv input_gradient_sizes(std::int64_t channels, std::int64_t height,
+                                         std::int64_t width, const Window& window,
+                                         std::int64_t out_channels);
 
   std::int64_t channels() const { return channels_; }
   // The planes the copy of an image holds: per channel, one per phase the taps read (one at
-  // stride 1).
+  // stride 1), or per row phase and column of the window.
   std::int64_t planes() const { return channels_ * static_cast<std::int64_t>(phases_.size()); }
   std::int64_t out_h() const { return out_h_; }
   std::int64_t out_w() const { return out_w_; }
-  // The output rows a register holds where several share one, else 1. A band passed to run()
-  // and add_weight_gradient() must then cover a multiple of it (out_h() is one).
-  std::int64_t rows_per_register() const { return rows_per_register_; }
+  // A band passed to run() and add_weight_gradient() must cover a multiple of this many output
+  // rows (out_h() is one): with a copy per column, a band is whole registers.
+  std::int64_t band_step() const { return band_step_; }
   // run() and add_weight_gradient() take a band of output rows of one image, or several whole
   // images: these are stacked into one tall image with zero rows between them, so that the
   // per-call costs and the positions computed past each plane's end are shared.
@@ -111,25 +115,25 @@ class DirectConv {
   // py, py + stride_h, ... and in them the columns px, px + stride_w, ...; output (i, j) reads
   // tap (ki, kj) in phase (ki * dilation_h % stride_h, kj * dilation_w % stride_w) at
   // (i + ki * dilation_h / stride_h, j + kj * dilation_w / stride_w). The copy holds the phases
-  // some tap reads, in order of first use.
+  // some tap reads, in order of first use. With a copy per column (column_copies_) the second
+  // member is the window's column kj instead: plane (py, kj) holds, in each of the phase's rows,
+  // the input that column kj reads for output columns 0, 1, ... (zeros outside the input).
   using Phase = std::pair<std::int64_t, std::int64_t>;
   std::vector<Phase> phases_;
+  bool column_copies_;
+  std::int64_t band_step_ = 1;
   // A line of a phase's copy: the phase's elements of one input row (at stride 1 the row
   // itself) after as many zeros as the phase has padding elements before the input, and zeros
   // after them, at least enough that the reads past an output row land in the next line's
-  // leading zeros (Axis::line in direct_conv.cpp).
+  // leading zeros (Axis::line in direct_conv.cpp); with a copy per column, out_w_ values.
   std::int64_t padded_w_;
   // The lines an image takes in the stack, the same way: its phase rows and zero lines that
   // serve as the bottom padding of one image and the top padding of the next.
   std::int64_t slot_rows_;
-  std::int64_t rows_per_register_;
-  // Whether each output row is a whole number of registers, or rows_per_register_ rows are one:
-  // the blocks then compute the output's positions alone, in place (Walk), not the padding
-  // between rows too, in a buffer.
+  // Whether each output row is a whole number of registers, or with a copy per column each
+  // image's output: the blocks then compute the output's positions alone, in place (Walk), not
+  // the padding between rows too, in a buffer.
   bool in_place_rows_;
-  // Where rows share registers: per tap, the lanes (bit i for lane i) whose column the tap
-  // reads inside the row; the others read a neighbouring row and are loaded as zeros.
-  std::vector<std::uint32_t> tap_lanes_;
   // Where each tap reads, from the output position, in its phase's copy; which phase; and the
   // most lines and elements a tap reads past the output position.
   std::vector<std::int64_t> tap_offsets_, tap_phases_;

@@ -4,7 +4,7 @@
 // only), others on columns. All are
 // checked against the two-op form and against each other, over the geometries whose index
 // arithmetic differs: "same" padding (unfolded in runs; on a 16x16 map every step of it direct),
-// strides, dilation, rows that share registers, a 1x1 window (the image is its own columns),
+// strides, dilation, a copy per column of the window, a 1x1 window (the image is its own columns),
 // padding wider than the image, taps that read only padding, and products with an empty dimension.
 // The per-image weight gradient on columns is summed transposed where the taps outnumber the out
 // channels four times
@@ -36,8 +36,8 @@ struct Geometry {
 const std::vector<Geometry> kGeometries{
     {"3x3 same", {3, 6, 5}, 4, {3, 3, 1, 1, 1, 1, 1, 1}},
     {"3x3 same on a 16x16 map", {3, 16, 16}, 5, {3, 3, 1, 1, 1, 1, 1, 1}},
-    // Rows that share registers (AVX-512): 2 per register of floats, 4 of 4x4's; at batch 1 the
-    // two threads' bands are whole registers.
+    // Images of whole registers whose rows are not (8x8 floats on AVX-512, 4x4 on AVX-512 and
+    // AVX2): a copy per column of the window, computed in place.
     {"3x3 same on an 8x8 map", {3, 8, 8}, 5, {3, 3, 1, 1, 1, 1, 1, 1}},
     {"3x3 same on a 4x4 map", {2, 4, 4}, 3, {3, 3, 1, 1, 1, 1, 1, 1}},
     {"3x3 stride 2", {2, 7, 7}, 3, {3, 3, 2, 2, 1, 1, 1, 1}},
@@ -132,8 +132,8 @@ TEST_CASE("a large image's convolution runs in bands of output rows and agrees w
       {{"3x3 same, 64 channels", {64, 64, 64}, 8, {3, 3, 1, 1, 1, 1, 1, 1}}, DType::f32},
       {{"1x1, 512 channels", {512, 80, 80}, 4, {1, 1, 1, 1, 0, 0, 1, 1}}, DType::f32},
       {{"3x3 stride 2 dilation 2", {128, 131, 97}, 4, {3, 3, 2, 2, 2, 2, 2, 2}}, DType::f32},
-      // Rows sharing registers (AVX-512) banded in whole registers: 1030 rows in two bands of
-      // 516 and 514, not 515.
+      // A copy per column (8 floats are no AVX-512 register) banded in whole registers: 1030
+      // rows in two bands of 516 and 514, not 515.
       {{"3x3 same, 8 wide, 256 channels", {256, 1030, 8}, 4, {3, 3, 1, 1, 1, 1, 1, 1}}, DType::f32},
       {{"3x3 same in f64", {64, 64, 64}, 4, {3, 3, 1, 1, 1, 1, 1, 1}}, DType::f64},
   };

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -62,10 +63,21 @@ const std::vector<Case> kCases{
     {"2x2 stride 3 (phase 2 unread)", 2, 3, 7, 8, {2, 2, 3, 3, 0, 0, 1, 1}, false},
     {"1x1 stride 2", 4, 3, 5, 6, {1, 1, 2, 2, 0, 0, 1, 1}, false},
     {"3x3 stride 2 same on a 1x1 image", 2, 3, 1, 1, {3, 3, 2, 2, 1, 1, 1, 1}, false},
-    // Rows narrower than a register that keep their width: where loads mask lanes (AVX-512),
-    // several share a register (16 floats or 8 doubles: 8 rows of 2, 4 of 4, 2 of 8), each tap
-    // masking the lanes whose column lies outside the row; elsewhere as any other width.
+    // Outputs whose rows are not whole registers but whose images are (on some path: 16, 8 or 4
+    // floats, 8, 4 or 2 doubles): a copy per column of the window, computed in place, with
+    // strides, dilation, no padding (24x24 from 28x28) and rows longer than a register (24).
     {"3x3 same on 8x8 maps", 3, 13, 8, 8, {3, 3, 1, 1, 1, 1, 1, 1}, true},
+    {"5x5 without padding, 24x24 from 28x28", 1, 5, 28, 28, {5, 5, 1, 1, 0, 0, 1, 1}, true},
+    {"5x5 without padding, 8x8 from 12x12", 3, 4, 12, 12, {5, 5, 1, 1, 0, 0, 1, 1}, true},
+    {"3x3 stride 2 same, 8x8 from 16x16", 2, 5, 16, 16, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+    {"3x3 stride 2, dilation 2, padding 2, 4x4 from 8x8",
+     2,
+     3,
+     8,
+     8,
+     {3, 3, 2, 2, 2, 2, 2, 2},
+     false},
+    {"3x3 stride 3 padding 1, 4 wide, 12 high", 2, 3, 36, 12, {3, 3, 3, 3, 1, 1, 1, 1}, false},
     {"3x3 same on 4x4 maps", 2, 9, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"3x3 same, 2 wide, 16 high", 2, 3, 16, 2, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"5x5 same, 4 wide (taps two columns out)", 2, 3, 8, 4, {5, 5, 1, 1, 2, 2, 1, 1}, true},
@@ -219,7 +231,7 @@ TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[te
     REQUIRE(conv.out_h() == out_h);
     const auto weight_conv =
         DirectConv<T>::weight_gradient(k.channels, k.height, k.width, w, k.out_channels);
-    for (const auto& calls : coverings(images, out_h, conv.rows_per_register())) {
+    for (const auto& calls : coverings(images, out_h, conv.band_step())) {
       INFO(k.name << ", " << calls.size() << " calls");
       std::vector<T> result(out.size(), T(-99));
       // Starts away from zero: the weight gradient is added on.
@@ -244,11 +256,13 @@ TEMPLATE_TEST_CASE("a direct convolution equals convolution by definition", "[te
     if (!k.input_gradient) continue;
     const auto backward = DirectConv<T>::input_gradient(k.channels, k.height, k.width, w,
                                                         k.out_channels, weights.data());
-    REQUIRE(backward.stacked_positions() == conv.stacked_positions());
+    const auto sizes =
+        DirectConv<T>::input_gradient_sizes(k.channels, k.height, k.width, w, k.out_channels);
+    REQUIRE(sizes.computed_positions() == backward.computed_positions());
+    REQUIRE(sizes.band_step() == backward.band_step());
     REQUIRE(backward.out_h() == k.height);
     REQUIRE(backward.out_w() == k.width);
-    REQUIRE(backward.rows_per_register() == conv.rows_per_register());
-    for (const auto& calls : coverings(images, k.height, backward.rows_per_register())) {
+    for (const auto& calls : coverings(images, k.height, backward.band_step())) {
       INFO(k.name << ", input gradient, " << calls.size() << " calls");
       std::vector<T> result(x.size(), T(-99));
       for (const Call& call : calls)
@@ -266,24 +280,27 @@ TEST_CASE("a direct input gradient applies to stride 1 only", "[tensor][convolve
   CHECK_FALSE(ds::cpu::direct_conv_applies_to_input_gradient(Window{3, 3, 2, 1, 1, 1, 1, 1}));
 }
 
-TEMPLATE_TEST_CASE("rows share a register where it holds whole rows and loads mask lanes",
-                   "[tensor][convolve]", float, double) {
+TEMPLATE_TEST_CASE(
+    "a copy per column where an image's output is whole registers and its rows are not",
+    "[tensor][convolve]", float, double) {
   using T = TestType;
+  // The register the library's build uses (direct_conv.cpp's Lanes).
 #if defined(__AVX512F__)
   constexpr std::int64_t lanes = 64 / sizeof(T);
+#elif defined(__AVX2__) && defined(__FMA__)
+  constexpr std::int64_t lanes = 32 / sizeof(T);
 #else
-  constexpr std::int64_t lanes = 1;  // no masked loads: no sharing
+  constexpr std::int64_t lanes = 16 / sizeof(T);
 #endif
   const Window same{3, 3, 1, 1, 1, 1, 1, 1};
-  const auto rows_per_register = [](std::int64_t height, std::int64_t width, const Window& w) {
-    return DirectConv<T>::weight_gradient(2, height, width, w, 3).rows_per_register();
+  const auto band_step = [](std::int64_t height, std::int64_t width, const Window& w) {
+    return DirectConv<T>::weight_gradient(2, height, width, w, 3).band_step();
   };
-  CHECK(rows_per_register(8, 4, same) == std::max<std::int64_t>(1, lanes / 4));
-  CHECK(rows_per_register(16, 2, same) == std::max<std::int64_t>(1, lanes / 2));
-  CHECK(rows_per_register(8, 16, same) == 1);  // a row fills a register: in place already
-  CHECK(rows_per_register(7, 7, same) == 1);   // 7 does not divide a register
-  CHECK(rows_per_register(3, 4, same) == 1);   // nor 3 rows of 4 whole ones
-  // Output rows shorter than input rows (no padding), or strided columns: no fixed distance.
-  CHECK(rows_per_register(10, 6, Window{3, 3, 1, 1, 0, 0, 1, 1}) == 1);
-  CHECK(rows_per_register(16, 8, Window{3, 3, 1, 2, 1, 1, 1, 1}) == 1);
+  // Bands of whole registers: lanes / gcd(out_w, lanes) rows.
+  CHECK(band_step(lanes, 2, same) == lanes / 2);
+  CHECK(band_step(lanes, 6, same) == lanes / std::gcd(std::int64_t{6}, lanes));
+  CHECK(band_step(2, lanes, same) == 1);  // rows of whole registers: lines as they are
+  CHECK(band_step(7, 7, same) == 1);      // 49 values are no whole register
+  CHECK(band_step(lanes + 2, 6, Window{3, 3, 1, 1, 0, 0, 1, 1}) ==
+        lanes / std::gcd(std::int64_t{4}, lanes));
 }
