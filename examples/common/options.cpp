@@ -189,6 +189,12 @@ void validate(const TrainOptions& o) {
     fail("--start-epoch ", o.start_epoch, " is beyond --epochs ", o.epochs);
   }
   if (o.data_dir.empty()) fail("no dataset folder: give --data-dir DIR (imagenet: or DIR alone)");
+  if (o.models_dir.empty()) fail("--models-dir is empty: give the folder the outputs go under");
+  if (o.evaluate && o.model.empty() && o.resume.empty() && o.weights.empty() && !o.pretrained) {
+    fail(
+        "-e/--evaluate needs a trained model: give --model FILE, --resume CHECKPOINT, --weights "
+        "FILE or --pretrained true");
+  }
 }
 
 }  // namespace ds::trainer

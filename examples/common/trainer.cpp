@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 
+#include "data/image_folder.hpp"
 #include "data/loader.hpp"
 #include "examples/common/checkpoint.hpp"
 #include "examples/common/evaluation.hpp"
@@ -49,6 +51,48 @@ std::shared_ptr<const data::Dataset> limited(std::shared_ptr<const data::Dataset
                                              std::int64_t limit) {
   if (limit <= 0 || limit >= dataset->size()) return dataset;
   return std::make_shared<EvenSubset>(std::move(dataset), limit);
+}
+
+// Refuses data a model cannot honestly be trained or tested on, before anything is written: an
+// empty split, more classes than the model has outputs, image folders whose splits have
+// different class folders (each numbers its own, so the labels would not match), or a first
+// sample that its transforms do not turn into the model's input shape (later samples of another
+// size stop the loader, naming the sample).
+void check_data(const DataSpec& spec, const TrainerConfig& config, const TrainOptions& o) {
+  const std::string where = "--data-dir " + o.data_dir + ": ";
+  const std::int64_t classes = nn::models::default_num_classes(o.dataset);
+  const auto check_split = [&](const char* name, const data::Dataset* dataset,
+                               const data::Transform& transform) {
+    if (!dataset) return;
+    if (dataset->size() == 0) fail(where, "the ", name, " set holds no samples");
+    if (dataset->num_classes() > classes)
+      fail(where, "the ", name, " set has ", dataset->num_classes(), " classes; the ", o.dataset,
+           " models have ", classes, " outputs");
+    Generator gen(o.seed);
+    const Tensor first = dataset->get(0).image;
+    const Tensor sample = transform ? transform(first, gen) : first;
+    if (sample.shape() != config.input_shape) {
+      const auto* folder = dynamic_cast<const data::ImageFolder*>(dataset);
+      std::ostringstream made;
+      if (sample.shape() != first.shape()) made << ", which its transforms make " << sample.shape();
+      fail(where, "the ", name, " set's first sample",
+           folder ? " (" + folder->path(0) + ")" : std::string(), " is ", first.shape(), made.str(),
+           "; the model takes ", config.input_shape);
+    }
+  };
+  check_split("test", spec.test.get(), spec.test_transform);
+  check_split("training", spec.train.get(), spec.train_transform);
+  const auto* train_folder = dynamic_cast<const data::ImageFolder*>(spec.train.get());
+  const auto* test_folder = dynamic_cast<const data::ImageFolder*>(spec.test.get());
+  if (train_folder && test_folder && train_folder->classes() != test_folder->classes()) {
+    const auto& train = train_folder->classes();
+    const auto& test = test_folder->classes();
+    const auto [a, b] = std::mismatch(train.begin(), train.end(), test.begin(), test.end());
+    fail(where, "the training and test folders have different classes (", train.size(), " and ",
+         test.size(), "; first difference: ", a == train.end() ? "(none)" : "'" + *a + "'",
+         " against ", b == test.end() ? "(none)" : "'" + *b + "'",
+         "): each numbers its own class folders, so their labels would not match");
+  }
 }
 
 Device choose_device(const std::string& name) {
@@ -112,9 +156,10 @@ class Run {
     if (!o_.model.empty()) apply_model_config(o_.model, o_);
     manual_seed(o_.seed);
     build_model();
+    // The data first: a folder is written only for a run that can start.
+    load_data();
     prepare_output_folder();
     model_->to(device_);
-    load_data();
     if (o_.evaluate) {
       evaluate_only();
     } else {
@@ -190,13 +235,16 @@ class Run {
 
   void load_data() {
     DataSpec spec = config_.load_data(o_, !o_.evaluate);
-    test_loader_.emplace(limited(spec.test, o_.test_limit), spec.test_transform,
+    spec.test = limited(spec.test, o_.test_limit);
+    if (spec.train) spec.train = limited(spec.train, o_.train_limit);
+    check_data(spec, config_, o_);
+    test_loader_.emplace(spec.test, spec.test_transform,
                          data::LoaderOptions{.batch_size = o_.test_batch_size,
                                              .shuffle = false,
                                              .workers = o_.workers,
                                              .seed = o_.seed});
     if (spec.train) {
-      train_loader_.emplace(limited(spec.train, o_.train_limit), spec.train_transform,
+      train_loader_.emplace(spec.train, spec.train_transform,
                             data::LoaderOptions{.batch_size = o_.batch_size,
                                                 .shuffle = true,
                                                 .workers = o_.workers,

@@ -125,3 +125,47 @@ TEST_CASE("cifar10 and imagenet refuse data folders of the wrong shape", "[train
   CHECK(truncated.status != 0);
   CHECK(truncated.output.find("test_batch.bin") != std::string::npos);
 }
+
+TEST_CASE("image folders whose splits disagree, or do not fit the model, fail before training",
+          "[trainers]") {
+  ds::test::TempDir dir;
+  const auto run = [&](const std::string& data) {
+    return run_program(
+        kCifar10, {"--data-dir", (dir.path() / data).string(), "--models-dir",
+                   (dir.path() / "models").string(), "-a", "resnet20", "--epochs", "1", "-j", "0"});
+  };
+  // Each split numbers its own class folders: a class missing from one shifts the labels.
+  write_image_split(dir.path() / "classes" / "train", 32, 1);
+  write_image_split(dir.path() / "classes" / "test", 32, 1);
+  fs::remove_all(dir.path() / "classes" / "train" / "cat");
+  fs::create_directories(dir.path() / "classes" / "train" / "bird");
+  fs::copy(dir.path() / "classes" / "test" / "cat" / "0.png",
+           dir.path() / "classes" / "train" / "bird" / "0.png");
+  const auto classes = run("classes");
+  INFO(classes.output);
+  CHECK(classes.status != 0);
+  CHECK(classes.output.find("different classes") != std::string::npos);
+  CHECK(classes.output.find("'bird' against 'cat'") != std::string::npos);
+  // 64x64 images: the test split (no crop) would reach the model at the wrong size.
+  write_image_split(dir.path() / "large" / "train", 64, 1);
+  write_image_split(dir.path() / "large" / "test", 64, 1);
+  const auto large = run("large");
+  INFO(large.output);
+  CHECK(large.status != 0);
+  CHECK(large.output.find("is [3, 64, 64]; the model takes [3, 32, 32]") != std::string::npos);
+  // More class folders than the model has outputs.
+  for (const char* split : {"train", "test"}) {
+    for (int c = 0; c < 11; ++c) {
+      const fs::path folder = dir.path() / "many" / split / ("class" + std::to_string(c));
+      fs::create_directories(folder);
+      fs::copy(dir.path() / "classes" / "test" / "cat" / "0.png", folder / "0.png");
+    }
+  }
+  const auto many = run("many");
+  INFO(many.output);
+  CHECK(many.status != 0);
+  CHECK(many.output.find("has 11 classes; the cifar10 models have 10 outputs") !=
+        std::string::npos);
+  // Nothing was written for runs that could not start.
+  CHECK_FALSE(fs::exists(dir.path() / "models"));
+}

@@ -322,6 +322,9 @@ TEST_CASE("bad options and inputs exit non-zero with a message naming the culpri
       {{"--resume", ws.dir.file("plain.safetensors")}, "not a checkpoint"},
       {{"--weights", ws.dir.file("missing.safetensors")}, "missing.safetensors"},
       {{"--model", ws.dir.file("plain.safetensors")}, "--model"},
+      {{"-e"}, "-e/--evaluate needs a trained model"},
+      // A run that diverges stops rather than report accuracy and save NaN weights.
+      {{"--lr", "1e30"}, "the training loss is"},
   };
   for (const auto& [args, expected] : cases) {
     const auto run = run_program(kMnist, with(base, args));
@@ -333,4 +336,37 @@ TEST_CASE("bad options and inputs exit non-zero with a message naming the culpri
       kMnist, {"--data-dir", ws.dir.file("nowhere"), "--models-dir", models, "--epochs", "1"});
   CHECK(missing.status != 0);
   CHECK(missing.output.find("nowhere") != std::string::npos);
+  const auto no_folder =
+      run_program(kMnist, {"--data-dir", ws.data(), "--models-dir", "", "--epochs", "1"});
+  CHECK(no_folder.status != 0);
+  CHECK(no_folder.output.find("--models-dir is empty") != std::string::npos);
+}
+
+TEST_CASE("data the model cannot use fails before the output folder is written", "[trainers]") {
+  Workspace ws;
+  // An empty test split, then images of 784 pixels but 14x56.
+  ds::test::write_bytes(ws.dir.file("empty/train-images-idx3-ubyte"),
+                        ds::test::idx_header({0, 28, 28}));
+  ds::test::write_bytes(ws.dir.file("empty/train-labels-idx1-ubyte"), ds::test::idx_header({0}));
+  fs::copy(ws.dir.file("data/t10k-images-idx3-ubyte"), ws.dir.file("empty/t10k-images-idx3-ubyte"));
+  fs::copy(ws.dir.file("data/t10k-labels-idx1-ubyte"), ws.dir.file("empty/t10k-labels-idx1-ubyte"));
+  ds::test::write_bytes(ws.dir.file("wide/train-images-idx3-ubyte"),
+                        ds::test::idx_header({1, 14, 56}) + std::string(784, '\x10'));
+  ds::test::write_bytes(ws.dir.file("wide/train-labels-idx1-ubyte"),
+                        ds::test::idx_header({1}) + std::string(1, '\x03'));
+  fs::copy(ws.dir.file("wide/train-images-idx3-ubyte"), ws.dir.file("wide/t10k-images-idx3-ubyte"));
+  fs::copy(ws.dir.file("wide/train-labels-idx1-ubyte"), ws.dir.file("wide/t10k-labels-idx1-ubyte"));
+  const std::string models = ws.models("out");
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"empty", "the training set holds no samples"},
+      {"wide", "first sample is [1, 14, 56]; the model takes [1, 28, 28]"},
+  };
+  for (const auto& [data, expected] : cases) {
+    const auto run = run_program(
+        kMnist, {"--data-dir", ws.dir.file(data), "--models-dir", models, "--epochs", "1"});
+    INFO(run.output);
+    CHECK(run.status != 0);
+    CHECK(run.output.find(expected) != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(models));
 }
