@@ -235,9 +235,10 @@ class Run {
 
   void load_data() {
     DataSpec spec = config_.load_data(o_, !o_.evaluate);
+    // (On the whole splits: a limited one is a subset, which hides an image folder's classes.)
+    check_data(spec, config_, o_);
     spec.test = limited(spec.test, o_.test_limit);
     if (spec.train) spec.train = limited(spec.train, o_.train_limit);
-    check_data(spec, config_, o_);
     test_loader_.emplace(spec.test, spec.test_transform,
                          data::LoaderOptions{.batch_size = o_.test_batch_size,
                                              .shuffle = false,

@@ -119,11 +119,12 @@ Groups groups_of(std::int64_t batch, std::int64_t most_images) {
 
 // A direct convolution where the window allows one and it pays: it computes
 // computed_positions() values per image (the padding between rows included unless its rows are
-// whole registers) where the lowered product computes one per output position (an image's input
-// gradient takes about as many products as its forward), but faster per value, with neither
-// unfolding nor packing. Up to kMostDirectWork times as many values pay
-// (AVX-512 Xeon): resnet20's 3x3 layers (1.06-1.27 with the padding) and MNIST's first 5x5
-// layer (1.36) run faster, its second (5x5 without padding on 12x12 maps: 2.25) 1.3x slower.
+// whole registers or it takes a copy per column) where the lowered product computes one per
+// output position (an image's input gradient takes about as many products as its forward), but
+// faster per value, with neither unfolding nor packing. Up to kMostDirectWork times as many
+// values pay (AVX-512 Xeon): resnet20's 3x3 layers (1.06-1.27 with the padding, before the
+// copies per column) ran faster, and the input gradient of MNIST's second 5x5 layer (without
+// padding on 12x12 maps: 2.25) 1.3x slower.
 // The weight gradient's lowered product is Eigen's best shape (a long inner dimension) while
 // the direct one adds up its SIMD lanes per call: it pays up to kMostDirectWeightWork (resnet20's
 // 16x16 maps, 1.13; its 8x8 ones, 1.27, ran 5% slower). Beyond kLongProducts taps (the forward

@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "tensor/error.hpp"
+
 namespace ds::cpu {
 
 namespace {
@@ -275,8 +277,9 @@ constexpr int kCorrelateIns = 4;
 // rows of row_vectors registers each: a stretch's outputs lie one after the other from `out`
 // (channel 0; channels out_pitch apart), its rows' inputs in_row apart from `in` in each padded
 // plane. Where out_w_ is a whole number of registers, each image's output rows are a stretch
-// and the blocks write the output (and read the output gradient) in place. Otherwise the whole
-// stack is one row, the positions in the padding between rows included, in a products buffer.
+// and the blocks write the output (and read the output gradient) in place; with a copy per
+// column likewise, each register a row of the walk. Otherwise the whole stack is one row, the
+// positions in the padding between rows included, in a products buffer.
 template <typename T>
 struct DirectConv<T>::Walk {
   struct Stretch {
@@ -300,6 +303,9 @@ typename DirectConv<T>::Walk DirectConv<T>::walk(std::int64_t count, PlaneWindow
   // With a copy per column an image's band is one run of registers, each a row of the walk.
   Walk w{{}, column_copies_ ? 1 : out_w_ / lanes, column_copies_ ? lanes : padded_w_, out_plane};
   const std::int64_t rows = band.end - band.begin;
+  if (rows % band_step_ != 0)
+    fail("direct convolution: a band of ", rows, " output rows, not a multiple of ", band_step_,
+         " (whole registers)");
   for (std::int64_t image = 0; image < count; ++image)
     w.stretches.push_back({image * slot_rows_ * padded_w_,
                            image * out_channels_ * out_plane + band.begin * out_w_,
@@ -398,6 +404,21 @@ Axis columns_of(std::int64_t width, const Window& w) {
   return {width, w.pad_w, w.stride_w, w.dilation_w, w.kernel_w, w.out_w(width)};
 }
 
+// A copy per column where the rows are not whole registers but an image's output is, and the
+// padded lines would compute more than kMostLineWork times the output's positions (resnet20's
+// 8x8 maps 1.27, MNIST's 24x24 from 28x28 1.36): below it (ImageNet resnet18's 56x56 maps,
+// 1.05) one copy, kept in L2 for every block of output channels, costs less than a copy per
+// column, and the weight gradient stays direct (its lane sums pay on long rows).
+constexpr double kMostLineWork = 1.2;
+template <typename T>
+bool uses_column_copies(const Axis& rows, const Axis& columns) {
+  constexpr std::int64_t lanes = Lanes<T>::count;
+  const std::int64_t outputs = rows.out * columns.out;
+  return columns.out > 0 && columns.out % lanes != 0 && outputs % lanes == 0 &&
+         static_cast<double>(rows.line() * columns.line()) >
+             kMostLineWork * static_cast<double>(outputs);
+}
+
 }  // namespace
 
 template <typename T>
@@ -410,9 +431,7 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
       out_h_(window.out_h(height)),
       out_w_(window.out_w(width)),
       window_(window),
-      // A copy per column where the rows are not whole registers but an image's output is.
-      column_copies_(out_w_ > 0 && out_w_ % Lanes<T>::count != 0 &&
-                     out_h_ * out_w_ % Lanes<T>::count == 0),
+      column_copies_(uses_column_copies<T>(rows_of(height, window), columns_of(width, window))),
       band_step_(column_copies_ ? Lanes<T>::count / std::gcd(out_w_, std::int64_t{Lanes<T>::count})
                                 : 1),
       in_place_rows_(column_copies_ || (out_w_ > 0 && out_w_ % Lanes<T>::count == 0)) {

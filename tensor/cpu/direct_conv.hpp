@@ -7,11 +7,11 @@
 // tap's run is contiguous again. Where an output row is a whole number of registers, each
 // register's positions lie in one row and the products go straight to the output; elsewhere the
 // positions that fall in the padding between rows are computed too, in a buffer, and dropped as
-// the kept ones are copied out, unless an image's output is a whole number of registers: then
-// the copy holds, for each column of the window, the input that column reads for every output
-// position, rows as long as the output's end to end (narrow and unpadded maps: 8x8, or 24x24
-// from 28x28), and each image's output is computed in place with no padding at all, at the
-// price of a copy per column of the window.
+// the kept ones are copied out, unless an image's output is a whole number of registers and
+// the padding would cost more than a fifth: then the copy holds, for each column of the window,
+// the input that column reads for every output position, rows as long as the output's end to
+// end (narrow and unpadded maps: on AVX-512 8x8, or 24x24 from 28x28), and each image's output
+// is computed in place with no padding at all, at the price of a copy per column.
 // The same routine computes the input gradient, a stride-1 convolution of the output gradient
 // with the transposed, flipped weights; the weight gradient sums the output gradient times the
 // same runs of the copy.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tensor/cpu/direct_conv.hpp"
+#include "tensor/error.hpp"
 
 using ds::Window;
 using ds::cpu::DirectConv;
@@ -78,6 +79,8 @@ const std::vector<Case> kCases{
      {3, 3, 2, 2, 2, 2, 2, 2},
      false},
     {"3x3 stride 3 padding 1, 4 wide, 12 high", 2, 3, 36, 12, {3, 3, 3, 3, 1, 1, 1, 1}, false},
+    // Columns of the window that read only padding (the first and last: their planes stay zero).
+    {"1x4 padding (0, 2) on a 1-wide image", 2, 3, 8, 1, {1, 4, 1, 1, 0, 2, 1, 1}, true},
     {"3x3 same on 4x4 maps", 2, 9, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"3x3 same, 2 wide, 16 high", 2, 3, 16, 2, {3, 3, 1, 1, 1, 1, 1, 1}, true},
     {"5x5 same, 4 wide (taps two columns out)", 2, 3, 8, 4, {5, 5, 1, 1, 2, 2, 1, 1}, true},
@@ -134,8 +137,8 @@ struct Indexing {
 };
 
 // The ways to cover `images` images of `rows` output rows with calls: every image alone in
-// bands of `step` (the rows a register holds) and twice that and all rows, and groups of 1 to
-// `images` whole images.
+// bands of `step` rows (those that make whole registers) and twice that and all rows, and groups of
+// 1 to `images` whole images.
 struct Call {
   std::int64_t first, count;
   Span band;
@@ -301,6 +304,14 @@ TEMPLATE_TEST_CASE(
   CHECK(band_step(lanes, 6, same) == lanes / std::gcd(std::int64_t{6}, lanes));
   CHECK(band_step(2, lanes, same) == 1);  // rows of whole registers: lines as they are
   CHECK(band_step(7, 7, same) == 1);      // 49 values are no whole register
+  // A band of other rows is refused rather than leave outputs unwritten.
+  const std::vector<T> weights(3 * 2 * 9, T(1));
+  const auto conv = DirectConv<T>::forward(2, lanes, 2, same, 3, weights.data());
+  if (conv.band_step() > 1) {
+    const std::vector<T> images(2 * lanes * 2, T(1));
+    std::vector<T> out(3 * lanes * 2), scratch(static_cast<std::size_t>(conv.buffer_size(1, 1)));
+    CHECK_THROWS_AS(conv.run(images.data(), 1, out.data(), Span{0, 1}, scratch.data()), ds::Error);
+  }
   CHECK(band_step(lanes + 2, 6, Window{3, 3, 1, 1, 0, 0, 1, 1}) ==
         lanes / std::gcd(std::int64_t{4}, lanes));
 }

@@ -2,13 +2,16 @@
 // where an uninterrupted run ends, -e on the saved model prints exactly the final accuracy, the
 // output folder holds what the original writes, and bad options or inputs fail clearly.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "data/fixtures.hpp"
 #include "nn/io/safetensors.hpp"
+#include "nn/models/zoo.hpp"
 #include "run_program.hpp"
+#include "tensor/ops.hpp"
 
 namespace {
 
@@ -336,6 +339,20 @@ TEST_CASE("bad options and inputs exit non-zero with a message naming the culpri
       kMnist, {"--data-dir", ws.dir.file("nowhere"), "--models-dir", models, "--epochs", "1"});
   CHECK(missing.status != 0);
   CHECK(missing.output.find("nowhere") != std::string::npos);
+  // The diverged run saved no weights.
+  for (const auto& entry : fs::recursive_directory_iterator(ws.dir.path()))
+    CHECK((entry.path().extension() != ".safetensors" ||
+           entry.path().parent_path() == ws.dir.path()));
+  // Weights with NaN: the test loss stops the evaluation, which reports no accuracy.
+  const auto model = ds::nn::models::create("mnist", "linear");
+  for (auto [name, tensor] : model->named_parameters()) tensor.detach().fill_(NAN);
+  ds::nn::save_weights(*model, ws.dir.file("nan.safetensors"));
+  const auto nan_weights = run_program(kMnist, {"--data-dir", ws.data(), "--models-dir", models,
+                                                "-e", "--weights", ws.dir.file("nan.safetensors")});
+  INFO(nan_weights.output);
+  CHECK(nan_weights.status != 0);
+  CHECK(nan_weights.output.find("the test loss is nan") != std::string::npos);
+  CHECK(nan_weights.output.find("top-1") == std::string::npos);
   const auto no_folder =
       run_program(kMnist, {"--data-dir", ws.data(), "--models-dir", "", "--epochs", "1"});
   CHECK(no_folder.status != 0);
@@ -344,7 +361,7 @@ TEST_CASE("bad options and inputs exit non-zero with a message naming the culpri
 
 TEST_CASE("data the model cannot use fails before the output folder is written", "[trainers]") {
   Workspace ws;
-  // An empty test split, then images of 784 pixels but 14x56.
+  // An empty training split, then images of 784 pixels but 14x56.
   ds::test::write_bytes(ws.dir.file("empty/train-images-idx3-ubyte"),
                         ds::test::idx_header({0, 28, 28}));
   ds::test::write_bytes(ws.dir.file("empty/train-labels-idx1-ubyte"), ds::test::idx_header({0}));
