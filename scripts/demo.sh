@@ -19,7 +19,7 @@ started=$SECONDS
 
 echo "== Training DeepShift-PS (conv model, radam) on Fashion-MNIST"
 build/examples/mnist "${model[@]}" --optimizer radam --lr 0.01 --epochs 2 --log-interval 100 \
-  --print-weights false "$@"
+  --print-weights false --overwrite true "$@"
 
 echo
 echo "== Evaluating the saved model with the integer shift kernel"

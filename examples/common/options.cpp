@@ -114,6 +114,9 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
   add_bool(app, "--freeze", o.freeze,
            "train only the shift layers; the other pre-trained parameters stay fixed");
   add_bool(app, "--save-model", o.save_model, "write checkpoints and weights files");
+  add_bool(app, "--overwrite", o.overwrite,
+           "let a new training run replace the checkpoint and models of an earlier run in its "
+           "output folder (without it, such a folder is refused)");
   add_bool(app, "--print-weights", o.print_weights,
            "write the final weights as text to weights_log.txt");
   app.add_option("--desc", o.desc, "description appended to the output folder name");

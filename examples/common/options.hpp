@@ -39,6 +39,7 @@ struct TrainOptions {
   int log_interval = 10;
   bool freeze = false;
   bool save_model = true;
+  bool overwrite = false;
   bool print_weights = true;
   std::string desc;
   bool use_kernel = false;

@@ -219,6 +219,14 @@ class Run {
     const bool fully_shift = o_.shift_depth > 0 && shift::is_fully_shift(*model_);
     dir_ = fs::path(o_.models_dir) / o_.dataset / config_.arch_label(o_.arch) /
            shift_label(o_, fully_shift);
+    // A new run would replace an earlier run's models after its first epoch and, stopped, leave
+    // a mix of both runs' files.
+    const fs::path earlier = dir_ / "checkpoint.safetensors";
+    if (!o_.evaluate && o_.resume.empty() && !o_.overwrite && fs::exists(earlier)) {
+      fail(dir_.string(), " holds an earlier run (", earlier.string(),
+           "): continue it with --resume ", earlier.string(),
+           ", start a new folder with --desc NAME, or replace it with --overwrite true");
+    }
     fs::create_directories(dir_);
     // -e usually runs in the folder of the training run that wrote the model: its own record
     // goes beside that run's, not over it.

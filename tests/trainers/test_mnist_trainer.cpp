@@ -260,6 +260,24 @@ TEST_CASE("the output folder holds the original's files", "[trainers]") {
   CHECK(svg.find("<polyline") != std::string::npos);
   CHECK(read_text(folder / "model_summary.txt").find("fc3") != std::string::npos);
   CHECK_FALSE(fs::exists(folder / "checkpoint.safetensors.tmp"));
+
+  // The same command again would replace this run's models: refused, the files untouched,
+  // unless --overwrite.
+  const std::string checkpoint = read_text(folder / "checkpoint.safetensors");
+  const std::string command = read_text(folder / "command_args.txt");
+  const auto again =
+      run_program(kMnist, with(ps_run(ws, models), {"--epochs", "1", "--desc", "x"}));
+  INFO(again.output);
+  CHECK(again.status != 0);
+  CHECK(again.output.find("holds an earlier run") != std::string::npos);
+  CHECK(again.output.find("--overwrite true") != std::string::npos);
+  CHECK(read_text(folder / "checkpoint.safetensors") == checkpoint);
+  CHECK(read_text(folder / "command_args.txt") == command);
+  const auto replaced = run_program(
+      kMnist, with(ps_run(ws, models), {"--epochs", "1", "--desc", "x", "--overwrite", "true"}));
+  INFO(replaced.output);
+  CHECK(replaced.status == 0);
+  CHECK(read_text(folder / "train_log.csv").find("\n2,") == std::string::npos);
 }
 
 TEST_CASE("FP32 baselines go to shift_0 and the short forms set their options", "[trainers]") {
