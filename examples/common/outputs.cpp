@@ -1,6 +1,6 @@
 #include "examples/common/outputs.hpp"
 
-#include <fstream>
+#include <sstream>
 
 #include "examples/common/train_log.hpp"
 
@@ -64,12 +64,12 @@ void apply_model_config(const std::string& path, TrainOptions& o) {
 }
 
 void write_weights_log(const nn::Module& model, const std::string& path) {
-  std::ofstream out(path);
+  std::ostringstream out;
   out << "Model's state_dict:\n";
   for (const auto& [name, tensor] : model.state_dict()) {
     out << name << "\t" << shape_str(tensor.shape()) << "\n" << tensor << "\n\n";
   }
-  if (!out) fail("cannot write ", path);
+  write_text_atomically(path, out.str());
 }
 
 }  // namespace ds::trainer

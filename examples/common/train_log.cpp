@@ -2,8 +2,6 @@
 
 #include <charconv>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "tensor/error.hpp"
@@ -54,25 +52,6 @@ std::vector<EpochRecord> parse_log_csv(const std::string& text, const std::strin
     records.push_back(r);
   }
   return records;
-}
-
-void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(temporary);
-      fail("cannot write ", path);
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary);
-    fail("cannot write ", path, ": ", error.message());
-  }
 }
 
 }  // namespace ds::trainer

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "nn/io/atomic_file.hpp"
+
 namespace ds::trainer {
 
 struct EpochRecord {
@@ -24,7 +26,7 @@ double parse_double(const std::string& text, const std::string& what);
 std::string log_csv(const std::vector<EpochRecord>& records);  // header line included
 std::vector<EpochRecord> parse_log_csv(const std::string& text, const std::string& source);
 
-// Writes `text` to `path` through `<path>.tmp` and a rename, so a crash never leaves half a file.
-void write_text_atomically(const std::string& path, const std::string& text);
+// Records and logs are written whole or not at all.
+using nn::write_text_atomically;
 
 }  // namespace ds::trainer

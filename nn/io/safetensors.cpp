@@ -1,7 +1,5 @@
 #include "nn/io/safetensors.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -10,11 +8,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
+
+#include "nn/io/atomic_file.hpp"
 
 namespace ds::nn {
 namespace {
@@ -56,43 +55,6 @@ const StoredType& stored_type_for_saving(const std::string& name, DType dtype) {
   for (const auto& stored : kStoredTypes)
     if (stored.dtype == dtype) return stored;
   fail("weights file: no stored type for ", dtype_name(dtype));
-}
-
-// ---------------------------------------------------------------- writing
-
-void write_bytes(std::FILE* file, const void* data, std::size_t size, const std::string& temp) {
-  if (size > 0 && std::fwrite(data, 1, size, file) != size)
-    fail("cannot write '", temp, "': ", std::strerror(errno));
-}
-
-// Writes through `<path>.tmp`, flushed to disk before the rename, so `path` holds either its
-// old content or the complete new file: a failure, or a crash before the rename, keeps the old.
-void write_atomically(const std::string& path, const std::function<void(std::FILE*)>& write) {
-  const std::string temp = path + ".tmp";
-  std::FILE* file = std::fopen(temp.c_str(), "wb");
-  if (!file) fail(describe_file(path), ": cannot create '", temp, "': ", std::strerror(errno));
-  const auto discard = [&] { std::remove(temp.c_str()); };
-  try {
-    write(file);
-    if (std::fflush(file) != 0) fail("cannot write '", temp, "': ", std::strerror(errno));
-    // Devices that cannot be synced (EINVAL) have nothing to lose in a crash.
-    if (::fsync(::fileno(file)) != 0 && errno != EINVAL)
-      fail("cannot sync '", temp, "': ", std::strerror(errno));
-  } catch (const std::exception& error) {
-    std::fclose(file);
-    discard();
-    fail(describe_file(path), ": ", error.what());
-  }
-  if (std::fclose(file) != 0) {
-    discard();
-    fail(describe_file(path), ": cannot close '", temp, "': ", std::strerror(errno));
-  }
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    discard();
-    fail(describe_file(path), ": cannot rename '", temp, "' onto it: ", error.message());
-  }
 }
 
 // ---------------------------------------------------------------- reading
@@ -251,8 +213,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   // Trailing spaces align the data section to 8 bytes, as the reference writer does.
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  write_atomically(path, [&](std::FILE* file) {
-    const std::string temp = path + ".tmp";
+  write_file_atomically(path, describe_file(path), [&](std::FILE* file, const std::string& temp) {
     const std::uint64_t length = text.size();
     write_bytes(file, &length, sizeof length, temp);
     write_bytes(file, text.data(), text.size(), temp);

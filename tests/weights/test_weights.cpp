@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/io/atomic_file.hpp"
 #include "nn/io/safetensors.hpp"
 #include "nn/layers.hpp"
 #include "support/golden.hpp"
@@ -358,6 +359,14 @@ TEST_CASE("saving is atomic: a failed save keeps the file that was there") {
     REQUIRE_THROWS_WITH(ds::nn::save_safetensors(path, second),
                         Contains(path) && Contains("cannot write"));
     unchanged();
+    // The trainers' text records go the same way, with the system's reason.
+    const std::string log = dir / "train_log.csv";
+    ds::nn::write_text_atomically(log, "epoch\n");
+    fs::create_symlink("/dev/full", log + ".tmp");
+    REQUIRE_THROWS_WITH(ds::nn::write_text_atomically(log, std::string(1 << 16, 'x')),
+                        Contains(log) && Contains("No space left"));
+    CHECK(read_file(log) == "epoch\n");
+    CHECK_FALSE(fs::exists(fs::symlink_status(log + ".tmp")));
   }
   SECTION("the rename fails") {
     const std::string directory = dir / "occupied";
