@@ -1,5 +1,7 @@
 #include "examples/common/options.hpp"
 
+#include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "tensor/error.hpp"
@@ -20,6 +22,24 @@ CLI::Option* add_bool(CLI::App& app, const std::string& name, bool& value,
       ->type_name("BOOL")
       ->capture_default_str();
 }
+
+// Numbers a finite value greater than 0 (or at least 0): CLI11's PositiveNumber and
+// NonNegativeNumber print their range up to the largest double in full, 300 digits that read as
+// if 0 were allowed.
+CLI::Validator number_from(double least, bool least_allowed, const std::string& wanted) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        const bool number = !text.empty() && end == text.c_str() + text.size();
+        const bool fits =
+            std::isfinite(value) && (value > least || (least_allowed && value == least));
+        return number && fits ? std::string() : "must be " + wanted + ", got " + text;
+      },
+      "");
+}
+const CLI::Validator kPositive = number_from(0.0, false, "a finite number greater than 0");
+const CLI::Validator kNonNegative = number_from(0.0, true, "a finite number of at least 0");
 
 const std::vector<std::string> kOptimizers{"sgd",     "adam",  "adadelta", "adagrad",
                                            "rmsprop", "radam", "ranger"};
@@ -54,7 +74,7 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
            "weights.safetensors");
   app.add_option("-s,--shift-depth", o.shift_depth,
                  "how many layers to convert to shift, counted from the output end (1000: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--shift-type", o.shift_type, "DeepShift method: Q|PS (short form -st)")
       ->check(CLI::IsMember({"Q", "PS"}))
@@ -70,28 +90,28 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
       ->expected(2)
       ->capture_default_str();
   app.add_option("-b,--batch-size", o.batch_size, "training batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--test-batch-size", o.test_batch_size, "evaluation batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--epochs", o.epochs, "epochs to train")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--start-epoch", o.start_epoch, "first epoch (0-based; a checkpoint sets it)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--optimizer,--opt", o.optimizer,
                  "optimizer: " + join(kOptimizers) + " (short form -opt)")
       ->transform(CLI::IsMember(kOptimizers, CLI::ignore_case))
       ->capture_default_str();
-  app.add_option("--lr", o.lr, "learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", o.lr, "learning rate")->check(kPositive)->capture_default_str();
   app.add_option("--momentum", o.momentum, "momentum (sgd, rmsprop)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--wd,--weight-decay", o.weight_decay,
                  "weight decay; shift parameters get wd/2 * sum((2^shift)^2) in the loss instead")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--lr-schedule", o.lr_schedule,
                  "learning-rate schedule: true (StepLR with --lr-step-size, else MultiStepLR at "
@@ -99,17 +119,17 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
       ->transform(CLI::IsMember(kSchedules, CLI::ignore_case))
       ->capture_default_str();
   app.add_option("--lr-step-size", o.lr_step_size, "StepLR period in epochs (gamma 0.1)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--lr-sign", o.lr_sign,
                  "learning rate of the PS .sign parameters (default: --lr; 0 freezes them)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--resume", o.resume, "continue from this checkpoint file");
   app.add_flag("-e,--evaluate", o.evaluate, "only evaluate the model on the test set");
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option(defaults.print_freq_name, o.log_interval,
                  "batches between progress lines when the output is not a terminal")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   add_bool(app, "--freeze", o.freeze,
            "train only the shift layers; the other pre-trained parameters stay fixed");
@@ -128,7 +148,7 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
            "a saturated softmax otherwise sends subnormal gradients through the matrix "
            "products, which x86 cores compute many times slower");
   app.add_option("-j,--workers", o.workers, "data loading threads")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--device", o.device, "cpu|cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
@@ -137,11 +157,11 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
   app.add_option(
          "--train-limit", o.train_limit,
          "use only N training samples spread evenly over the set (0: all); for quick checks")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--test-limit", o.test_limit,
                  "use only N test samples spread evenly over the set (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.footer(
       "The original's short forms -st, -wb, -ab and -opt are accepted as well. Outputs go to "

@@ -344,6 +344,8 @@ TEST_CASE("bad options and inputs exit non-zero with a message naming the culpri
       {{"--weights", ws.dir.file("missing.safetensors")}, "missing.safetensors"},
       {{"--model", ws.dir.file("plain.safetensors")}, "--model"},
       {{"-e"}, "-e/--evaluate needs a trained model"},
+      {{"-b", "0"}, "--batch-size: must be a finite number greater than 0, got 0"},
+      {{"--lr", "inf"}, "--lr: must be a finite number greater than 0, got inf"},
       // A run that diverges stops rather than report accuracy and save NaN weights.
       {{"--lr", "1e30"}, "the training loss is"},
   };
