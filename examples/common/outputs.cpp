@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "examples/common/train_log.hpp"
+#include "nn/io/atomic_file.hpp"
 
 namespace ds::trainer {
 
@@ -69,7 +70,7 @@ void write_weights_log(const nn::Module& model, const std::string& path) {
   for (const auto& [name, tensor] : model.state_dict()) {
     out << name << "\t" << shape_str(tensor.shape()) << "\n" << tensor << "\n\n";
   }
-  write_text_atomically(path, out.str());
+  nn::write_text_atomically(path, out.str());
 }
 
 }  // namespace ds::trainer

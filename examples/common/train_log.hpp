@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "nn/io/atomic_file.hpp"
-
 namespace ds::trainer {
 
 struct EpochRecord {
@@ -25,8 +23,5 @@ double parse_double(const std::string& text, const std::string& what);
 
 std::string log_csv(const std::vector<EpochRecord>& records);  // header line included
 std::vector<EpochRecord> parse_log_csv(const std::string& text, const std::string& source);
-
-// Records and logs are written whole or not at all.
-using nn::write_text_atomically;
 
 }  // namespace ds::trainer

@@ -14,6 +14,7 @@
 #include "examples/common/learning_curve.hpp"
 #include "examples/common/optimizers.hpp"
 #include "examples/common/outputs.hpp"
+#include "nn/io/atomic_file.hpp"
 #include "nn/io/safetensors.hpp"
 #include "nn/models/zoo.hpp"
 #include "nn/summary.hpp"
@@ -231,11 +232,12 @@ class Run {
     // -e usually runs in the folder of the training run that wrote the model: its own record
     // goes beside that run's, not over it.
     const std::string prefix = o_.evaluate ? "eval_" : "";
-    write_text_atomically(path(prefix + "command_args.txt"), command_line_ + "\n\n" + settings_);
+    nn::write_text_atomically(path(prefix + "command_args.txt"),
+                              command_line_ + "\n\n" + settings_);
     Shape input{1};
     input.insert(input.end(), config_.input_shape.begin(), config_.input_shape.end());
     const std::string table = nn::summarize(*model_, input).table();
-    write_text_atomically(path(prefix + "model_summary.txt"), table);
+    nn::write_text_atomically(path(prefix + "model_summary.txt"), table);
     std::printf("%s\n", table.c_str());
   }
 
@@ -281,11 +283,11 @@ class Run {
     const EvalResult result = test("Test");
     print_result(o_.use_kernel ? "Test set (shift kernel)" : "Test set", result);
     if (has_shift && o_.save_model) report_packed_size();
-    write_text_atomically(path("test_log.csv"),
-                          "test_loss,top1,top5,correct,total\n" + exact(result.loss) + "," +
-                              exact(result.top1()) + "," + exact(result.top5()) + "," +
-                              std::to_string(result.top1_correct) + "," +
-                              std::to_string(result.total) + "\n");
+    nn::write_text_atomically(path("test_log.csv"),
+                              "test_loss,top1,top5,correct,total\n" + exact(result.loss) + "," +
+                                  exact(result.top1()) + "," + exact(result.top5()) + "," +
+                                  std::to_string(result.top1_correct) + "," +
+                                  std::to_string(result.total) + "\n");
     std::printf("Outputs written to %s\n", dir_.string().c_str());
   }
 
@@ -358,9 +360,9 @@ class Run {
   }
 
   void write_logs(const Progress& progress) {
-    write_text_atomically(path("train_log.csv"), log_csv(progress.log));
-    write_text_atomically(path("learning_curve.svg"),
-                          learning_curve_svg(progress.log, dir_.filename().string()));
+    nn::write_text_atomically(path("train_log.csv"), log_csv(progress.log));
+    nn::write_text_atomically(path("learning_curve.svg"),
+                              learning_curve_svg(progress.log, dir_.filename().string()));
   }
 
   // The saved model is the rounded one; its accuracy is the one -e reproduces from the file.

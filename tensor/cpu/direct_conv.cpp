@@ -430,12 +430,12 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
       out_channels_(out_channels),
       out_h_(window.out_h(height)),
       out_w_(window.out_w(width)),
-      window_(window),
-      column_copies_(uses_column_copies<T>(rows_of(height, window), columns_of(width, window))),
-      band_step_(column_copies_ ? Lanes<T>::count / std::gcd(out_w_, std::int64_t{Lanes<T>::count})
-                                : 1),
-      in_place_rows_(column_copies_ || (out_w_ > 0 && out_w_ % Lanes<T>::count == 0)) {
+      window_(window) {
+  constexpr std::int64_t lanes = Lanes<T>::count;
   const Axis rows = rows_of(height, window), columns = columns_of(width, window);
+  column_copies_ = uses_column_copies<T>(rows, columns);
+  band_step_ = column_copies_ ? lanes / std::gcd(out_w_, lanes) : 1;
+  in_place_rows_ = column_copies_ || (out_w_ > 0 && out_w_ % lanes == 0);
   padded_w_ = column_copies_ ? out_w_ : columns.line();
   slot_rows_ = rows.line();
   for (std::int64_t ki = 0; ki < window.kernel_h; ++ki)

@@ -121,7 +121,7 @@ class DirectConv {
   using Phase = std::pair<std::int64_t, std::int64_t>;
   std::vector<Phase> phases_;
   bool column_copies_;
-  std::int64_t band_step_ = 1;
+  std::int64_t band_step_;
   // A line of a phase's copy: the phase's elements of one input row (at stride 1 the row
   // itself) after as many zeros as the phase has padding elements before the input, and zeros
   // after them, at least enough that the reads past an output row land in the next line's
