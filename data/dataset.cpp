@@ -31,6 +31,14 @@ TensorDataset::TensorDataset(Tensor images, Tensor labels, std::int64_t num_clas
   }
 }
 
+std::string Dataset::sample_name(std::int64_t index) const {
+  return "sample " + std::to_string(index);
+}
+
+std::string TensorDataset::sample_name(std::int64_t index) const {
+  return name_ + ", sample " + std::to_string(index);
+}
+
 Example TensorDataset::get(std::int64_t index) const {
   if (index < 0 || index >= size()) {
     fail(name_, ": sample index ", index, " is outside [0, ", size(), ")");

@@ -28,6 +28,8 @@ class Dataset {
   // Throws ds::Error for an index outside [0, size()) and for a sample that cannot be read.
   virtual Example get(std::int64_t index) const = 0;
   virtual std::int64_t num_classes() const = 0;
+  // How error messages name sample `index`: its file where it has one of its own.
+  virtual std::string sample_name(std::int64_t index) const;
 };
 
 // Samples held in memory: images u8 [N, C, H, W], labels i32 [N] in [0, num_classes).
@@ -40,6 +42,7 @@ class TensorDataset final : public Dataset {
   // The image is a view into the dataset's storage: transforms must not write into it.
   Example get(std::int64_t index) const override;
   std::int64_t num_classes() const override { return num_classes_; }
+  std::string sample_name(std::int64_t index) const override;
   const Tensor& images() const { return images_; }
   const Tensor& labels() const { return labels_; }
 

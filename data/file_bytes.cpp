@@ -35,7 +35,17 @@ std::string gunzip(std::string_view bytes, const std::string& name, std::size_t 
   std::string out;
   std::size_t consumed = 0;
   int status = Z_OK;
-  while (status != Z_STREAM_END) {
+  for (;;) {
+    if (status == Z_STREAM_END) {
+      const std::string_view rest = bytes.substr(consumed);
+      if (std::all_of(rest.begin(), rest.end(), [](char c) { return c == 0; })) break;
+      if (!is_gzip(rest)) {
+        inflateEnd(&stream);
+        fail(name, ": ", rest.size(), " bytes that are not gzip data follow the gzip stream (at ",
+             "byte ", consumed, ")");
+      }
+      inflateReset(&stream);
+    }
     if (out.size() >= max_bytes) {
       inflateEnd(&stream);
       fail(name, ": gzip data inflates to more than ", max_bytes, " bytes");

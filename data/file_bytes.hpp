@@ -13,8 +13,10 @@ std::string read_file(const std::string& path);
 // True when `bytes` starts with the gzip magic number (1f 8b).
 bool is_gzip(std::string_view bytes);
 
-// Inflates one gzip stream. `name` names the source in messages. Throws on a corrupt or
-// truncated stream and when the output would exceed `max_bytes` (a guard against gzip bombs).
+// Inflates gzip data; as gzip(1) does, several members (`cat a.gz b.gz`) inflate to their
+// contents end to end, and zero bytes after the last (padding) are ignored. `name` names the
+// source in messages. Throws on a corrupt or truncated stream, on other bytes after the last
+// member, and when the output would exceed `max_bytes` (a guard against gzip bombs).
 std::string gunzip(std::string_view bytes, const std::string& name,
                    std::size_t max_bytes = std::size_t{1} << 32);
 

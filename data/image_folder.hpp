@@ -23,6 +23,7 @@ class ImageFolder final : public Dataset {
   // Reads and decodes one file; throws naming the file when it is unreadable or corrupt.
   Example get(std::int64_t index) const override;
   std::int64_t num_classes() const override { return static_cast<std::int64_t>(classes_.size()); }
+  std::string sample_name(std::int64_t index) const override { return path(index); }
 
   const std::vector<std::string>& classes() const { return classes_; }
   const std::string& path(std::int64_t index) const;

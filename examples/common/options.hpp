@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ struct TrainOptions {
   std::string models_dir = "models";
   std::int64_t train_limit = 0;  // 0: the whole split
   std::int64_t test_limit = 0;
+  // The long names of the options given on the command line ("--weight-bits"), so that a file
+  // that sets an option (--model) can refuse a contradicting one rather than override it.
+  std::set<std::string> given;
 };
 
 // What differs between the three programs.

@@ -52,6 +52,22 @@ void apply_model_config(const std::string& path, TrainOptions& o) {
   if (get("dataset") != o.dataset) {
     fail("--model: ", path, " holds a ", get("dataset"), " model, not a ", o.dataset, " one");
   }
+  const nn::WeightsMetadata given = model_config(o);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> options{
+      {"arch", {"--arch", "--type"}},
+      {"shift_depth", {"--shift-depth"}},
+      {"shift_type", {"--shift-type"}},
+      {"weight_bits", {"--weight-bits"}},
+      {"activation_bits", {"--activation-bits"}},
+      {"rounding", {"--rounding"}}};
+  for (const auto& [key, names] : options) {
+    for (const std::string& name : names) {
+      if (o.given.contains(name) && given.at("config." + key) != get(key)) {
+        fail("--model: ", path, " holds a model with ", key, " ", get(key), " but ", name, " ",
+             given.at("config." + key), " was given; the file sets it: drop ", name);
+      }
+    }
+  }
   o.arch = get("arch");
   o.shift_depth = static_cast<int>(parse_double(get("shift_depth"), path + " shift_depth"));
   o.shift_type = get("shift_type");

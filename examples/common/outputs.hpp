@@ -20,7 +20,8 @@ nn::WeightsMetadata model_config(const TrainOptions& options);
 // model_config plus what a resumed run must share to continue bit for bit.
 nn::WeightsMetadata run_config(const TrainOptions& options);
 // Sets the model settings of `options` from a weights file written by a trainer; ds::Error
-// naming the file when it has none or belongs to another dataset.
+// naming the file when it has none or belongs to another dataset, and naming the option when
+// one given on the command line (options.given) contradicts the file.
 void apply_model_config(const std::string& path, TrainOptions& options);
 
 // The name and shape of every state-dict entry with its (summarised) values.

@@ -39,11 +39,16 @@ class EvenSubset final : public data::Dataset {
   std::int64_t size() const override { return size_; }
   data::Example get(std::int64_t index) const override {
     if (index < 0 || index >= size_) fail("sample ", index, " is outside the subset of ", size_);
-    return inner_->get(index * inner_->size() / size_);
+    return inner_->get(inner_index(index));
   }
   std::int64_t num_classes() const override { return inner_->num_classes(); }
+  std::string sample_name(std::int64_t index) const override {
+    return inner_->sample_name(inner_index(index));
+  }
 
  private:
+  std::int64_t inner_index(std::int64_t index) const { return index * inner_->size() / size_; }
+
   std::shared_ptr<const data::Dataset> inner_;
   std::int64_t size_;
 };
@@ -73,12 +78,10 @@ void check_data(const DataSpec& spec, const TrainerConfig& config, const TrainOp
     const Tensor first = dataset->get(0).image;
     const Tensor sample = transform ? transform(first, gen) : first;
     if (sample.shape() != config.input_shape) {
-      const auto* folder = dynamic_cast<const data::ImageFolder*>(dataset);
       std::ostringstream made;
       if (sample.shape() != first.shape()) made << ", which its transforms make " << sample.shape();
-      fail(where, "the ", name, " set's first sample",
-           folder ? " (" + folder->path(0) + ")" : std::string(), " is ", first.shape(), made.str(),
-           "; the model takes ", config.input_shape);
+      fail(where, "the ", name, " set's first sample (", dataset->sample_name(0), ") is ",
+           first.shape(), made.str(), "; the model takes ", config.input_shape);
     }
   };
   check_split("test", spec.test.get(), spec.test_transform);
@@ -397,6 +400,10 @@ int trainer_main(int argc, const char* const* argv, const TrainerConfig& config)
     app.parse(static_cast<int>(pointers.size()), pointers.data());
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
+  }
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0) continue;
+    for (const std::string& name : option->get_lnames()) options.given.insert("--" + name);
   }
   // Before any worker thread starts, so that every thread the run makes inherits it.
   set_flush_denormal(options.flush_denormal);

@@ -8,6 +8,8 @@
 #include "data/file_bytes.hpp"
 #include "data/image.hpp"
 #include "data/image_folder.hpp"
+#include "data/loader.hpp"
+#include "data/transforms.hpp"
 #include "fixtures.hpp"
 #include "tensor/error_matcher.hpp"
 
@@ -187,4 +189,17 @@ TEST_CASE("ImageFolder refuses missing and empty folders and names unreadable im
       folder.get(1), Error,
       MessageContains({(dir.path() / "full" / "b.png").string(), "cannot decode image"}));
   CHECK_THROWS_MATCHES(folder.get(2), Error, MessageContains({"sample index 2", "[0, 2)"}));
+}
+
+TEST_CASE("a batch of images of different sizes names both files", "[data][image][errors]") {
+  test::TempDir dir;
+  write_png(dir.file("cat/a.png"), pattern(3, 4, 4, 0));
+  write_png(dir.file("cat/b.png"), pattern(3, 4, 5, 0));
+  const auto folder = std::make_shared<ImageFolder>(dir.path().string());
+  CHECK(folder->sample_name(1) == (dir.path() / "cat" / "b.png").string());
+  DataLoader loader(folder, to_tensor(), {.batch_size = 2, .shuffle = false});
+  loader.start_epoch(0);
+  CHECK_THROWS_MATCHES(loader.next(), Error,
+                       MessageContains({(dir.path() / "cat" / "b.png").string() + " has shape",
+                                        (dir.path() / "cat" / "a.png").string() + ") has"}));
 }

@@ -179,7 +179,9 @@ TEST_CASE("errors of workers reach the consumer and name the fault", "[data][loa
   }
   DataLoader raw(dataset, [](const Tensor& image, Generator&) { return image; }, {.workers = 1});
   raw.start_epoch(0);
-  CHECK_THROWS_MATCHES(raw.next(), Error, MessageContains({"f32", "to_tensor"}));
+  CHECK_THROWS_MATCHES(
+      raw.next(), Error,
+      MessageContains({"f32", "to_tensor", "numbered, sample ", "is u8[1, 4, 4]"}));
 
   const Transform ragged = [](const Tensor& image, Generator&) {
     const Tensor f = to_float_image(image);
@@ -188,7 +190,8 @@ TEST_CASE("errors of workers reach the consumer and name the fault", "[data][loa
   DataLoader mixed(dataset, ragged, {.batch_size = 4, .shuffle = false});
   mixed.start_epoch(0);
   CHECK_THROWS_MATCHES(mixed.next(), Error,
-                       MessageContains({"sample 2", "[1, 2, 4]", "[1, 4, 4]"}));
+                       MessageContains({"numbered, sample 2 has shape [1, 2, 4]",
+                                        "first sample (numbered, sample 0) has [1, 4, 4]"}));
   CHECK_THROWS_MATCHES(DataLoader(dataset, as_float(), {.batch_size = 0}), Error,
                        MessageContains({"batch_size"}));
   CHECK_THROWS_MATCHES(DataLoader(dataset, Transform{}), Error, MessageContains({"transform"}));

@@ -45,6 +45,15 @@ TEST_CASE("load_mnist reads raw and gzip'd IDX files alike", "[data][mnist]") {
   }
 }
 
+TEST_CASE("a gzip file of several members reads as their contents end to end", "[data][mnist]") {
+  const std::string whole = test::idx_bytes({3, 4, 5});
+  const std::string half = whole.substr(0, 30);
+  const std::string members = test::gzip_bytes(half) + test::gzip_bytes(whole.substr(30));
+  CHECK(gunzip(members, "two.gz") == whole);
+  CHECK(parse_idx(members, "two.gz").to_vector<std::uint8_t>() ==
+        parse_idx(whole, "one.idx").to_vector<std::uint8_t>());
+}
+
 TEST_CASE("parse_idx keeps every dimension of the header", "[data][mnist]") {
   const Tensor array = parse_idx(test::idx_bytes({2, 1, 2, 2}), "four.idx");
   CHECK(array.shape() == Shape{2, 1, 2, 2});
@@ -96,6 +105,9 @@ TEST_CASE("corrupt gzip streams are refused with the file and the fault", "[data
   CHECK_THROWS_MATCHES(gunzip(packed, "bomb.gz", 1000), Error,
                        MessageContains({"bomb.gz", "more than 1000 bytes"}));
   CHECK(gunzip(packed, "fine.gz").size() == 4 + 4 * 3 + 40 * 28 * 28);
+  CHECK_THROWS_MATCHES(gunzip(packed + "junk", "tail.gz"), Error,
+                       MessageContains({"tail.gz", "4 bytes that are not gzip data", "at byte"}));
+  CHECK(gunzip(packed + std::string(512, '\0'), "padded.gz").size() == 4 + 4 * 3 + 40 * 28 * 28);
 }
 
 TEST_CASE("load_mnist refuses inconsistent files", "[data][mnist][errors]") {

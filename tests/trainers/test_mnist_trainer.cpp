@@ -191,6 +191,19 @@ TEST_CASE("-e on the saved model prints exactly the final accuracy", "[trainers]
   CHECK(read_text(folder / "command_args.txt").find("--epochs 1") != std::string::npos);
   CHECK(read_text(folder / "eval_command_args.txt").find("-e --model") != std::string::npos);
   CHECK(fs::exists(folder / "eval_model_summary.txt"));
+
+  // Options the file sets may be repeated but not contradicted.
+  const std::string model = (folder / "weights.safetensors").string();
+  const auto agreeing = run_program(kMnist, {"--data-dir", ws.data(), "--models-dir", models, "-e",
+                                             "--model", model, "--type", "conv", "-st", "Q"});
+  INFO(agreeing.output);
+  CHECK(agreeing.status == 0);
+  const auto contradicting = run_program(kMnist, {"--data-dir", ws.data(), "--models-dir", models,
+                                                  "-e", "--model", model, "-wb", "4"});
+  INFO(contradicting.output);
+  CHECK(contradicting.status != 0);
+  CHECK(contradicting.output.find("weight_bits 5 but --weight-bits 4 was given") !=
+        std::string::npos);
 }
 
 TEST_CASE("--use-kernel evaluates the saved PS model with the integer kernel", "[trainers]") {
@@ -396,7 +409,8 @@ TEST_CASE("data the model cannot use fails before the output folder is written",
   const std::string models = ws.models("out");
   const std::vector<std::pair<std::string, std::string>> cases{
       {"empty", "the training set holds no samples"},
-      {"wide", "first sample is [1, 14, 56]; the model takes [1, 28, 28]"},
+      {"wide", "first sample (" + ws.dir.file("wide/t10k-images-idx3-ubyte") +
+                   ", sample 0) is [1, 14, 56]; the model takes [1, 28, 28]"},
   };
   for (const auto& [data, expected] : cases) {
     const auto run = run_program(
