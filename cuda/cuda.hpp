@@ -7,6 +7,7 @@
 // program linking the static library pulls the registration in by calling any function here
 // (is_available() is the natural one).
 #include <cstddef>
+#include <string>
 
 namespace ds::cuda {
 
@@ -33,6 +34,10 @@ struct MemoryStats {
 MemoryStats memory_stats(int device = 0);
 // Returns the cached blocks of every device to the driver.
 void empty_cache();
+
+// The file cuBLAS was loaded from. cuBLAS is opened on first use, not at program start; this
+// opens it if it is not open yet. ds::Error naming the library when it cannot be loaded.
+std::string blas_library_path();
 
 // Lets cuBLAS use TF32 tensor cores for f32 products (about 10 mantissa bits, as PyTorch's
 // allow_tf32). Off by default so that f32 results match the CPU to f32 rounding.

@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "cuda/cublas_library.hpp"
 #include "cuda/cuda.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/runtime.hpp"
@@ -81,11 +82,11 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const double alpha64 = 1, beta64 = 0;
   const void* alpha = single ? static_cast<const void*>(&alpha32) : &alpha64;
   const void* beta = single ? static_cast<const void*>(&beta32) : &beta64;
-  check(cublasGemmStridedBatchedEx(handle, ob->op, oa->op, as_int(m, "size"), as_int(n, "size"),
-                                   as_int(k, "size"), alpha, ob->data, type, ob->leading_dim,
-                                   ob->batch_stride, oa->data, type, oa->leading_dim,
-                                   oa->batch_stride, beta, out.data_ptr(), type, as_int(m, "size"),
-                                   n * m, as_int(batches, "batch"), compute, CUBLAS_GEMM_DEFAULT),
+  check(cublas().gemm_strided_batched_ex(
+            handle, ob->op, oa->op, as_int(m, "size"), as_int(n, "size"), as_int(k, "size"), alpha,
+            ob->data, type, ob->leading_dim, ob->batch_stride, oa->data, type, oa->leading_dim,
+            oa->batch_stride, beta, out.data_ptr(), type, as_int(m, "size"), n * m,
+            as_int(batches, "batch"), compute, CUBLAS_GEMM_DEFAULT),
         "cublasGemmStridedBatchedEx");
   check_launch("cublasGemmStridedBatchedEx");
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "cuda/cublas_library.hpp"
 #include "cuda/cuda.hpp"
 #include "tensor/error.hpp"
 
@@ -16,7 +17,7 @@ void check(cudaError_t status, const char* what) {
 
 void check(cublasStatus_t status, const char* what) {
   if (status != CUBLAS_STATUS_SUCCESS)
-    fail(what, ": ", cublasGetStatusString(status), " (cuBLAS status ", static_cast<int>(status),
+    fail(what, ": ", cublas().status_string(status), " (cuBLAS status ", static_cast<int>(status),
          ")");
 }
 
@@ -58,9 +59,10 @@ PerDevice& resources(int device) {
   PerDevice& d = devices()[static_cast<std::size_t>(device)];
   check(cudaSetDevice(device), "cudaSetDevice");
   std::call_once(d.created, [&] {
+    const CublasLibrary& library = cublas();  // first: a failed load then leaks no stream
     check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    check(cublasCreate(&d.blas), "cublasCreate");
-    check(cublasSetStream(d.blas, d.stream), "cublasSetStream");
+    check(library.create(&d.blas), "cublasCreate");
+    check(library.set_stream(d.blas, d.stream), "cublasSetStream");
   });
   return d;
 }
