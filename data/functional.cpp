@@ -127,7 +127,9 @@ Tensor normalize(const Tensor& image, const std::vector<float>& mean,
   for (std::int64_t c = 0; c < channels; ++c) {
     const float m = mean[mean.size() == 1 ? 0 : c];
     const float s = std[std.size() == 1 ? 0 : c];
-    for (std::int64_t p = c * plane; p < (c + 1) * plane; ++p) values[p] = (in[p] - m) / s;
+    const std::int64_t begin = c * plane, end = begin + plane;
+#pragma omp simd
+    for (std::int64_t p = begin; p < end; ++p) values[p] = (in[p] - m) / s;
   }
   return out;
 }

@@ -12,11 +12,12 @@
 namespace ds {
 
 void Generator::manual_seed(std::uint64_t seed) {
-  engine_.seed(seed);
+  seed_ = seed;
+  engine_.reset();
   has_spare_ = false;
 }
 
-double Generator::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+double Generator::uniform() { return static_cast<double>(engine()() >> 11) * 0x1.0p-53; }
 
 double Generator::normal() {
   if (has_spare_) {
@@ -39,7 +40,7 @@ std::int64_t Generator::below(std::int64_t n) {
   const auto bound = static_cast<std::uint64_t>(n);
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
   std::uint64_t draw;
-  do draw = engine_();
+  do draw = engine()();
   while (draw >= limit);
   return static_cast<std::int64_t>(draw % bound);
 }
@@ -48,7 +49,7 @@ std::int64_t Generator::below(std::int64_t n) {
 // A state without the last two fields (written before the spare existed) has no spare.
 std::string Generator::state() const {
   std::ostringstream out;
-  out << engine_ << ' ' << (has_spare_ ? 1 : 0) << ' '
+  out << engine() << ' ' << (has_spare_ ? 1 : 0) << ' '
       << std::bit_cast<std::uint64_t>(spare_normal_);
   return out.str();
 }

@@ -3,6 +3,7 @@
 // conversions), not by the standard library's distributions, so that a seed gives the same
 // numbers on every compiler and platform.
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -10,11 +11,14 @@
 
 namespace ds {
 
+// The engine is seeded at the first draw, not at construction: seeding mt19937_64 fills 312
+// words, and a data loader makes a generator per sample that deterministic transforms never
+// draw from.
 class Generator {
  public:
-  explicit Generator(std::uint64_t seed = 0x5eedULL) { manual_seed(seed); }
+  explicit Generator(std::uint64_t seed = 0x5eedULL) : seed_(seed) {}
   void manual_seed(std::uint64_t seed);
-  std::uint64_t next_u64() { return engine_(); }
+  std::uint64_t next_u64() { return engine()(); }
   double uniform();                    // [0, 1) with 53 random bits
   double normal();                     // standard normal (Box-Muller, both values of a pair)
   std::int64_t below(std::int64_t n);  // uniform in [0, n), unbiased
@@ -22,7 +26,13 @@ class Generator {
   void set_state(const std::string& state);
 
  private:
-  std::mt19937_64 engine_;
+  std::mt19937_64& engine() const {
+    if (!engine_) engine_.emplace(seed_);
+    return *engine_;
+  }
+
+  std::uint64_t seed_;
+  mutable std::optional<std::mt19937_64> engine_;
   // Box-Muller turns two uniforms into two normals; the second waits here for the next call.
   double spare_normal_ = 0.0;
   bool has_spare_ = false;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <random>
 #include <vector>
 
 #include "deepshift.hpp"
@@ -68,6 +69,22 @@ TEST_CASE("state and set_state resume the same sequence", "[tensor][random]") {
   other.set_state(saved);
   CHECK(normal({50}, 0, 1, DType::f64, other).to_vector<double>() == expected);
   CHECK_THROWS_AS(other.set_state("not a generator state"), Error);
+}
+
+TEST_CASE("a generator's sequence is mt19937_64's from its seed, however the seed was set",
+          "[tensor][random]") {
+  const std::uint64_t first = std::mt19937_64(77)();
+  Generator fresh(77);
+  CHECK(fresh.next_u64() == first);
+  Generator reseeded(1);
+  reseeded.next_u64();
+  reseeded.manual_seed(77);
+  CHECK(reseeded.next_u64() == first);
+  // The engine is seeded at the first draw: a state taken before any draw is still the seed's.
+  const Generator undrawn(77);
+  Generator restored(5);
+  restored.set_state(undrawn.state());
+  CHECK(restored.next_u64() == first);
 }
 
 TEST_CASE("uniform stays in [low, high) and covers it", "[tensor][random]") {
