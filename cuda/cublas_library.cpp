@@ -12,10 +12,10 @@ namespace ds::cuda {
 
 namespace {
 
-static_assert(std::is_same_v<decltype(static_cast<CublasLibrary::GemmStridedBatchedEx*>(
-                                 &cublasGemmStridedBatchedEx)),
-                             CublasLibrary::GemmStridedBatchedEx*>,
-              "GemmStridedBatchedEx must match cublas_api.h's C declaration");
+// Compiles only if cublas_api.h declares a cublasGemmStridedBatchedEx of exactly this type (the
+// cast is unevaluated, so nothing links against the library).
+using DeclaredGemm =
+    decltype(static_cast<CublasLibrary::GemmStridedBatchedEx*>(&cublasGemmStridedBatchedEx));
 
 // The toolkit keeps cuBLAS in the same folder as the runtime: where dlopen's search does not
 // reach (a toolkit outside the loader's paths), the runtime's own location does.
@@ -30,17 +30,22 @@ CublasLibrary open_cublas() {
   const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
   std::string path = name;
   void* library = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-  const std::string first_error = library ? "" : dlerror();
   if (!library) {
+    std::string reasons = dlerror();
     path = beside_runtime(name);
     if (!path.empty()) library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      if (!path.empty()) reasons += "; " + std::string(dlerror());
+      fail("cuBLAS: cannot load ", name, " (", reasons,
+           "); install the CUDA toolkit's cuBLAS or add its folder to LD_LIBRARY_PATH");
+    }
   }
-  if (!library)
-    fail("cuBLAS: cannot load ", name, " (", first_error,
-         "); install the CUDA toolkit's cuBLAS or add its folder to LD_LIBRARY_PATH");
   const auto resolve = [&](auto*& function, const char* symbol) {
     void* address = dlsym(library, symbol);
-    if (!address) fail("cuBLAS: ", path, " has no function ", symbol);
+    if (!address) {
+      dlclose(library);  // a later call tries the load again
+      fail("cuBLAS: ", path, " has no function ", symbol);
+    }
     function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(address);
   };
   CublasLibrary cublas;

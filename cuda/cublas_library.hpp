@@ -11,9 +11,9 @@ namespace ds::cuda {
 // The cuBLAS functions the back-end calls, resolved from the library.
 struct CublasLibrary {
   std::string path;  // the file the library was loaded from
-  decltype(cublasCreate_v2)* create;
-  decltype(cublasSetStream_v2)* set_stream;
-  decltype(cublasGetStatusString)* status_string;
+  decltype(cublasCreate_v2)* create = nullptr;
+  decltype(cublasSetStream_v2)* set_stream = nullptr;
+  decltype(cublasGetStatusString)* status_string = nullptr;
   // The C function; cublas_api.h also declares a C++ overload of the same name.
   using GemmStridedBatchedEx = cublasStatus_t(cublasHandle_t, cublasOperation_t, cublasOperation_t,
                                               int, int, int, const void*, const void*,
@@ -21,7 +21,7 @@ struct CublasLibrary {
                                               cudaDataType_t, int, long long, const void*, void*,
                                               cudaDataType_t, int, long long, int,
                                               cublasComputeType_t, cublasGemmAlgo_t);
-  GemmStridedBatchedEx* gemm_strided_batched_ex;
+  GemmStridedBatchedEx* gemm_strided_batched_ex = nullptr;
 };
 
 // Opens the library on the first call (thread-safe) and keeps it open. Looks for

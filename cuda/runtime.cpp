@@ -34,8 +34,10 @@ std::size_t kernel_launches() { return launches.load(std::memory_order_relaxed);
 
 namespace {
 
+// The cuBLAS handle is made at the device's first product, apart from its stream: a program
+// that only allocates or runs our own kernels never opens cuBLAS (cublas_library.hpp).
 struct PerDevice {
-  std::once_flag created;
+  std::once_flag created, blas_created;
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
 };
@@ -59,10 +61,7 @@ PerDevice& resources(int device) {
   PerDevice& d = devices()[static_cast<std::size_t>(device)];
   check(cudaSetDevice(device), "cudaSetDevice");
   std::call_once(d.created, [&] {
-    const CublasLibrary& library = cublas();  // first: a failed load then leaks no stream
     check(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    check(library.create(&d.blas), "cublasCreate");
-    check(library.set_stream(d.blas, d.stream), "cublasSetStream");
   });
   return d;
 }
@@ -71,6 +70,14 @@ PerDevice& resources(int device) {
 
 cudaStream_t use_device(int device) { return resources(device).stream; }
 
-cublasHandle_t blas_handle(int device) { return resources(device).blas; }
+cublasHandle_t blas_handle(int device) {
+  PerDevice& d = resources(device);
+  std::call_once(d.blas_created, [&] {
+    const CublasLibrary& library = cublas();
+    check(library.create(&d.blas), "cublasCreate");
+    check(library.set_stream(d.blas, d.stream), "cublasSetStream");
+  });
+  return d.blas;
+}
 
 }  // namespace ds::cuda

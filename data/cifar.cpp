@@ -106,8 +106,9 @@ TensorDataset load_cifar10(const std::string& root, Split split) {
                                      "data_batch_4.bin", "data_batch_5.bin"}
           : std::vector<std::string>{"test_batch.bin"};
   CifarRecords records = read_cifar_files(folder, files, CifarFormat::cifar10);
-  return TensorDataset(records.images, records.labels.select(1, 0), 10,
-                       (folder / files.front()).string());
+  // Error messages count the training samples over the five files end to end.
+  const std::string name = files.size() > 1 ? "data_batch_{1..5}.bin" : files.front();
+  return TensorDataset(records.images, records.labels.select(1, 0), 10, (folder / name).string());
 }
 
 TensorDataset load_cifar100(const std::string& root, Split split, Cifar100Label label) {

@@ -28,7 +28,8 @@ class Dataset {
   // Throws ds::Error for an index outside [0, size()) and for a sample that cannot be read.
   virtual Example get(std::int64_t index) const = 0;
   virtual std::int64_t num_classes() const = 0;
-  // How error messages name sample `index`: its file where it has one of its own.
+  // How error messages name sample `index`: its file where it has one of its own. Called from
+  // the loader's workers too.
   virtual std::string sample_name(std::int64_t index) const;
 };
 

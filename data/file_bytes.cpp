@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,48 +33,47 @@ std::string gunzip(std::string_view bytes, const std::string& name, std::size_t 
   z_stream stream{};
   // 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
   if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) fail(name, ": cannot start zlib");
+  const auto refuse = [&](const auto&... reason) {
+    inflateEnd(&stream);
+    fail(name, ": ", reason...);
+  };
+  // One byte of room past the limit tells data over the limit from data exactly at it.
+  const std::size_t capacity = max_bytes + (max_bytes < SIZE_MAX ? 1 : 0);
   std::string out;
-  std::size_t consumed = 0;
+  std::size_t filled = 0, consumed = 0;
   int status = Z_OK;
   for (;;) {
     if (status == Z_STREAM_END) {
       const std::string_view rest = bytes.substr(consumed);
       if (std::all_of(rest.begin(), rest.end(), [](char c) { return c == 0; })) break;
       if (!is_gzip(rest)) {
-        inflateEnd(&stream);
-        fail(name, ": ", rest.size(), " bytes that are not gzip data follow the gzip stream (at ",
-             "byte ", consumed, ")");
+        refuse("data that is not gzip follows the last gzip member (", rest.size(),
+               " bytes from byte ", consumed, ")");
       }
       inflateReset(&stream);
     }
-    if (out.size() >= max_bytes) {
-      inflateEnd(&stream);
-      fail(name, ": gzip data inflates to more than ", max_bytes, " bytes");
-    }
+    // Grown by doubling only when full: a file of many small members then costs no more
+    // zeroing than one member of the same output.
+    if (filled == out.size())
+      out.resize(std::min(capacity, std::max<std::size_t>(2 * out.size(), 1u << 16)));
     // zlib counts in uInt, so feed and drain at most 1 GiB per call.
     const std::size_t in_chunk = std::min<std::size_t>(bytes.size() - consumed, 1u << 30);
+    const std::size_t room = std::min<std::size_t>(out.size() - filled, 1u << 30);
     stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + consumed));
     stream.avail_in = static_cast<uInt>(in_chunk);
-    const std::size_t old_size = out.size();
-    const std::size_t grow = std::min<std::size_t>(
-        {std::max<std::size_t>(old_size, 1u << 16), 1u << 30, max_bytes - old_size});
-    out.resize(old_size + grow);
-    stream.next_out = reinterpret_cast<Bytef*>(out.data() + old_size);
-    stream.avail_out = static_cast<uInt>(grow);
+    stream.next_out = reinterpret_cast<Bytef*>(out.data() + filled);
+    stream.avail_out = static_cast<uInt>(room);
     status = inflate(&stream, Z_NO_FLUSH);
     consumed += in_chunk - stream.avail_in;
-    out.resize(old_size + grow - stream.avail_out);
-    if (status == Z_BUF_ERROR && consumed == bytes.size() && stream.avail_out != 0) {
-      inflateEnd(&stream);
-      fail(name, ": truncated gzip data (the stream ends after ", bytes.size(), " bytes)");
-    }
-    if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
-      const std::string reason = stream.msg ? stream.msg : "unknown zlib error";
-      inflateEnd(&stream);
-      fail(name, ": corrupt gzip data (", reason, ")");
-    }
+    filled += room - stream.avail_out;
+    if (filled > max_bytes) refuse("gzip data inflates to more than ", max_bytes, " bytes");
+    if (status == Z_BUF_ERROR && consumed == bytes.size() && stream.avail_out != 0)
+      refuse("truncated gzip data (the stream ends after ", bytes.size(), " bytes)");
+    if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR)
+      refuse("corrupt gzip data (", stream.msg ? stream.msg : "unknown zlib error", ")");
   }
   inflateEnd(&stream);
+  out.resize(filled);
   return out;
 }
 

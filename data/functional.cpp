@@ -128,6 +128,7 @@ Tensor normalize(const Tensor& image, const std::vector<float>& mean,
     const float m = mean[mean.size() == 1 ? 0 : c];
     const float s = std[std.size() == 1 ? 0 : c];
     const std::int64_t begin = c * plane, end = begin + plane;
+    // GCC left the loop scalar without the pragma (it cannot tell `values` from `in`).
 #pragma omp simd
     for (std::int64_t p = begin; p < end; ++p) values[p] = (in[p] - m) / s;
   }

@@ -133,7 +133,6 @@ Batch DataLoader::make_batch(std::int64_t batch_index) const {
   batch.labels = Tensor::empty({count}, DType::i32);
   std::int32_t* labels = batch.labels.data<std::int32_t>();
   Shape image_shape;
-  std::int64_t first_index = 0;
   float* images = nullptr;
   for (std::int64_t k = 0; k < count; ++k) {
     const std::int64_t index = order_[begin + k];
@@ -145,7 +144,6 @@ Batch DataLoader::make_batch(std::int64_t batch_index) const {
            dataset_->sample_name(index), " is ", describe(image));
     }
     if (k == 0) {
-      first_index = index;
       image_shape = image.shape();
       Shape batch_shape{count};
       batch_shape.insert(batch_shape.end(), image_shape.begin(), image_shape.end());
@@ -153,7 +151,7 @@ Batch DataLoader::make_batch(std::int64_t batch_index) const {
       images = batch.images.data<float>();
     } else if (image.shape() != image_shape) {
       fail("DataLoader: ", dataset_->sample_name(index), " has shape ", shape_str(image.shape()),
-           " but the batch's first sample (", dataset_->sample_name(first_index), ") has ",
+           " but the batch's first sample (", dataset_->sample_name(order_[begin]), ") has ",
            shape_str(image_shape), " (resize or crop to one size)");
     }
     std::memcpy(images + k * image.numel(), image.data<float>(), image.numel() * sizeof(float));

@@ -49,7 +49,7 @@ std::int64_t Generator::below(std::int64_t n) {
 // A state without the last two fields (written before the spare existed) has no spare.
 std::string Generator::state() const {
   std::ostringstream out;
-  out << engine() << ' ' << (has_spare_ ? 1 : 0) << ' '
+  out << (engine_ ? *engine_ : std::mt19937_64(seed_)) << ' ' << (has_spare_ ? 1 : 0) << ' '
       << std::bit_cast<std::uint64_t>(spare_normal_);
   return out.str();
 }

@@ -26,13 +26,13 @@ class Generator {
   void set_state(const std::string& state);
 
  private:
-  std::mt19937_64& engine() const {
+  std::mt19937_64& engine() {
     if (!engine_) engine_.emplace(seed_);
     return *engine_;
   }
 
   std::uint64_t seed_;
-  mutable std::optional<std::mt19937_64> engine_;
+  std::optional<std::mt19937_64> engine_;
   // Box-Muller turns two uniforms into two normals; the second waits here for the next call.
   double spare_normal_ = 0.0;
   bool has_spare_ = false;

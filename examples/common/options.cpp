@@ -168,6 +168,13 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
       "<models-dir>/<dataset>/<arch>/<shift label>[_<desc>]/.");
 }
 
+void record_given(const CLI::App& app, TrainOptions& options) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0) continue;
+    for (const std::string& name : option->get_lnames()) options.given.insert("--" + name);
+  }
+}
+
 std::vector<std::string> expand_short_forms(int argc, const char* const* argv) {
   static const std::map<std::string, std::string> kLong{{"-st", "--shift-type"},
                                                         {"-wb", "--weight-bits"},

@@ -67,6 +67,9 @@ struct TrainerDefaults {
 // Adds every option to `app`, bound to `options` (which starts as defaults.options).
 void register_options(CLI::App& app, TrainOptions& options, const TrainerDefaults& defaults);
 
+// Fills options.given from the options `app` parsed.
+void record_given(const CLI::App& app, TrainOptions& options);
+
 // argparse accepts the original's multi-letter short forms (-st, -wb, -ab, -opt) and CLI11 does
 // not: they are rewritten to their long names before parsing.
 std::vector<std::string> expand_short_forms(int argc, const char* const* argv);

@@ -52,7 +52,7 @@ void apply_model_config(const std::string& path, TrainOptions& o) {
   if (get("dataset") != o.dataset) {
     fail("--model: ", path, " holds a ", get("dataset"), " model, not a ", o.dataset, " one");
   }
-  const nn::WeightsMetadata given = model_config(o);
+  const nn::WeightsMetadata from_command_line = model_config(o);
   const std::vector<std::pair<std::string, std::vector<std::string>>> options{
       {"arch", {"--arch", "--type"}},
       {"shift_depth", {"--shift-depth"}},
@@ -62,9 +62,10 @@ void apply_model_config(const std::string& path, TrainOptions& o) {
       {"rounding", {"--rounding"}}};
   for (const auto& [key, names] : options) {
     for (const std::string& name : names) {
-      if (o.given.contains(name) && given.at("config." + key) != get(key)) {
+      const std::string& value = from_command_line.at("config." + key);
+      if (o.given.contains(name) && value != get(key)) {
         fail("--model: ", path, " holds a model with ", key, " ", get(key), " but ", name, " ",
-             given.at("config." + key), " was given; the file sets it: drop ", name);
+             value, " was given; the file sets it: drop ", name);
       }
     }
   }

@@ -401,10 +401,7 @@ int trainer_main(int argc, const char* const* argv, const TrainerConfig& config)
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
-  for (const CLI::Option* option : app.get_options()) {
-    if (option->count() == 0) continue;
-    for (const std::string& name : option->get_lnames()) options.given.insert("--" + name);
-  }
+  record_given(app, options);
   // Before any worker thread starts, so that every thread the run makes inherits it.
   set_flush_denormal(options.flush_denormal);
   try {

@@ -50,8 +50,11 @@ TEST_CASE("load_cifar10 reads the five training batches in order", "[data][cifar
     for (std::int64_t p : {0, 31, 1024, 2047, 3071}) {
       CHECK(pixels[p] == test::cifar_pixel(1, p));
     }
+    // Error messages count the training samples over the five files.
+    CHECK(train.sample_name(5).ends_with("data_batch_{1..5}.bin, sample 5"));
     const TensorDataset test = load_cifar10(root, Split::test);
     CHECK(test.labels().to_vector<std::int32_t>() == std::vector<std::int32_t>{0, 9, 3});
+    CHECK(test.sample_name(2).ends_with("test_batch.bin, sample 2"));
   }
 }
 

@@ -50,6 +50,14 @@ TEST_CASE("a gzip file of several members reads as their contents end to end", "
   const std::string half = whole.substr(0, 30);
   const std::string members = test::gzip_bytes(half) + test::gzip_bytes(whole.substr(30));
   CHECK(gunzip(members, "two.gz") == whole);
+  std::string many;
+  for (std::size_t at = 0; at < whole.size(); at += 7)
+    many += test::gzip_bytes(whole.substr(at, 7));
+  CHECK(gunzip(many + test::gzip_bytes(""), "many.gz") == whole);
+  // The limit counts the output of all members.
+  CHECK(gunzip(members, "two.gz", whole.size()) == whole);
+  CHECK_THROWS_MATCHES(gunzip(members, "two.gz", whole.size() - 1), Error,
+                       MessageContains({"two.gz", "more than"}));
   CHECK(parse_idx(members, "two.gz").to_vector<std::uint8_t>() ==
         parse_idx(whole, "one.idx").to_vector<std::uint8_t>());
 }
@@ -106,7 +114,11 @@ TEST_CASE("corrupt gzip streams are refused with the file and the fault", "[data
                        MessageContains({"bomb.gz", "more than 1000 bytes"}));
   CHECK(gunzip(packed, "fine.gz").size() == 4 + 4 * 3 + 40 * 28 * 28);
   CHECK_THROWS_MATCHES(gunzip(packed + "junk", "tail.gz"), Error,
-                       MessageContains({"tail.gz", "4 bytes that are not gzip data", "at byte"}));
+                       MessageContains({"tail.gz",
+                                        "data that is not gzip follows the last gzip "
+                                        "member (4 bytes from byte"}));
+  CHECK_THROWS_MATCHES(gunzip(packed + "\x1f\x8bjunk", "fake.gz"), Error,
+                       MessageContains({"fake.gz", "corrupt gzip"}));
   CHECK(gunzip(packed + std::string(512, '\0'), "padded.gz").size() == 4 + 4 * 3 + 40 * 28 * 28);
 }
 

@@ -198,12 +198,19 @@ TEST_CASE("-e on the saved model prints exactly the final accuracy", "[trainers]
                                              "--model", model, "--type", "conv", "-st", "Q"});
   INFO(agreeing.output);
   CHECK(agreeing.status == 0);
-  const auto contradicting = run_program(kMnist, {"--data-dir", ws.data(), "--models-dir", models,
-                                                  "-e", "--model", model, "-wb", "4"});
-  INFO(contradicting.output);
-  CHECK(contradicting.status != 0);
-  CHECK(contradicting.output.find("weight_bits 5 but --weight-bits 4 was given") !=
-        std::string::npos);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> contradictions{
+      {{"-wb", "4"}, "weight_bits 5 but --weight-bits 4 was given"},
+      {{"-s", "2"}, "shift_depth 1000 but --shift-depth 2 was given"},
+      {{"-r", "deterministic"}, "rounding stochastic but --rounding deterministic was given"},
+  };
+  for (const auto& [option, expected] : contradictions) {
+    const auto contradicting = run_program(
+        kMnist,
+        with({"--data-dir", ws.data(), "--models-dir", models, "-e", "--model", model}, option));
+    INFO(contradicting.output);
+    CHECK(contradicting.status != 0);
+    CHECK(contradicting.output.find(expected) != std::string::npos);
+  }
 }
 
 TEST_CASE("--use-kernel evaluates the saved PS model with the integer kernel", "[trainers]") {
