@@ -65,7 +65,8 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
   app.add_option("--data-dir", o.data_dir, "dataset folder")->capture_default_str();
   app.add_option("--model", o.model,
                  "a weights file written by this trainer: the model is rebuilt with the "
-                 "architecture and shift settings stored in it, then loaded");
+                 "architecture and shift settings stored in it, then loaded (options that "
+                 "contradict them are refused)");
   app.add_option("--weights", o.weights,
                  "FP32 weights (safetensors, e.g. exported from PyTorch) loaded before the "
                  "shift conversion, which then starts from them");

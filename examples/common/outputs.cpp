@@ -61,8 +61,8 @@ void apply_model_config(const std::string& path, TrainOptions& o) {
       {"activation_bits", {"--activation-bits"}},
       {"rounding", {"--rounding"}}};
   for (const auto& [key, names] : options) {
+    const std::string& value = from_command_line.at("config." + key);
     for (const std::string& name : names) {
-      const std::string& value = from_command_line.at("config." + key);
       if (o.given.contains(name) && value != get(key)) {
         fail("--model: ", path, " holds a model with ", key, " ", get(key), " but ", name, " ",
              value, " was given; the file sets it: drop ", name);
