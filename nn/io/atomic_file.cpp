@@ -2,14 +2,59 @@
 
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 
 #include "tensor/error.hpp"
 
 namespace ds::nn {
+namespace {
+
+constexpr std::array kStopSignals = {SIGINT, SIGTERM, SIGHUP};
+std::atomic<int> deferred_stop{0};
+static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
+
+extern "C" void defer_stop(int signal) { deferred_stop.store(signal); }
+
+// A stop request (Ctrl-C, kill, a closed terminal) that arrives while a file is being written
+// waits until the file is complete and renamed, and is then acted on as it would have been.
+// Acted on at once, its default action ends the process half way and leaves `<path>.tmp` behind.
+// The handler is process-wide because a signal sent to the process may reach any of its threads.
+class StopSignalsDeferred {
+ public:
+  StopSignalsDeferred() : lock_(mutex()) {
+    struct sigaction action {};
+    action.sa_handler = defer_stop;
+    sigfillset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (std::size_t i = 0; i < kStopSignals.size(); ++i)
+      sigaction(kStopSignals[i], &action, &previous_[i]);
+  }
+  ~StopSignalsDeferred() {
+    for (std::size_t i = 0; i < kStopSignals.size(); ++i)
+      sigaction(kStopSignals[i], &previous_[i], nullptr);
+    if (const int signal = deferred_stop.exchange(0)) std::raise(signal);
+  }
+  StopSignalsDeferred(const StopSignalsDeferred&) = delete;
+  StopSignalsDeferred& operator=(const StopSignalsDeferred&) = delete;
+
+ private:
+  // Writes from several threads take turns, so that each restores the handlers it found.
+  static std::mutex& mutex() {
+    static std::mutex instance;
+    return instance;
+  }
+  std::lock_guard<std::mutex> lock_;
+  std::array<struct sigaction, kStopSignals.size()> previous_{};
+};
+
+}  // namespace
 
 void write_bytes(std::FILE* file, const void* data, std::size_t size, const std::string& temp) {
   if (size > 0 && std::fwrite(data, 1, size, file) != size)
@@ -20,6 +65,7 @@ void write_file_atomically(
     const std::string& path, const std::string& what,
     const std::function<void(std::FILE* file, const std::string& temp)>& write) {
   const std::string temp = path + ".tmp";
+  const StopSignalsDeferred stop_signals_deferred;
   std::FILE* file = std::fopen(temp.c_str(), "wb");
   if (!file) fail(what, ": cannot create '", temp, "': ", std::strerror(errno));
   const auto discard = [&] { std::remove(temp.c_str()); };

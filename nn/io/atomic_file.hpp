@@ -1,8 +1,10 @@
 #pragma once
 // Files written whole or not at all: through `<path>.tmp`, flushed and synced to disk, then
 // renamed over `path`, so that `path` holds either its old content or the complete new file; a
-// failure, or a crash before the rename, keeps the old one. The weights files and the trainers'
-// logs and records are written this way.
+// failure, or a crash before the rename, keeps the old one. SIGINT, SIGTERM and SIGHUP arriving
+// meanwhile are held until the rename and then take their course, so that stopping a program
+// leaves no `<path>.tmp`. The weights files and the trainers' logs and records are written this
+// way.
 #include <cstdio>
 #include <functional>
 #include <string>

@@ -1,8 +1,10 @@
 // The weights file: round trips of every dtype, a file exported from PyTorch reproducing its
 // logits, every kind of bad file, all-or-nothing loading and the atomic save.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -329,6 +331,47 @@ TEST_CASE("a failed load leaves the model unchanged") {
 
   ds::nn::load_weights(*model, kFixture);
   CHECK(snapshot(*model) != before);
+}
+
+namespace stop_during_save {
+// What the test's own SIGINT handler saw when it ran; access() is safe in a handler.
+const char* target = nullptr;
+const char* temp = nullptr;
+volatile std::sig_atomic_t calls = 0, target_existed = 0, temp_existed = 0;
+extern "C" void observe(int) {
+  calls = calls + 1;
+  target_existed = ::access(target, F_OK) == 0;
+  temp_existed = ::access(temp, F_OK) == 0;
+}
+}  // namespace stop_during_save
+
+TEST_CASE("a stop signal during a save is acted on once the file is complete") {
+  namespace watch = stop_during_save;
+  TempDir dir;
+  const std::string path = dir / "train_log.csv";
+  const std::string temp = path + ".tmp";
+  watch::target = path.c_str();
+  watch::temp = temp.c_str();
+  watch::calls = 0;
+  struct sigaction observer {
+  }, before{};
+  observer.sa_handler = watch::observe;
+  REQUIRE(sigaction(SIGINT, &observer, &before) == 0);
+
+  ds::nn::write_file_atomically(path, "log", [&](std::FILE* file, const std::string& name) {
+    ds::nn::write_bytes(file, "epoch", 5, name);
+    std::raise(SIGINT);  // as if Ctrl-C were pressed now
+    CHECK(watch::calls == 0);
+    ds::nn::write_bytes(file, "\n", 1, name);
+  });
+  struct sigaction after {};
+  sigaction(SIGINT, &before, &after);
+
+  CHECK(watch::calls == 1);
+  CHECK(watch::target_existed == 1);
+  CHECK(watch::temp_existed == 0);
+  CHECK(read_file(path) == "epoch\n");
+  CHECK(after.sa_handler == watch::observe);  // the handler found is put back
 }
 
 TEST_CASE("saving is atomic: a failed save keeps the file that was there") {
