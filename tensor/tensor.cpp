@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "autograd/grad_mode.hpp"
 #include "tensor/backend.hpp"
 #include "tensor/ops.hpp"
 

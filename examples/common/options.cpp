@@ -107,7 +107,7 @@ void register_options(CLI::App& app, TrainOptions& o, const TrainerDefaults& def
       ->transform(CLI::IsMember(kOptimizers, CLI::ignore_case))
       ->capture_default_str();
   app.add_option("--lr", o.lr, "learning rate")->check(kPositive)->capture_default_str();
-  app.add_option("--momentum", o.momentum, "momentum (sgd, rmsprop)")
+  app.add_option("--momentum", o.momentum, "momentum (sgd)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--wd,--weight-decay", o.weight_decay,
