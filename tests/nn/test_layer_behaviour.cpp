@@ -191,6 +191,13 @@ TEST_CASE("2x2 max pooling takes the first maximum, a NaN winning, on odd sizes"
       x[5 * h * w + at] = -INFINITY;
     check_pool_2x2(x, planes, h, w, dtype);
   }
+  SECTION("rows around a register's width, which run on into the plane's next rows") {
+    for (const std::int64_t h : {2, 3, 5, 8})
+      for (const std::int64_t w : {2, 3, 4, 5, 8, 9, 16, 17, 18, 24, 34}) {
+        INFO(h << "x" << w);
+        check_pool_2x2(values_of(ds::floor(ds::rand({4 * h * w}) * 4.0)), 4, h, w, dtype);
+      }
+  }
   SECTION("a batch large enough for both threads, forward and backward") {
     const std::int64_t planes = 2 * 40, h = 24, w = 24;
     check_pool_2x2(values_of(ds::floor(ds::rand({planes * h * w}) * 16.0)), planes, h, w, dtype);
