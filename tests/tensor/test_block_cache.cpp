@@ -1,9 +1,11 @@
 // The CPU allocator's cache of freed blocks: exact-size reuse, and the oldest blocks freed first
-// beyond its limit.
+// beyond its limit; large blocks aligned for huge pages.
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <cstdlib>
 
 #include "tensor/cpu/block_cache.hpp"
+#include "tensor/tensor.hpp"
 
 using ds::cpu::LargeBlockCache;
 
@@ -64,4 +66,18 @@ TEST_CASE("the block cache frees the blocks given longest ago beyond its limit",
   CHECK(cache.cached_bytes() == 0);
   CHECK(cache.take(1024) == nullptr);
   for (void* kept : {b, c, d, p}) std::free(kept);
+}
+
+TEST_CASE("CPU tensors of 2 MiB or more start on a huge page's boundary", "[tensor][allocator]") {
+  const auto address = [](const ds::Tensor& t) {
+    return reinterpret_cast<std::uintptr_t>(t.data<float>());
+  };
+  for (const std::int64_t floats : {std::int64_t{1} << 19, (std::int64_t{1} << 21) + 7}) {
+    INFO(floats << " floats");
+    const ds::Tensor large = ds::Tensor::empty({floats}, ds::DType::f32);
+    CHECK(address(large) % (std::uintptr_t{1} << 21) == 0);
+  }
+  // Smaller ones keep the SIMD alignment only (no 2 MiB of address space for a 200 KiB block).
+  const ds::Tensor small = ds::Tensor::empty({50000}, ds::DType::f32);
+  CHECK(address(small) % 64 == 0);
 }
