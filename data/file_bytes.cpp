@@ -19,7 +19,17 @@ std::string read_file(const std::string& path) {
   if (std::filesystem::is_directory(path, error)) fail(path, ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open (", std::strerror(errno), ")");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // In one read where the size is known (a character at a time, MNIST's 26 MB took a tenth of a
+  // trainer's start), then whatever a pipe or a growing file still holds.
+  std::string bytes;
+  const auto size = std::filesystem::file_size(path, error);
+  if (!error && size > 0) {
+    bytes.resize(size);
+    in.read(bytes.data(), static_cast<std::streamsize>(size));
+    bytes.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  if (!in.bad() && in.good())
+    bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (in.bad()) fail(path, ": read error");
   return bytes;
 }
@@ -40,6 +50,13 @@ std::string gunzip(std::string_view bytes, const std::string& name, std::size_t 
   // One byte of room past the limit tells data over the limit from data exactly at it.
   const std::size_t capacity = max_bytes + (max_bytes < SIZE_MAX ? 1 : 0);
   std::string out;
+  // A gzip member ends with its size modulo 2^32; the last one's, capped, sizes the buffer so
+  // that a file of one member is inflated without growing it (each doubling zeroes and copies).
+  if (bytes.size() >= 18) {
+    const auto* tail = reinterpret_cast<const unsigned char*>(bytes.data() + bytes.size() - 4);
+    const std::size_t stated = tail[0] | tail[1] << 8 | tail[2] << 16 | std::size_t{tail[3]} << 24;
+    out.resize(std::min({capacity, stated + 1, std::size_t{1} << 26}));
+  }
   std::size_t filled = 0, consumed = 0;
   int status = Z_OK;
   for (;;) {

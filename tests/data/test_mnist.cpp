@@ -2,6 +2,8 @@
 // download can have.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "data/file_bytes.hpp"
@@ -120,6 +122,24 @@ TEST_CASE("corrupt gzip streams are refused with the file and the fault", "[data
   CHECK_THROWS_MATCHES(gunzip(packed + "\x1f\x8bjunk", "fake.gz"), Error,
                        MessageContains({"fake.gz", "corrupt gzip"}));
   CHECK(gunzip(packed + std::string(512, '\0'), "padded.gz").size() == 4 + 4 * 3 + 40 * 28 * 28);
+  // The size a member states at its end sizes the buffer, but zlib checks it: a lie is refused.
+  std::string lying = packed;
+  lying.replace(lying.size() - 4, 4, "\xff\xff\xff\xff");
+  CHECK_THROWS_MATCHES(gunzip(lying, "lying.gz"), Error, MessageContains({"lying.gz", "corrupt"}));
+}
+
+TEST_CASE("read_file reads files whose size is not known beforehand", "[data][mnist]") {
+  // /proc files state a size of 0.
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string expected{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  REQUIRE_FALSE(expected.empty());
+  CHECK(read_file("/proc/self/cmdline") == expected);
+  test::TempDir dir;
+  const std::string bytes = test::idx_bytes({5, 7});
+  test::write_bytes(dir.file("plain.idx"), bytes);
+  CHECK(read_file(dir.file("plain.idx")) == bytes);
+  test::write_bytes(dir.file("empty"), "");
+  CHECK(read_file(dir.file("empty")).empty());
 }
 
 TEST_CASE("load_mnist refuses inconsistent files", "[data][mnist][errors]") {
