@@ -13,24 +13,49 @@
 #include "tensor/error.hpp"
 
 namespace ds::data {
+namespace {
+
+// zlib's inflate state, ended on every way out (inflateEnd ignores a state never started).
+struct Inflater {
+  Inflater() = default;
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+  ~Inflater() { inflateEnd(&stream); }
+  z_stream stream{};
+};
+
+// A first size for the output: a gzip member ends with its size modulo 2^32, so data that ends
+// with a member inflates, if it is one member, without the buffer growing (each doubling zeroes
+// and copies it). Capped at what deflate can expand the input to (1032:1) and at 64 MiB, so that
+// a crafted trailer costs little; zlib checks the stated size against the data.
+std::size_t stated_size(std::string_view bytes) {
+  if (bytes.size() < 18) return 0;  // less than a gzip header and trailer
+  const auto* tail = reinterpret_cast<const unsigned char*>(bytes.data() + bytes.size() - 4);
+  const std::size_t stated = tail[0] | tail[1] << 8 | tail[2] << 16 | std::size_t{tail[3]} << 24;
+  return std::min({stated, 1032 * bytes.size(), std::size_t{1} << 26});
+}
+
+}  // namespace
 
 std::string read_file(const std::string& path) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) fail(path, ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open (", std::strerror(errno), ")");
-  // In one read where the size is known (a character at a time, MNIST's 26 MB took a tenth of a
-  // trainer's start), then whatever a pipe or a growing file still holds.
-  std::string bytes;
-  const auto size = std::filesystem::file_size(path, error);
-  if (!error && size > 0) {
-    bytes.resize(size);
-    in.read(bytes.data(), static_cast<std::streamsize>(size));
-    bytes.resize(static_cast<std::size_t>(in.gcount()));
+  // Large reads into a buffer sized from the file's size where it is known (through a stream
+  // iterator, a character at a time, MNIST's 26 MB took a tenth of a trainer's start); a pipe,
+  // a /proc file (size 0) or a file that grows meanwhile is read on to its end.
+  const std::uintmax_t size = std::filesystem::file_size(path, error);
+  std::string bytes(error ? std::size_t{1} << 16 : std::max<std::size_t>(size + 1, 1u << 12), '\0');
+  std::size_t filled = 0;
+  for (;;) {
+    in.read(bytes.data() + filled, static_cast<std::streamsize>(bytes.size() - filled));
+    filled += static_cast<std::size_t>(in.gcount());
+    if (!in) break;
+    bytes.resize(2 * bytes.size());
   }
-  if (!in.bad() && in.good())
-    bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (in.bad()) fail(path, ": read error");
+  bytes.resize(filled);
   return bytes;
 }
 
@@ -40,23 +65,14 @@ bool is_gzip(std::string_view bytes) {
 }
 
 std::string gunzip(std::string_view bytes, const std::string& name, std::size_t max_bytes) {
-  z_stream stream{};
-  // 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
-  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) fail(name, ": cannot start zlib");
-  const auto refuse = [&](const auto&... reason) {
-    inflateEnd(&stream);
-    fail(name, ": ", reason...);
-  };
   // One byte of room past the limit tells data over the limit from data exactly at it.
   const std::size_t capacity = max_bytes + (max_bytes < SIZE_MAX ? 1 : 0);
-  std::string out;
-  // A gzip member ends with its size modulo 2^32; the last one's, capped, sizes the buffer so
-  // that a file of one member is inflated without growing it (each doubling zeroes and copies).
-  if (bytes.size() >= 18) {
-    const auto* tail = reinterpret_cast<const unsigned char*>(bytes.data() + bytes.size() - 4);
-    const std::size_t stated = tail[0] | tail[1] << 8 | tail[2] << 16 | std::size_t{tail[3]} << 24;
-    out.resize(std::min({capacity, stated + 1, std::size_t{1} << 26}));
-  }
+  std::string out(std::min(capacity, stated_size(bytes) + 1), '\0');
+  Inflater inflater;
+  z_stream& stream = inflater.stream;
+  // 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) fail(name, ": cannot start zlib");
+  const auto refuse = [&](const auto&... reason) { fail(name, ": ", reason...); };
   std::size_t filled = 0, consumed = 0;
   int status = Z_OK;
   for (;;) {
@@ -89,7 +105,6 @@ std::string gunzip(std::string_view bytes, const std::string& name, std::size_t 
     if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR)
       refuse("corrupt gzip data (", stream.msg ? stream.msg : "unknown zlib error", ")");
   }
-  inflateEnd(&stream);
   out.resize(filled);
   return out;
 }

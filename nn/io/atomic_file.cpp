@@ -17,41 +17,56 @@ namespace ds::nn {
 namespace {
 
 constexpr std::array kStopSignals = {SIGINT, SIGTERM, SIGHUP};
+// The dispositions found when a write began, put back when it ends or at a second stop.
+std::array<struct sigaction, kStopSignals.size()> found_actions;
 std::atomic<int> deferred_stop{0};
 static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
 
-extern "C" void defer_stop(int signal) { deferred_stop.store(signal); }
+void restore_found_actions() {
+  for (std::size_t i = 0; i < kStopSignals.size(); ++i)
+    sigaction(kStopSignals[i], &found_actions[i], nullptr);
+}
+
+// The first stop request is recorded; a second one (Ctrl-C pressed again while a save hangs on
+// a slow disk) takes its course at once, at the price of the `.tmp` file. sigaction and raise
+// are safe in a handler; the signal raised here is blocked until the handler returns.
+extern "C" void defer_stop(int signal) {
+  if (deferred_stop.exchange(signal) == 0) return;
+  deferred_stop.store(0);
+  restore_found_actions();
+  std::raise(signal);
+}
 
 // A stop request (Ctrl-C, kill, a closed terminal) that arrives while a file is being written
 // waits until the file is complete and renamed, and is then acted on as it would have been.
 // Acted on at once, its default action ends the process half way and leaves `<path>.tmp` behind.
 // The handler is process-wide because a signal sent to the process may reach any of its threads.
+// Of several requests the last is acted on, without its siginfo.
 class StopSignalsDeferred {
  public:
   StopSignalsDeferred() : lock_(mutex()) {
+    deferred_stop.store(0);
     struct sigaction action {};
     action.sa_handler = defer_stop;
     sigfillset(&action.sa_mask);
     action.sa_flags = SA_RESTART;
     for (std::size_t i = 0; i < kStopSignals.size(); ++i)
-      sigaction(kStopSignals[i], &action, &previous_[i]);
+      sigaction(kStopSignals[i], &action, &found_actions[i]);
   }
   ~StopSignalsDeferred() {
-    for (std::size_t i = 0; i < kStopSignals.size(); ++i)
-      sigaction(kStopSignals[i], &previous_[i], nullptr);
+    restore_found_actions();
     if (const int signal = deferred_stop.exchange(0)) std::raise(signal);
   }
   StopSignalsDeferred(const StopSignalsDeferred&) = delete;
   StopSignalsDeferred& operator=(const StopSignalsDeferred&) = delete;
 
  private:
-  // Writes from several threads take turns, so that each restores the handlers it found.
+  // Writes from several threads take turns: one set of found dispositions at a time.
   static std::mutex& mutex() {
     static std::mutex instance;
     return instance;
   }
   std::lock_guard<std::mutex> lock_;
-  std::array<struct sigaction, kStopSignals.size()> previous_{};
 };
 
 }  // namespace

@@ -21,9 +21,9 @@ class LargeBlockCache {
 
   // A cached block of exactly `bytes`, or nullptr.
   void* take(std::size_t bytes);
-  // Keeps a block from std::aligned_alloc for reuse. Beyond the limit the blocks given longest
-  // ago are freed first: sizes that never come back (decoded images of many sizes) must not
-  // hold the cache against the sizes every training step asks for.
+  // Keeps a block that std::free releases (from aligned_alloc, posix_memalign) for reuse. Beyond
+  // the limit the blocks given longest ago are freed first: sizes that never come back (decoded
+  // images of many sizes) must not hold the cache against the sizes every training step asks for.
   void give(void* block, std::size_t bytes);
   std::size_t cached_bytes() const;
 

@@ -345,7 +345,7 @@ extern "C" void observe(int) {
 }
 }  // namespace stop_during_save
 
-TEST_CASE("a stop signal during a save is acted on once the file is complete") {
+TEST_CASE("a stop signal during a save is acted on once the file is complete; a second at once") {
   namespace watch = stop_during_save;
   TempDir dir;
   const std::string path = dir / "train_log.csv";
@@ -357,19 +357,29 @@ TEST_CASE("a stop signal during a save is acted on once the file is complete") {
   }, before{};
   observer.sa_handler = watch::observe;
   REQUIRE(sigaction(SIGINT, &observer, &before) == 0);
+  const bool twice = GENERATE(false, true);
+  INFO((twice ? "Ctrl-C twice" : "Ctrl-C once"));
 
   ds::nn::write_file_atomically(path, "log", [&](std::FILE* file, const std::string& name) {
     ds::nn::write_bytes(file, "epoch", 5, name);
     std::raise(SIGINT);  // as if Ctrl-C were pressed now
     CHECK(watch::calls == 0);
+    if (twice) {
+      std::raise(SIGINT);
+      CHECK(watch::calls == 1);
+      CHECK(watch::temp_existed == 1);
+      CHECK(watch::target_existed == 0);
+    }
     ds::nn::write_bytes(file, "\n", 1, name);
   });
   struct sigaction after {};
   sigaction(SIGINT, &before, &after);
 
-  CHECK(watch::calls == 1);
-  CHECK(watch::target_existed == 1);
-  CHECK(watch::temp_existed == 0);
+  CHECK(watch::calls == 1);  // the second request was acted on in its place
+  if (!twice) {
+    CHECK(watch::target_existed == 1);
+    CHECK(watch::temp_existed == 0);
+  }
   CHECK(read_file(path) == "epoch\n");
   CHECK(after.sa_handler == watch::observe);  // the handler found is put back
 }
