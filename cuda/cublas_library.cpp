@@ -50,8 +50,10 @@ CublasLibrary open_cublas() {
   };
   CublasLibrary cublas;
   resolve(cublas.create, "cublasCreate_v2");
+  resolve(cublas.destroy, "cublasDestroy_v2");
   resolve(cublas.set_stream, "cublasSetStream_v2");
-  resolve(cublas.status_string, "cublasGetStatusString");
+  cublas.status_string =
+      reinterpret_cast<decltype(cublas.status_string)>(dlsym(library, "cublasGetStatusString"));
   resolve(cublas.gemm_strided_batched_ex, "cublasGemmStridedBatchedEx");
   Dl_info info{};
   cublas.path = dladdr(reinterpret_cast<const void*>(cublas.create), &info) && info.dli_fname

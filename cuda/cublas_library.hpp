@@ -12,7 +12,9 @@ namespace ds::cuda {
 struct CublasLibrary {
   std::string path;  // the file the library was loaded from
   decltype(cublasCreate_v2)* create = nullptr;
+  decltype(cublasDestroy_v2)* destroy = nullptr;
   decltype(cublasSetStream_v2)* set_stream = nullptr;
+  // Only formats error messages, and is missing before CUDA 11.4 update 2: may be null.
   decltype(cublasGetStatusString)* status_string = nullptr;
   // The C function; cublas_api.h also declares a C++ overload of the same name.
   using GemmStridedBatchedEx = cublasStatus_t(cublasHandle_t, cublasOperation_t, cublasOperation_t,

@@ -15,8 +15,9 @@ namespace ds::cuda {
 int device_count();
 bool is_available();
 
-// The device that new CUDA tensors of this thread are allocated on (default 0). Tensors for
-// Device::cuda(n) must be created while n is current.
+// The device this thread's ops run on (default 0): an op on a cuda:n tensor requires n to be
+// current and otherwise throws ds::Error; a tensor's memory is allocated on its own device,
+// whichever is current.
 void set_device(int device);
 int current_device();
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "cuda/allocator.hpp"
 #include "cuda/cublas_library.hpp"
 #include "cuda/cuda.hpp"
 #include "tensor/error.hpp"
@@ -16,9 +17,10 @@ void check(cudaError_t status, const char* what) {
 }
 
 void check(cublasStatus_t status, const char* what) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    fail(what, ": ", cublas().status_string(status), " (cuBLAS status ", static_cast<int>(status),
-         ")");
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  const auto describe = cublas().status_string;
+  fail(what, ": ", describe ? describe(status) : "error", " (cuBLAS status ",
+       static_cast<int>(status), ")");
 }
 
 namespace {
@@ -74,8 +76,22 @@ cublasHandle_t blas_handle(int device) {
   PerDevice& d = resources(device);
   std::call_once(d.blas_created, [&] {
     const CublasLibrary& library = cublas();
-    check(library.create(&d.blas), "cublasCreate");
-    check(library.set_stream(d.blas, d.stream), "cublasSetStream");
+    // cuBLAS allocates its own device memory, outside our cache, which by the first product
+    // may hold most of the device: on failure the cache's free blocks are released and the
+    // handle is tried once more.
+    cublasHandle_t handle = nullptr;
+    cublasStatus_t status = library.create(&handle);
+    if (status == CUBLAS_STATUS_ALLOC_FAILED) {
+      block_cache(device).release_cached();
+      status = library.create(&handle);
+    }
+    check(status, "cublasCreate");
+    status = library.set_stream(handle, d.stream);
+    if (status != CUBLAS_STATUS_SUCCESS) {
+      library.destroy(handle);
+      check(status, "cublasSetStream");
+    }
+    d.blas = handle;
   });
   return d.blas;
 }

@@ -84,6 +84,7 @@ targets=(tests/cuda/test_cuda_host tests/cuda/test_cuda_gpu tests/cuda/bench_cud
 run ninja -C "$build" "${targets[@]}" || { echo "gpu_check: build failed"; finish 1; }
 
 step "GPU tests"
+export DS_REQUIRE_GPU=1  # a device the tests cannot use fails them rather than skipping them
 run "$build/tests/cuda/test_cuda_host"
 if ! run "$build/tests/cuda/test_cuda_gpu" --durations yes; then
   # A fault inside a kernel poisons the context for every case after it, and surfaces at a later

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda.hpp"
@@ -13,9 +15,14 @@
 
 namespace ds::test {
 
-// True (after a visible WARN) when no CUDA device is usable; the test then returns early.
+// True (after a visible WARN) when no CUDA device is usable; the test then returns early. With
+// DS_REQUIRE_GPU=1 (tools/gpu_check.sh sets it) a missing device fails the test instead, so that
+// a GPU run whose driver the runtime cannot use does not pass by skipping everything.
 inline bool skip_without_gpu() {
   if (cuda::is_available()) return false;
+  const char* required = std::getenv("DS_REQUIRE_GPU");
+  if (required && std::string(required) == "1")
+    FAIL("DS_REQUIRE_GPU=1 but no CUDA device is usable (cudaGetDeviceCount found none)");
   WARN("skipped: no CUDA device on this machine (cudaGetDeviceCount found none)");
   return true;
 }

@@ -74,6 +74,28 @@ TEST_CASE("CUDA shift conv2d equals the CPU kernel for every geometry", "[cuda][
 // for tiles of 8 samples, 8192 for single samples), rows that leave warps idle, every way of
 // adding (int32 chunks for 4-bit codes on narrow activations, int64 otherwise), convolution
 // groups, and 1x1 convolutions that read their input without unfolding it.
+TEST_CASE("CUDA shift linear equals the CPU kernel on layers taller than one launch",
+          "[cuda][gpu]") {
+  if (test::skip_without_gpu()) return;
+  std::mt19937_64 rng(37);
+  // One launch covers at most 65535 blocks of 8 rows: one row more takes a second, sliced one.
+  const std::int64_t rows = 65535 * 8 + 1, cols = 16;
+  for (const test::LayerFormat format : {test::LayerFormat{4, ShiftType::PS, {8, true}},
+                                         test::LayerFormat{8, ShiftType::Q, {16, true}}}) {
+    const PackedWeights w = test::random_packed(rng, format, {rows, cols}, true);
+    const cuda::DeviceShiftWeights on_device(w);
+    for (const std::int64_t batch : {1, 9}) {
+      const auto x = test::random_activations(rng, format.activation, batch * cols);
+      std::vector<std::int64_t> expected(static_cast<std::size_t>(batch * rows));
+      std::vector<std::int64_t> actual(expected.size());
+      linear_int(w, x.data(), batch, format.activation, expected.data(), kernel_path());
+      cuda::linear_int(on_device, x.data(), batch, format.activation, actual.data());
+      INFO(test::describe(format) << " batch=" << batch << " code bits=" << w.code_bits);
+      REQUIRE(actual == expected);
+    }
+  }
+}
+
 TEST_CASE("CUDA shift kernels equal the CPU's on layers of many columns", "[cuda][gpu]") {
   if (test::skip_without_gpu()) return;
   std::mt19937_64 rng(31);
