@@ -41,7 +41,7 @@ extern "C" void defer_stop(int signal) {
 // waits until the file is complete and renamed, and is then acted on as it would have been.
 // Acted on at once, its default action ends the process half way and leaves `<path>.tmp` behind.
 // The handler is process-wide because a signal sent to the process may reach any of its threads.
-// Of several requests the last is acted on, without its siginfo.
+// The request is raised again without its siginfo (sender, code).
 class StopSignalsDeferred {
  public:
   StopSignalsDeferred() : lock_(mutex()) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <thread>
 
@@ -143,7 +144,15 @@ TEST_CASE("read_file reads files whose size is not known beforehand", "[data][mn
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   const std::string large = test::idx_bytes({200, 1000});
   std::thread writer([&] { test::write_bytes(fifo, large); });
-  const std::string through_pipe = read_file(fifo);
+  std::string through_pipe;
+  try {
+    through_pipe = read_file(fifo);
+  } catch (...) {
+    std::ifstream drain(fifo, std::ios::binary);  // the writer waits for a reader: not a hang
+    drain.ignore(std::numeric_limits<std::streamsize>::max());
+    writer.join();
+    throw;
+  }
   writer.join();
   CHECK(through_pipe == large);
   // /proc files state a size of 0.
