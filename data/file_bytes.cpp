@@ -42,8 +42,8 @@ std::string read_file(const std::string& path) {
   if (std::filesystem::is_directory(path, error)) fail(path, ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open (", std::strerror(errno), ")");
-  // Large reads into a buffer sized from the file's size where it is known (through a stream
-  // iterator, a character at a time, MNIST's 26 MB took a tenth of a trainer's start); a pipe,
+  // Large reads into a buffer sized from the file's size where it is known: a stream iterator,
+  // which reads a character at a time, made MNIST's 26 MB a tenth of a trainer's start. A pipe,
   // a /proc file (size 0) or a file that grows meanwhile is read on to its end.
   const std::uintmax_t size = std::filesystem::file_size(path, error);
   std::string bytes(error ? std::size_t{1} << 16 : std::max<std::size_t>(size + 1, 1u << 12), '\0');

@@ -3,8 +3,9 @@
 // renamed over `path`, so that `path` holds either its old content or the complete new file; a
 // failure, or a crash before the rename, keeps the old one. SIGINT, SIGTERM and SIGHUP arriving
 // meanwhile are held until the rename and then take their course, so that stopping a program
-// leaves no `<path>.tmp`. The weights files and the trainers' logs and records are written this
-// way.
+// leaves no `<path>.tmp`; a second one during the same write takes its course at once (a write
+// hanging on a slow disk can still be stopped). The weights files and the trainers' logs and
+// records are written this way.
 #include <cstdio>
 #include <functional>
 #include <string>
