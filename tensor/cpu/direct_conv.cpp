@@ -454,14 +454,18 @@ DirectConv<T>::DirectConv(std::int64_t channels, std::int64_t height, std::int64
 template <typename T>
 template <typename WeightAt>
 void DirectConv<T>::pack(WeightAt weight_at) {
+  weights_ = Tensor::empty({out_channels_ * channels_ * window_.kernel_h * window_.kernel_w},
+                           dtype_of<T>());
+  T* const packed = weights_.data<T>();
+  std::int64_t next = 0;
   for (std::int64_t first = 0; first < out_channels_; first += kBlockChannels) {
     const std::int64_t block_width = std::min<std::int64_t>(kBlockChannels, out_channels_ - first);
-    blocks_.push_back({first, block_width, static_cast<std::int64_t>(weights_.size())});
+    blocks_.push_back({first, block_width, next});
     for (std::int64_t c = 0; c < channels_; ++c)
       for (std::int64_t ki = 0; ki < window_.kernel_h; ++ki)
         for (std::int64_t kj = 0; kj < window_.kernel_w; ++kj)
           for (std::int64_t b = 0; b < block_width; ++b)
-            weights_.push_back(weight_at(first + b, c, ki, kj));
+            packed[next++] = weight_at(first + b, c, ki, kj);
   }
 }
 
@@ -618,7 +622,7 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
                               std::min(chunk, channels_ - c),
                               reads.data(),
                               taps,
-                              weights_.data() + block.weights + c * taps * block.width,
+                              weights_.data<T>() + block.weights + c * taps * block.width,
                               nullptr,
                               walk.out_pitch,
                               c > 0};

@@ -61,6 +61,8 @@ TEST_CASE("matmul multiplies matching shapes", "[tensor][errors][matmul]") {
 TEST_CASE("large products split over threads match a plain loop", "[tensor][matmul]") {
   // Above 2^22 multiply-adds the product is split over the threads along its longer side: here
   // along the columns (n < m) and along the rows (n > m), with transposed operands as well.
+  // Eigen's packed blocks for these shapes exceed its stack limit (the left one when split
+  // along the rows, the right one along the columns), so they come from the tensor allocator.
   for (const auto& [n, m] : {std::pair<std::int64_t, std::int64_t>{8, 1030}, {1030, 8}}) {
     const std::int64_t k = 600;
     const Tensor a = randn({n, k}, DType::f64);
