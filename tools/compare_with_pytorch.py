@@ -32,7 +32,11 @@ What is the same on both sides:
   and bench_train_step's --flush-denormal, torch.set_flush_denormal). A DeepShift-PS model's
   saturated softmax sends subnormal gradients through its matrix products otherwise, which the
   CPU computes many times slower.
-Not the same: the shuffling order and the dropout masks (each side's own generator).
+- shuffling order: PyTorch takes each epoch's order from our data loader's generator, rebuilt
+  here (ours_order: std::mt19937_64 seeded from --seed and the epoch, a Fisher-Yates shuffle
+  from the end; tests/data/test_loader.cpp pins the first indices it gives), so both sides see
+  the same batches in the same order.
+Not the same: the dropout masks of the FC model (each side's own generator).
 
 Seconds per epoch are measured the same way on both sides: one training epoch plus the test
 pass (our train_log.csv `seconds` column; our trainer runs with --save-model false so no file is
@@ -339,6 +343,62 @@ class RAdam:
                     p.add_(m, alpha=-self.lr / (1 - b1 ** t))
 
 
+MASK64 = (1 << 64) - 1
+
+
+def splitmix_finish(value):
+    """data/loader.cpp's mix(): SplitMix64's finaliser."""
+    value = (value + 0x9E3779B97F4A7C15) & MASK64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & MASK64
+    return value ^ (value >> 31)
+
+
+class MT19937_64:
+    """std::mt19937_64 (C++ [rand.predef]), the engine of our ds::Generator."""
+
+    def __init__(self, seed):
+        self.state = [seed & MASK64]
+        for i in range(1, 312):
+            previous = self.state[-1]
+            self.state.append((6364136223846793005 * (previous ^ (previous >> 62)) + i) & MASK64)
+        self.index = 312
+
+    def _twist(self):
+        state = self.state
+        for i in range(312):
+            x = (state[i] & 0xFFFFFFFF80000000) | (state[(i + 1) % 312] & 0x7FFFFFFF)
+            state[i] = state[(i + 156) % 312] ^ (x >> 1) ^ (0xB5026F5AA96619E9 if x & 1 else 0)
+        self.index = 0
+
+    def __call__(self):
+        if self.index == 312:
+            self._twist()
+        y = self.state[self.index]
+        self.index += 1
+        y ^= (y >> 29) & 0x5555555555555555
+        y ^= (y << 17) & 0x71D67FFFEDA60000
+        y ^= (y << 37) & 0xFFF7EEE000000000
+        return (y ^ (y >> 43)) & MASK64
+
+
+def ours_order(seed, epoch, n):
+    """The order in which our data loader (data/loader.cpp) delivers n samples in epoch `epoch`
+    (0-based): randperm (tensor/random.cpp) on a generator seeded with mix(mix(seed) ^ epoch),
+    each draw below a bound by rejection (Generator::below)."""
+    engine = MT19937_64(splitmix_finish(splitmix_finish(seed & MASK64) ^ epoch))
+    order = list(range(n))
+    for i in range(n - 1, 0, -1):
+        bound = i + 1
+        limit = MASK64 - MASK64 % bound
+        draw = engine()
+        while draw >= limit:
+            draw = engine()
+        j = draw % bound
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
 def torch_run(torch, args, arch, method, weights_state, train, test):
     """Trains one configuration in PyTorch; returns (final top-1 %, seconds per epoch)."""
     classes, convert = build_torch(torch)
@@ -354,12 +414,11 @@ def torch_run(torch, args, arch, method, weights_state, train, test):
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.0)
     xtr, ytr = torch.from_numpy(train[0]), torch.from_numpy(train[1])
     xte, yte = torch.from_numpy(test[0]), torch.from_numpy(test[1])
-    order_gen = torch.Generator().manual_seed(args.seed)
     seconds, top1 = [], 0.0
     for epoch in range(args.epochs):
+        order = torch.tensor(ours_order(args.seed, epoch, len(xtr)))
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(xtr), generator=order_gen)
         total_loss, batches = 0.0, 0
         for first in range(0, len(order), args.batch_size):
             idx = order[first:first + args.batch_size]

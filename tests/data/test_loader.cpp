@@ -101,6 +101,22 @@ TEST_CASE("shuffling is a permutation that changes with the epoch and the seed",
   CHECK(order(other_seed, 0) != epoch0);
 }
 
+TEST_CASE("the shuffled order is the one tools/compare_with_pytorch.py rebuilds",
+          "[data][loader]") {
+  // The script gives PyTorch our order (its ours_order: std::mt19937_64 seeded with
+  // mix(mix(seed) ^ epoch), a Fisher-Yates shuffle from the end); these are its values for 50
+  // samples, seed 5. A change to the loader's shuffling must change the script with it.
+  DataLoader loader(numbered(50), as_float(), {.batch_size = 50, .seed = 5});
+  CHECK(indices(whole_epoch(loader, 0).at(0)) ==
+        std::vector<std::int64_t>{6,  1,  7,  35, 8,  36, 10, 5,  38, 31, 13, 42, 16,
+                                  23, 30, 29, 45, 18, 32, 27, 2,  40, 22, 46, 25, 44,
+                                  4,  41, 21, 24, 28, 9,  3,  19, 37, 47, 14, 34, 49,
+                                  20, 26, 43, 0,  39, 11, 12, 33, 17, 15, 48});
+  const std::vector<std::int64_t> epoch1 = indices(whole_epoch(loader, 1).at(0));
+  CHECK(std::vector<std::int64_t>(epoch1.begin(), epoch1.begin() + 12) ==
+        std::vector<std::int64_t>{9, 14, 20, 2, 40, 42, 48, 8, 26, 34, 12, 4});
+}
+
 TEST_CASE("batches are identical for any number of workers", "[data][loader]") {
   const auto dataset = numbered(37);
   // Random transforms draw from per-sample generators, so they must agree too.
