@@ -141,7 +141,7 @@ class DirectConv {
   std::int64_t row_reach_ = 0, reach_ = 0;
   // Per block of output channels: its first channel, width and weights, [channels][taps][width]
   // (none for weight_gradient()). The weights come from the tensor allocator, as a convolution
-  // packs them at every call: fresh pages each time were a sixth of a resnet20 step's page faults.
+  // packs them at every call: fresh pages each time were a fifth of a resnet20 step's page faults.
   struct ChannelBlock {
     std::int64_t first, width, weights;
   };
