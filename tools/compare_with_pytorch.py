@@ -34,8 +34,8 @@ What is the same on both sides:
   CPU computes many times slower.
 - shuffling order: PyTorch takes each epoch's order from our data loader's generator, rebuilt
   here (ours_order: std::mt19937_64 seeded from --seed and the epoch, a Fisher-Yates shuffle
-  from the end; tests/data/test_loader.cpp pins the first indices it gives), so both sides see
-  the same batches in the same order.
+  from the end; checked at start against the order tests/data/test_loader.cpp pins), so both
+  sides see the same batches in the same order.
 Not the same: the dropout masks of the FC model (each side's own generator).
 
 Seconds per epoch are measured the same way on both sides: one training epoch plus the test
@@ -399,6 +399,18 @@ def ours_order(seed, epoch, n):
     return order
 
 
+def check_ours_order():
+    """Fails unless the replica gives the engine's standard check value (the 10000th output of
+    a default-seeded std::mt19937_64) and the order tests/data/test_loader.cpp pins for our
+    loader (50 samples, seed 5, epoch 0)."""
+    engine = MT19937_64(5489)
+    for _ in range(9999):
+        engine()
+    assert engine() == 9981545732273789042, "MT19937_64 is not std::mt19937_64"
+    assert ours_order(5, 0, 50)[:12] == [6, 1, 7, 35, 8, 36, 10, 5, 38, 31, 13, 42], \
+        "ours_order no longer matches data/loader.cpp (tests/data/test_loader.cpp)"
+
+
 def torch_run(torch, args, arch, method, weights_state, train, test):
     """Trains one configuration in PyTorch; returns (final top-1 %, seconds per epoch)."""
     classes, convert = build_torch(torch)
@@ -587,6 +599,7 @@ def main():
         return step_times(torch, args)
     if not os.path.isfile(args.mnist_bin):
         sys.exit(f"compare_with_pytorch: {args.mnist_bin} not found: build the project first")
+    check_ours_order()
     gflops = blas_report(torch, args.threads)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, "

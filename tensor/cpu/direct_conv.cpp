@@ -613,6 +613,7 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
       1, kChunkWeightsBytes / (taps * kBlockChannels * static_cast<std::int64_t>(sizeof(T))));
   // (At least one chunk: without input channels the products are zeros.)
   const std::int64_t chunks = std::max<std::int64_t>(1, (channels_ + chunk - 1) / chunk);
+  const T* const packed = weights_.data<T>();
   for (std::int64_t c = 0; c < chunks * chunk; c += chunk)
     for (const ChannelBlock& block : blocks_)
       for (const auto& stretch : walk.stretches) {
@@ -622,7 +623,7 @@ void DirectConv<T>::run(const T* images, std::int64_t count, T* out, PlaneWindow
                               std::min(chunk, channels_ - c),
                               reads.data(),
                               taps,
-                              weights_.data<T>() + block.weights + c * taps * block.width,
+                              packed + block.weights + c * taps * block.width,
                               nullptr,
                               walk.out_pitch,
                               c > 0};

@@ -8,6 +8,7 @@
 
 #include "deepshift.hpp"
 #include "error_matcher.hpp"
+#include "support/thread_count.hpp"
 
 using namespace ds;
 using ds::testing::MessageContains;
@@ -60,10 +61,13 @@ TEST_CASE("matmul multiplies matching shapes", "[tensor][errors][matmul]") {
 
 TEST_CASE("large products split over threads match a plain loop", "[tensor][matmul]") {
   // Above 2^22 multiply-adds the product is split over the threads along its longer side: here
-  // along the columns (n < m) and along the rows (n > m), with transposed operands as well.
-  // Eigen's packed blocks for these shapes exceed its stack limit (the left one when split
-  // along the rows, the right one along the columns), so they come from the tensor allocator.
-  for (const auto& [n, m] : {std::pair<std::int64_t, std::int64_t>{8, 1030}, {1030, 8}}) {
+  // along the columns (n < m) and along the rows (n > m and n = m), with transposed operands as
+  // well. Each half of the square one packs blocks of at least 176 x 256 doubles whatever the
+  // cache sizes, above Eigen's stack limit, so they come from the tensor allocator
+  // (CachedBlocking in matmul.cpp).
+  const test::ThreadCount two_threads(2);
+  for (const auto& [n, m] :
+       {std::pair<std::int64_t, std::int64_t>{8, 1030}, {1030, 8}, {512, 512}}) {
     const std::int64_t k = 600;
     const Tensor a = randn({n, k}, DType::f64);
     const Tensor b = randn({m, k}, DType::f64).t();  // a column-major operand
