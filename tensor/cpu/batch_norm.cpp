@@ -16,14 +16,10 @@ namespace ds::cpu {
 
 namespace {
 
-// Channels are handed out as threads come free: a channel's results do not depend on the thread
-// that takes it, and where the cores run at different speeds (a virtual machine's cores shared
-// with other guests: one ran 20-35% slower than the other on the Zen 5 machine of
-// docs/benchmarks.md) the faster core takes more of them instead of waiting.
 template <typename Fn>
 void for_channels(const BatchNormLayout& l, Fn fn) {
-#pragma omp parallel for schedule(dynamic) if (l.channels > 1 && \
-                                               l.batch * l.channels * l.inner >= 32768)
+#pragma omp parallel for schedule(static) if (l.channels > 1 && \
+                                              l.batch * l.channels * l.inner >= 32768)
   for (std::int64_t c = 0; c < l.channels; ++c) fn(c);
 }
 

@@ -217,9 +217,8 @@ void fold_band_consuming(T* columns, const ConvShape& s, PlaneWindow::Span band,
 void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, const Tensor& out) {
   const ConvShape s = conv_shape(x, weight, w);
   const auto [rows, bands] = bands_of(s, x.dtype());
-  // Bands (of one image or not) or whole images for every thread, handed out as threads come
-  // free (each item's output is the same whichever thread computes it; see for_channels in
-  // batch_norm.cpp); else the composed default, whose products are split over the threads.
+  // Bands (of one image or not) or whole images for every thread; else the composed default,
+  // whose products are split over the threads.
   if (bands == 1 && !per_image_pays(s)) return Backend::conv2d(x, weight, w, out);
   const bool pointwise = is_pointwise(w);
   const int threads = omp_get_max_threads();
@@ -235,7 +234,7 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, 
       const Bands direct = bands_of(conv, (threads + s.batch - 1) / s.batch);
       const Groups groups = groups_of(s.batch, most_images(conv, direct));
       ThreadBuffers<T> buffers(threads, conv.buffer_size(direct.rows, groups.largest()));
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads)
       for (std::int64_t item = 0; item < groups.count * direct.count; ++item) {
         const std::int64_t g = item / direct.count, first = groups.first(g);
         conv.run(px + first * s.image_size(), groups.size(g), po + first * s.out_channels * L,
@@ -244,7 +243,7 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Window& w, 
       return;
     }
     ThreadBuffers<T> buffers(threads, pointwise ? 0 : s.taps * rows * out_w);
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t item = 0; item < s.batch * bands; ++item) {
       const std::int64_t n = item / bands;
       const PlaneWindow::Span band = band_of(s.plane.out_h(), rows, item % bands);

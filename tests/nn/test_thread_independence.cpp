@@ -1,7 +1,8 @@
 // Results that must not depend on how the work is shared among threads. A convolution's items
-// (images or bands of one) and batch norm's channels go to whichever thread comes free, so the
-// outputs must be the same bits on one thread and on two, and run after run; a scratch buffer that
-// leaked one item's values into another's result would show here as a difference. The weight
+// (images or bands of one) and batch norm's channels are split over the threads, differently for
+// one thread and for two; the outputs must be the same bits either way, and run after run, so
+// that the split can change (to hand items out as threads come free, say) without changing a
+// result. A scratch buffer that leaked one item's values into another's would show here. The weight
 // gradient of a convolution is summed in per-thread partials, in thread order: equal run after
 // run for a given thread count.
 #include <catch2/catch.hpp>
