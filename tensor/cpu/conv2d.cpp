@@ -307,10 +307,11 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
           std::max(buffer_size, gradient_conv->buffer_size(gradient_bands.rows, groups.largest()));
     ThreadBuffers<T> buffers(threads, buffer_size);
     // Each thread sums its images' weight gradients into its own partial; the partials are
-    // added in thread order afterwards, so the result does not depend on scheduling. They come
-    // from the tensor allocator: fresh pages at every call were half a resnet20 step's page
-    // faults.
-    const Tensor partials = Tensor::zeros({need_weight ? threads * O * K : 0}, dtype_of<T>());
+    // added in thread order afterwards, so the result does not depend on scheduling. (As
+    // ThreadBuffers, from the tensor allocator: fresh pages at every call were half a resnet20
+    // step's page faults.)
+    ThreadBuffers<T> partials(threads, need_weight ? O * K : 0);
+    std::fill_n(partials.of(0), threads * partials.size, T(0));
     // With several times more taps than out channels the partial is summed transposed, [K, O]:
     // Eigen then packs the image's O x L output gradient as its left operand rather than the
     // K x L columns, whose row-major packing was 6% of a resnet20 step: this product takes
@@ -349,7 +350,7 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
     };
 #pragma omp parallel num_threads(threads)
     {
-      T* partial = partials.data<T>() + (need_weight ? omp_get_thread_num() * O * K : 0);
+      T* partial = partials.of_thread();
 #pragma omp for schedule(static)
       for (std::int64_t g = 0; g < groups.count; ++g) {
         const std::int64_t first = groups.first(g), count = groups.size(g);
@@ -365,9 +366,9 @@ void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& weight, const Te
       }
     }
     if (need_weight) {
-      T* sum = partials.data<T>();
+      T* sum = partials.of(0);
       for (int t = 1; t < threads; ++t) {
-        const T* partial = partials.data<T>() + t * O * K;
+        const T* partial = partials.of(t);
 #pragma omp simd
         for (std::int64_t i = 0; i < O * K; ++i) sum[i] += partial[i];
       }

@@ -15,7 +15,8 @@ template <typename T>
 struct ThreadBuffers {
   ThreadBuffers(int threads, std::int64_t size)
       : size(size), memory(Tensor::empty({threads * size}, dtype_of<T>())) {}
-  T* of_thread() { return memory.data<T>() + omp_get_thread_num() * size; }
+  T* of(int thread) const { return memory.data<T>() + thread * size; }
+  T* of_thread() const { return of(omp_get_thread_num()); }
   std::int64_t size;
   Tensor memory;
 };
