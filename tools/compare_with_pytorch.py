@@ -406,9 +406,11 @@ def check_ours_order():
     engine = MT19937_64(5489)
     for _ in range(9999):
         engine()
-    assert engine() == 9981545732273789042, "MT19937_64 is not std::mt19937_64"
-    assert ours_order(5, 0, 50)[:12] == [6, 1, 7, 35, 8, 36, 10, 5, 38, 31, 13, 42], \
-        "ours_order no longer matches data/loader.cpp (tests/data/test_loader.cpp)"
+    if engine() != 9981545732273789042:
+        sys.exit("compare_with_pytorch: MT19937_64 is not std::mt19937_64")
+    if ours_order(5, 0, 50)[:12] != [6, 1, 7, 35, 8, 36, 10, 5, 38, 31, 13, 42]:
+        sys.exit("compare_with_pytorch: ours_order no longer matches data/loader.cpp "
+                 "(see tests/data/test_loader.cpp)")
 
 
 def torch_run(torch, args, arch, method, weights_state, train, test):
